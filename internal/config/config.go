@@ -1,0 +1,402 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Version is the only configuration file version this build understands.
+const Version = 1
+
+// maxFileBytes caps how much of a configuration file is read; real files are
+// a few hundred bytes, and the cap keeps a wrong path (a disk image, /dev/zero)
+// from exhausting memory.
+const maxFileBytes = 1 << 20
+
+// ErrInvalid classifies every configuration error: malformed YAML, unknown
+// keys, bad environment values and failed validation.
+var ErrInvalid = errors.New("config: invalid")
+
+// Config is the whole server configuration. The YAML keys are the lowerCamel
+// names in the struct tags.
+type Config struct {
+	// Version must be 1 in a file. Defaults to 1.
+	Version int `yaml:"version"`
+	// Addr is the HOST:PORT the server listens on. Default ":5000".
+	Addr string `yaml:"addr"`
+	// DataDir holds the blobs and, by default, the SQLite database.
+	// Default "./moat-data".
+	DataDir string `yaml:"dataDir"`
+	// Database is a postgres:// URL or an SQLite file path. Empty means
+	// SQLite at <dataDir>/moat.db.
+	Database string `yaml:"database"`
+
+	Storage Storage `yaml:"storage"`
+	Uploads Uploads `yaml:"uploads"`
+	GC      GC      `yaml:"gc"`
+	Log     Log     `yaml:"log"`
+	HTTP    HTTP    `yaml:"http"`
+	Limits  Limits  `yaml:"limits"`
+}
+
+// Storage selects and configures the blob storage driver.
+type Storage struct {
+	// Driver is the blob driver; only "fs" exists. Default "fs".
+	Driver string `yaml:"driver"`
+	// Root is the fs driver's directory. Empty means <dataDir>/blobs.
+	Root string `yaml:"root"`
+}
+
+// Uploads controls abandoned upload sessions.
+type Uploads struct {
+	// TTL is how long an upload may sit idle before it is purged.
+	// Default 24h.
+	TTL time.Duration `yaml:"ttl"`
+	// PurgeInterval is how often stale uploads are looked for; 0 disables
+	// purging. Default 1h.
+	PurgeInterval time.Duration `yaml:"purgeInterval"`
+}
+
+// GC controls online garbage collection of unreferenced blobs.
+type GC struct {
+	// Interval between collections; 0 disables online GC. Default 1h.
+	Interval time.Duration `yaml:"interval"`
+	// Grace protects blobs touched more recently than this, so a blob an
+	// in-flight push is about to reference is never collected. Default 1h.
+	Grace time.Duration `yaml:"grace"`
+}
+
+// Log configures the process logger and the access log.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// HTTP holds listener timeouts. There is deliberately no write or read
+// timeout for whole requests: a 1 GiB layer push over a slow link must not
+// be cut off; idle and header timeouts bound slow-loris clients instead.
+type HTTP struct {
+	// ReadHeaderTimeout bounds reading request headers. Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 2m.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// ShutdownTimeout is how long in-flight requests may drain after
+	// SIGTERM before connections are closed. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+}
+
+// Limits bound what clients may send.
+type Limits struct {
+	// MaxManifestBytes is the largest manifest accepted. Default 4 MiB.
+	MaxManifestBytes int64 `yaml:"maxManifestBytes"`
+	// MaxHeaderBytes bounds request headers. Default 1 MiB.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
+}
+
+// Default returns the configuration used when nothing is configured.
+func Default() Config {
+	return Config{
+		Version: Version,
+		Addr:    ":5000",
+		DataDir: "./moat-data",
+		Storage: Storage{Driver: "fs"},
+		Uploads: Uploads{TTL: 24 * time.Hour, PurgeInterval: time.Hour},
+		GC:      GC{Interval: time.Hour, Grace: time.Hour},
+		Log:     Log{Level: "info", Format: "text"},
+		HTTP: HTTP{
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ShutdownTimeout:   30 * time.Second,
+		},
+		Limits: Limits{MaxManifestBytes: 4 << 20, MaxHeaderBytes: 1 << 20},
+	}
+}
+
+// Parse reads a YAML configuration over the defaults. An empty document
+// yields the defaults; a non-empty one must say "version: 1". Unknown keys
+// are errors.
+func Parse(r io.Reader) (Config, error) {
+	cfg := Default()
+	data, err := io.ReadAll(io.LimitReader(r, maxFileBytes+1))
+	if err != nil {
+		return Config{}, fmt.Errorf("config: read: %w", err)
+	}
+	if len(data) > maxFileBytes {
+		return Config{}, fmt.Errorf("%w: file larger than %d bytes", ErrInvalid, maxFileBytes)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// Decode into a copy whose version is unset, so a file that omits it
+	// is caught rather than inheriting the default.
+	file := cfg
+	file.Version = 0
+	switch err := dec.Decode(&file); {
+	case errors.Is(err, io.EOF):
+		return cfg, nil
+	case err != nil:
+		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("%w: more than one YAML document", ErrInvalid)
+	}
+	if file.Version != Version {
+		if file.Version == 0 {
+			return Config{}, fmt.Errorf("%w: missing \"version: %d\"", ErrInvalid, Version)
+		}
+		return Config{}, fmt.Errorf("%w: unsupported version %d (this build reads version %d)", ErrInvalid, file.Version, Version)
+	}
+	return file, nil
+}
+
+// EnvPrefix starts every environment variable that overrides the file.
+const EnvPrefix = "MOAT_"
+
+// envVar is one environment override: its name without the prefix and how
+// it sets the field.
+type envVar struct {
+	name string
+	set  func(c *Config, v string) error
+}
+
+func str(f func(c *Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *f(c) = v; return nil }
+}
+
+func dur(f func(c *Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		*f(c) = d
+		return nil
+	}
+}
+
+func i64(f func(c *Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return err
+		}
+		*f(c) = n
+		return nil
+	}
+}
+
+// envVars lists every override; EnvNames exposes the names for help text.
+var envVars = []envVar{
+	{"ADDR", str(func(c *Config) *string { return &c.Addr })},
+	{"DATA_DIR", str(func(c *Config) *string { return &c.DataDir })},
+	{"DATABASE", str(func(c *Config) *string { return &c.Database })},
+	{"STORAGE_DRIVER", str(func(c *Config) *string { return &c.Storage.Driver })},
+	{"STORAGE_ROOT", str(func(c *Config) *string { return &c.Storage.Root })},
+	{"UPLOADS_TTL", dur(func(c *Config) *time.Duration { return &c.Uploads.TTL })},
+	{"UPLOADS_PURGE_INTERVAL", dur(func(c *Config) *time.Duration { return &c.Uploads.PurgeInterval })},
+	{"GC_INTERVAL", dur(func(c *Config) *time.Duration { return &c.GC.Interval })},
+	{"GC_GRACE", dur(func(c *Config) *time.Duration { return &c.GC.Grace })},
+	{"LOG_LEVEL", str(func(c *Config) *string { return &c.Log.Level })},
+	{"LOG_FORMAT", str(func(c *Config) *string { return &c.Log.Format })},
+	{"HTTP_READ_HEADER_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout })},
+	{"HTTP_IDLE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout })},
+	{"HTTP_SHUTDOWN_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout })},
+	{"LIMITS_MAX_MANIFEST_BYTES", i64(func(c *Config) *int64 { return &c.Limits.MaxManifestBytes })},
+	{"LIMITS_MAX_HEADER_BYTES", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		c.Limits.MaxHeaderBytes = n
+		return err
+	}},
+}
+
+// EnvNames returns the names of all environment overrides, prefix included.
+func EnvNames() []string {
+	names := make([]string, len(envVars))
+	for i, e := range envVars {
+		names[i] = EnvPrefix + e.name
+	}
+	return names
+}
+
+// ApplyEnv overrides fields from environment variables found by lookup
+// (os.LookupEnv in production). A variable that is set but empty counts as
+// set: MOAT_DATABASE= selects the default SQLite database.
+func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
+	var errs []error
+	for _, e := range envVars {
+		v, ok := lookup(EnvPrefix + e.name)
+		if !ok {
+			continue
+		}
+		if err := e.set(c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s%s=%q: %v", ErrInvalid, EnvPrefix, e.name, v, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Flags are command-line overrides; a nil field was not given.
+type Flags struct {
+	Addr     *string
+	DataDir  *string
+	Database *string
+}
+
+// ApplyFlags overrides fields from command-line flags.
+func (c *Config) ApplyFlags(f Flags) {
+	if f.Addr != nil {
+		c.Addr = *f.Addr
+	}
+	if f.DataDir != nil {
+		c.DataDir = *f.DataDir
+	}
+	if f.Database != nil {
+		c.Database = *f.Database
+	}
+}
+
+// Load applies, in order of increasing precedence, the defaults, the file
+// (nil for none), the environment and the flags, then validates the result.
+func Load(file io.Reader, lookup func(string) (string, bool), f Flags) (Config, error) {
+	cfg := Default()
+	if file != nil {
+		var err error
+		if cfg, err = Parse(file); err != nil {
+			return Config{}, err
+		}
+	}
+	if lookup != nil {
+		if err := cfg.ApplyEnv(lookup); err != nil {
+			return Config{}, err
+		}
+	}
+	cfg.ApplyFlags(f)
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate reports every problem at once, each naming the offending key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+	}
+	if c.Version != Version {
+		bad("version %d unsupported (want %d)", c.Version, Version)
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr %q: want HOST:PORT (e.g. :5000 or 127.0.0.1:5000): %v", c.Addr, err)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		bad("addr %q: port %q is not a number 0-65535", c.Addr, port)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("dataDir is empty")
+	}
+	if c.Database != "" && isURL(c.Database) && !isPostgres(c.Database) {
+		bad("database %q: only postgres:// or postgresql:// URLs or an SQLite file path are supported", redact(c.Database))
+	}
+	if c.Storage.Driver != "fs" {
+		bad("storage.driver %q: only \"fs\" is supported", c.Storage.Driver)
+	}
+	if c.Uploads.TTL <= 0 {
+		bad("uploads.ttl %s must be positive", c.Uploads.TTL)
+	}
+	if c.Uploads.PurgeInterval < 0 {
+		bad("uploads.purgeInterval %s must not be negative (0 disables)", c.Uploads.PurgeInterval)
+	}
+	if c.GC.Interval < 0 {
+		bad("gc.interval %s must not be negative (0 disables)", c.GC.Interval)
+	}
+	// A grace period shorter than an upload's life would let GC delete a blob
+	// a slow push is about to reference; a minute is the least that is sane.
+	if c.GC.Grace < time.Minute {
+		bad("gc.grace %s must be at least 1m", c.GC.Grace)
+	}
+	if _, err := c.Log.SlogLevel(); err != nil {
+		bad("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format %q: want text or json", c.Log.Format)
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 {
+		bad("http.readHeaderTimeout %s must be positive", c.HTTP.ReadHeaderTimeout)
+	}
+	if c.HTTP.IdleTimeout <= 0 {
+		bad("http.idleTimeout %s must be positive", c.HTTP.IdleTimeout)
+	}
+	if c.HTTP.ShutdownTimeout <= 0 {
+		bad("http.shutdownTimeout %s must be positive", c.HTTP.ShutdownTimeout)
+	}
+	if c.Limits.MaxManifestBytes < 1024 {
+		bad("limits.maxManifestBytes %d must be at least 1024", c.Limits.MaxManifestBytes)
+	}
+	if c.Limits.MaxHeaderBytes < 4096 {
+		bad("limits.maxHeaderBytes %d must be at least 4096", c.Limits.MaxHeaderBytes)
+	}
+	return errors.Join(errs...)
+}
+
+// StorageRoot is the fs driver's directory: storage.root, or
+// <dataDir>/blobs when unset.
+func (c *Config) StorageRoot() string {
+	if c.Storage.Root != "" {
+		return c.Storage.Root
+	}
+	return filepath.Join(c.DataDir, "blobs")
+}
+
+// DatabaseDSN is what the metadata store opens: the database setting, or
+// the SQLite file <dataDir>/moat.db when unset.
+func (c *Config) DatabaseDSN() string {
+	if c.Database != "" {
+		return c.Database
+	}
+	return filepath.Join(c.DataDir, "moat.db")
+}
+
+// DatabaseForLog is DatabaseDSN with any password removed.
+func (c *Config) DatabaseForLog() string { return redact(c.DatabaseDSN()) }
+
+// SlogLevel maps the level name to a slog.Level.
+func (l Log) SlogLevel() (slog.Level, error) {
+	var lv slog.Level
+	err := lv.UnmarshalText([]byte(l.Level))
+	return lv, err
+}
+
+func isURL(s string) bool { return strings.Contains(s, "://") }
+
+func isPostgres(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// redact hides the password of a database URL so it can be logged or put
+// in an error message.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		if isURL(dsn) && err != nil {
+			return "<unparsable URL>"
+		}
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,332 @@
+package config
+
+import (
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func ptr(s string) *string { return &s }
+
+func TestPrecedence(t *testing.T) {
+	const file = "version: 1\naddr: 127.0.0.1:6000\ndataDir: /file/data\ndatabase: /file/meta.db\n"
+	tests := []struct {
+		name               string
+		file               string // empty: no file
+		env                func(string) (string, bool)
+		flags              Flags
+		addr, dataDir, dsn string
+		storageRoot        string
+	}{
+		{
+			name: "defaults", env: env(),
+			addr: ":5000", dataDir: "./moat-data",
+			dsn: filepath.Join("moat-data", "moat.db"), storageRoot: filepath.Join("moat-data", "blobs"),
+		},
+		{
+			name: "file over defaults", file: file, env: env(),
+			addr: "127.0.0.1:6000", dataDir: "/file/data", dsn: "/file/meta.db", storageRoot: "/file/data/blobs",
+		},
+		{
+			name: "env over file", file: file,
+			env:  env("MOAT_ADDR", ":7000", "MOAT_DATA_DIR", "/env/data", "MOAT_DATABASE", "postgres://u@db/moat"),
+			addr: ":7000", dataDir: "/env/data", dsn: "postgres://u@db/moat", storageRoot: "/env/data/blobs",
+		},
+		{
+			name: "flags over env over file", file: file,
+			env:   env("MOAT_ADDR", ":7000", "MOAT_DATA_DIR", "/env/data", "MOAT_DATABASE", "/env/x.db"),
+			flags: Flags{Addr: ptr(":8000"), DataDir: ptr("/flag/data"), Database: ptr("/flag/y.db")},
+			addr:  ":8000", dataDir: "/flag/data", dsn: "/flag/y.db", storageRoot: "/flag/data/blobs",
+		},
+		{
+			name: "flag only for one field", file: file,
+			env:   env("MOAT_ADDR", ":7000"),
+			flags: Flags{DataDir: ptr("/flag/data")},
+			addr:  ":7000", dataDir: "/flag/data", dsn: "/file/meta.db", storageRoot: "/flag/data/blobs",
+		},
+		{
+			name: "empty env database means default sqlite", file: file,
+			env:  env("MOAT_DATABASE", ""),
+			addr: "127.0.0.1:6000", dataDir: "/file/data", dsn: "/file/data/moat.db", storageRoot: "/file/data/blobs",
+		},
+		{
+			name: "explicit storage root is not moved by data dir",
+			file: "version: 1\nstorage:\n  root: /srv/blobs\n", env: env(),
+			flags: Flags{DataDir: ptr("/flag/data")},
+			addr:  ":5000", dataDir: "/flag/data", dsn: "/flag/data/moat.db", storageRoot: "/srv/blobs",
+		},
+		{
+			name: "env storage root", env: env("MOAT_STORAGE_ROOT", "/env/blobs"),
+			addr: ":5000", dataDir: "./moat-data", dsn: filepath.Join("moat-data", "moat.db"), storageRoot: "/env/blobs",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r io.Reader
+			if tt.file != "" {
+				r = strings.NewReader(tt.file)
+			}
+			cfg, err := Load(r, tt.env, tt.flags)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if cfg.Addr != tt.addr || cfg.DataDir != tt.dataDir || cfg.DatabaseDSN() != tt.dsn || cfg.StorageRoot() != tt.storageRoot {
+				t.Errorf("got addr=%q dataDir=%q dsn=%q root=%q; want %q %q %q %q",
+					cfg.Addr, cfg.DataDir, cfg.DatabaseDSN(), cfg.StorageRoot(),
+					tt.addr, tt.dataDir, tt.dsn, tt.storageRoot)
+			}
+		})
+	}
+}
+
+func TestParseFullFile(t *testing.T) {
+	const doc = `
+version: 1
+addr: 0.0.0.0:5001
+dataDir: /var/lib/moat
+database: postgres://moat:secret@db:5432/moat?sslmode=disable
+storage:
+  driver: fs
+  root: /mnt/blobs
+uploads:
+  ttl: 12h
+  purgeInterval: 30m
+gc:
+  interval: 2h
+  grace: 90m
+log:
+  level: debug
+  format: json
+http:
+  readHeaderTimeout: 5s
+  idleTimeout: 1m
+  shutdownTimeout: 45s
+limits:
+  maxManifestBytes: 8388608
+  maxHeaderBytes: 65536
+`
+	cfg, err := Parse(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Version: 1, Addr: "0.0.0.0:5001", DataDir: "/var/lib/moat",
+		Database: "postgres://moat:secret@db:5432/moat?sslmode=disable",
+		Storage:  Storage{Driver: "fs", Root: "/mnt/blobs"},
+		Uploads:  Uploads{TTL: 12 * time.Hour, PurgeInterval: 30 * time.Minute},
+		GC:       GC{Interval: 2 * time.Hour, Grace: 90 * time.Minute},
+		Log:      Log{Level: "debug", Format: "json"},
+		HTTP:     HTTP{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, ShutdownTimeout: 45 * time.Second},
+		Limits:   Limits{MaxManifestBytes: 8 << 20, MaxHeaderBytes: 64 << 10},
+	}
+	if cfg != want {
+		t.Errorf("got %+v\nwant %+v", cfg, want)
+	}
+	if got := cfg.DatabaseForLog(); strings.Contains(got, "secret") {
+		t.Errorf("DatabaseForLog leaks the password: %s", got)
+	}
+}
+
+func TestParsePartialKeepsDefaults(t *testing.T) {
+	cfg, err := Parse(strings.NewReader("version: 1\ngc:\n  interval: 5m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if cfg.GC.Interval != 5*time.Minute || cfg.GC.Grace != d.GC.Grace || cfg.Addr != d.Addr || cfg.Uploads != d.Uploads {
+		t.Errorf("partial file lost defaults: %+v", cfg)
+	}
+}
+
+func TestParseEmptyIsDefault(t *testing.T) {
+	for _, doc := range []string{"", "# only a comment\n", "\n\n"} {
+		cfg, err := Parse(strings.NewReader(doc))
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		if cfg != Default() {
+			t.Errorf("%q: got %+v", doc, cfg)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"unknown top-level key", "version: 1\nadress: :5000\n", "adress"},
+		{"unknown nested key", "version: 1\ngc:\n  intervall: 1h\n", "intervall"},
+		{"missing version", "addr: :5000\n", "missing \"version: 1\""},
+		{"future version", "version: 2\n", "unsupported version 2"},
+		{"duration without unit", "version: 1\ngc:\n  interval: 60\n", "line 3"},
+		{"bad duration", "version: 1\nuploads:\n  ttl: soon\n", "line 3"},
+		{"wrong type", "version: 1\nlimits:\n  maxManifestBytes: lots\n", "line 3"},
+		{"two documents", "version: 1\n---\nversion: 1\n", "more than one YAML document"},
+		{"not a mapping", "- a\n- b\n", "cannot unmarshal"},
+		{"broken yaml", "version: 1\naddr: [\n", "yaml"},
+		{"huge file", "version: 1\n#" + strings.Repeat("x", maxFileBytes) + "\n", "larger than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.doc))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v is not ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnvErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  func(string) (string, bool)
+		want string
+	}{
+		{"bad duration", env("MOAT_GC_INTERVAL", "often"), "MOAT_GC_INTERVAL"},
+		{"bad integer", env("MOAT_LIMITS_MAX_MANIFEST_BYTES", "4M"), "MOAT_LIMITS_MAX_MANIFEST_BYTES"},
+		{"bad header integer", env("MOAT_LIMITS_MAX_HEADER_BYTES", "x"), "MOAT_LIMITS_MAX_HEADER_BYTES"},
+		{"invalid after apply", env("MOAT_LOG_FORMAT", "xml"), "log.format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(nil, tt.env, Flags{})
+			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want ErrInvalid mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEveryEnvNameApplies(t *testing.T) {
+	values := map[string]string{}
+	for _, n := range EnvNames() {
+		switch {
+		case strings.Contains(n, "TIMEOUT"), strings.Contains(n, "TTL"), strings.Contains(n, "INTERVAL"), strings.Contains(n, "GRACE"):
+			values[n] = "7m"
+		case strings.Contains(n, "BYTES"):
+			values[n] = "65536"
+		case n == "MOAT_ADDR":
+			values[n] = "127.0.0.1:9999"
+		case n == "MOAT_STORAGE_DRIVER":
+			values[n] = "fs"
+		case n == "MOAT_LOG_LEVEL":
+			values[n] = "warn"
+		case n == "MOAT_LOG_FORMAT":
+			values[n] = "json"
+		default:
+			values[n] = "/env/" + n
+		}
+	}
+	cfg, err := Load(nil, func(k string) (string, bool) { v, ok := values[k]; return v, ok }, Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	// Every field must differ from its default, proving each variable is wired.
+	checks := map[string]bool{
+		"addr": cfg.Addr != d.Addr, "dataDir": cfg.DataDir != d.DataDir, "database": cfg.Database != d.Database,
+		"storage.root": cfg.Storage.Root != d.Storage.Root, "uploads.ttl": cfg.Uploads.TTL != d.Uploads.TTL,
+		"uploads.purgeInterval": cfg.Uploads.PurgeInterval != d.Uploads.PurgeInterval,
+		"gc.interval":           cfg.GC.Interval != d.GC.Interval, "gc.grace": cfg.GC.Grace != d.GC.Grace,
+		"log.level": cfg.Log.Level != d.Log.Level, "log.format": cfg.Log.Format != d.Log.Format,
+		"http.readHeaderTimeout":  cfg.HTTP.ReadHeaderTimeout != d.HTTP.ReadHeaderTimeout,
+		"http.idleTimeout":        cfg.HTTP.IdleTimeout != d.HTTP.IdleTimeout,
+		"http.shutdownTimeout":    cfg.HTTP.ShutdownTimeout != d.HTTP.ShutdownTimeout,
+		"limits.maxManifestBytes": cfg.Limits.MaxManifestBytes != d.Limits.MaxManifestBytes,
+		"limits.maxHeaderBytes":   cfg.Limits.MaxHeaderBytes != d.Limits.MaxHeaderBytes,
+	}
+	for k, changed := range checks {
+		if !changed {
+			t.Errorf("%s not overridden by its environment variable", k)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string // empty: valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"ipv6 addr", func(c *Config) { c.Addr = "[::1]:5000" }, ""},
+		{"postgresql scheme", func(c *Config) { c.Database = "postgresql://db/moat" }, ""},
+		{"sqlite path", func(c *Config) { c.Database = "/tmp/x.db" }, ""},
+		{"disabled gc and purge", func(c *Config) { c.GC.Interval = 0; c.Uploads.PurgeInterval = 0 }, ""},
+		{"addr without port", func(c *Config) { c.Addr = "localhost" }, "addr"},
+		{"addr with bad port", func(c *Config) { c.Addr = ":http5" }, "port"},
+		{"port out of range", func(c *Config) { c.Addr = ":70000" }, "port"},
+		{"empty data dir", func(c *Config) { c.DataDir = " " }, "dataDir"},
+		{"mysql url", func(c *Config) { c.Database = "mysql://u:pw@db/moat" }, "database"},
+		{"s3 driver", func(c *Config) { c.Storage.Driver = "s3" }, "storage.driver"},
+		{"zero ttl", func(c *Config) { c.Uploads.TTL = 0 }, "uploads.ttl"},
+		{"negative gc interval", func(c *Config) { c.GC.Interval = -time.Second }, "gc.interval"},
+		{"short grace", func(c *Config) { c.GC.Grace = time.Second }, "gc.grace"},
+		{"bad level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
+		{"bad format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
+		{"zero header timeout", func(c *Config) { c.HTTP.ReadHeaderTimeout = 0 }, "readHeaderTimeout"},
+		{"zero shutdown timeout", func(c *Config) { c.HTTP.ShutdownTimeout = 0 }, "shutdownTimeout"},
+		{"tiny manifest limit", func(c *Config) { c.Limits.MaxManifestBytes = 10 }, "maxManifestBytes"},
+		{"tiny header limit", func(c *Config) { c.Limits.MaxHeaderBytes = 10 }, "maxHeaderBytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			tt.mutate(&cfg)
+			err := cfg.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want ErrInvalid mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblemWithoutSecrets(t *testing.T) {
+	cfg := Default()
+	cfg.Addr = "nope"
+	cfg.Log.Format = "xml"
+	cfg.Database = "mysql://user:hunter2@db/moat"
+	err := cfg.Validate()
+	for _, want := range []string{"addr", "log.format", "database"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error leaks the database password: %v", err)
+	}
+}
+
+func TestSlogLevel(t *testing.T) {
+	for _, name := range []string{"debug", "info", "warn", "error", "INFO"} {
+		if _, err := (Log{Level: name}).SlogLevel(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
