@@ -1,0 +1,216 @@
+package catalog
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sort"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Defaults for the limits a Catalog applies to every layer.
+const (
+	DefaultMaxFileSize  = 128 << 20 // largest file handed to an analyzer
+	DefaultMaxLayerSize = 64 << 30  // uncompressed bytes read from one layer
+	DefaultMaxEntries   = 10_000_000
+)
+
+// resultSchema versions the LayerResult encoding; bump it when the catalog
+// itself changes what it records so stale cache entries are not reused.
+const resultSchema = 1
+
+// ErrDigestMismatch reports a layer whose bytes do not hash to its digest.
+var ErrDigestMismatch = errors.New("layer digest mismatch")
+
+// Catalog reads images into inventories. It is safe for concurrent use.
+type Catalog struct {
+	analyzers    []Analyzer
+	cache        Cache
+	log          *slog.Logger
+	maxFileSize  int64
+	maxLayerSize int64
+	maxEntries   int
+	concurrency  int
+	setID        string
+}
+
+// Option configures a Catalog.
+type Option func(*Catalog) error
+
+// WithCache stores and reuses per-layer results. Default: no cache.
+func WithCache(c Cache) Option {
+	return func(cat *Catalog) error { cat.cache = c; return nil }
+}
+
+// WithLogger sets the logger for cache problems. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(cat *Catalog) error {
+		if l == nil {
+			return errors.New("catalog: nil logger")
+		}
+		cat.log = l
+		return nil
+	}
+}
+
+// WithMaxFileSize caps the size of a file handed to an analyzer; larger
+// wanted files are skipped with a warning. Default: DefaultMaxFileSize.
+func WithMaxFileSize(n int64) Option {
+	return func(cat *Catalog) error {
+		if n <= 0 {
+			return fmt.Errorf("catalog: max file size %d must be positive", n)
+		}
+		cat.maxFileSize = n
+		return nil
+	}
+}
+
+// WithMaxLayerSize caps the uncompressed bytes read from one layer, which
+// stops decompression bombs; a layer past it keeps what was found so far
+// and gets a warning. Default: DefaultMaxLayerSize.
+func WithMaxLayerSize(n int64) Option {
+	return func(cat *Catalog) error {
+		if n <= 0 {
+			return fmt.Errorf("catalog: max layer size %d must be positive", n)
+		}
+		cat.maxLayerSize = n
+		return nil
+	}
+}
+
+// WithMaxEntries caps the tar entries read from one layer. Default:
+// DefaultMaxEntries.
+func WithMaxEntries(n int) Option {
+	return func(cat *Catalog) error {
+		if n <= 0 {
+			return fmt.Errorf("catalog: max entries %d must be positive", n)
+		}
+		cat.maxEntries = n
+		return nil
+	}
+}
+
+// WithConcurrency bounds how many layers are read at once. Default:
+// GOMAXPROCS, at most 4.
+func WithConcurrency(n int) Option {
+	return func(cat *Catalog) error {
+		if n <= 0 {
+			return fmt.Errorf("catalog: concurrency %d must be positive", n)
+		}
+		cat.concurrency = n
+		return nil
+	}
+}
+
+// New returns a Catalog running the given analyzers. Their names must be
+// unique.
+func New(analyzers []Analyzer, opts ...Option) (*Catalog, error) {
+	c := &Catalog{
+		analyzers:    append([]Analyzer(nil), analyzers...),
+		log:          slog.Default(),
+		maxFileSize:  DefaultMaxFileSize,
+		maxLayerSize: DefaultMaxLayerSize,
+		maxEntries:   DefaultMaxEntries,
+		concurrency:  min(runtime.GOMAXPROCS(0), 4),
+	}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.analyzers) == 0 {
+		return nil, errors.New("catalog: no analyzers")
+	}
+	ids := make([]string, 0, len(c.analyzers))
+	seen := map[string]bool{}
+	for _, a := range c.analyzers {
+		if seen[a.Name()] {
+			return nil, fmt.Errorf("catalog: analyzer %q given twice", a.Name())
+		}
+		seen[a.Name()] = true
+		ids = append(ids, fmt.Sprintf("%s@%d", a.Name(), a.Version()))
+	}
+	sort.Strings(ids)
+	h := sha256.Sum256(fmt.Appendf(nil, "schema=%d max=%d|%s", resultSchema, c.maxFileSize, strings.Join(ids, ",")))
+	c.setID = hex.EncodeToString(h[:8])
+	return c, nil
+}
+
+// Catalog reads every layer of img (from the cache where it can) and
+// returns the squashed inventory. Layer-level problems become warnings;
+// an error means a layer could not be read at all (source I/O, digest
+// mismatch, cancellation).
+func (c *Catalog) Catalog(ctx context.Context, img Image) (*Inventory, error) {
+	layers := img.Layers()
+	results := make([]*LayerResult, len(layers))
+	// Identical layers within one image are read once.
+	first := map[string]int{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.concurrency)
+	for i, l := range layers {
+		if d := l.Digest(); d != "" {
+			if _, dup := first[d]; dup {
+				continue
+			}
+			first[d] = i
+		}
+		g.Go(func() error {
+			r, err := c.layer(gctx, l)
+			if err != nil {
+				return fmt.Errorf("layer %d (%s): %w", i, l.Digest(), err)
+			}
+			results[i] = r
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i, l := range layers {
+		if results[i] == nil {
+			results[i] = results[first[l.Digest()]]
+		}
+	}
+	inv := squash(results)
+	inv.Image = img.Digest()
+	return inv, nil
+}
+
+// layer returns the result for one layer, from the cache when possible.
+func (c *Catalog) layer(ctx context.Context, l Layer) (*LayerResult, error) {
+	key := CacheKey{Layer: l.Digest(), Analyzers: c.setID}
+	useCache := c.cache != nil && key.Layer != ""
+	if useCache {
+		r, err := c.cache.Get(ctx, key)
+		switch {
+		case err == nil:
+			return r, nil
+		case !errors.Is(err, ErrCacheMiss):
+			c.log.WarnContext(ctx, "layer cache read failed", "layer", key.Layer, "err", err)
+		}
+	}
+	var (
+		r   *LayerResult
+		err error
+	)
+	if fl, ok := l.(FSLayer); ok {
+		r, err = c.walkFS(ctx, fl)
+	} else {
+		r, err = c.walkTar(ctx, l)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if useCache {
+		if err := c.cache.Put(ctx, key, r); err != nil {
+			c.log.WarnContext(ctx, "layer cache write failed", "layer", key.Layer, "err", err)
+		}
+	}
+	return r, nil
+}

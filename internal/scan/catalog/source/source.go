@@ -1,0 +1,261 @@
+// Package source opens the images the catalog reads: OCI image layout
+// directories, OCI archives (a tar of a layout), docker-archives (`docker
+// save`), plain root-filesystem directories and remote registry
+// references.
+//
+// Archives are never extracted: the tar is indexed once (headers only,
+// seeking past contents) and each layer is read in place as a section of
+// the file. Only the manifest, index and config JSON are held in memory,
+// each capped in size.
+//
+//	img, err := source.Open(ctx, "oci-archive:app.tar:app")
+//	defer img.Close()
+//	inv, err := cat.Catalog(ctx, img)
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/moat-dev/moat/internal/scan/catalog"
+)
+
+// Kind is the kind of a source.
+type Kind string
+
+// The kinds of source, also the prefixes that force one ("dir:/rootfs").
+const (
+	OCILayout     Kind = "oci-layout"
+	OCIArchive    Kind = "oci-archive"
+	DockerArchive Kind = "docker-archive"
+	Dir           Kind = "dir"
+	Registry      Kind = "registry"
+)
+
+// ErrUnknownSource reports a SOURCE that is no file, directory or image
+// reference.
+var ErrUnknownSource = errors.New("unknown image source")
+
+// ErrNotFound reports a manifest, tag, platform or blob missing from a
+// source.
+var ErrNotFound = errors.New("not found in image source")
+
+// Image is an opened source. Close releases its files.
+type Image interface {
+	catalog.Image
+	// Kind tells how the source was read.
+	Kind() Kind
+	Close() error
+}
+
+type options struct {
+	plainHTTP bool
+	keychain  authn.Keychain
+	os, arch  string
+}
+
+// Option configures Open.
+type Option func(*options) error
+
+// WithPlainHTTPUnsafe lets registry references use plain HTTP (and
+// unverified TLS), for local test registries. Default: HTTPS only.
+func WithPlainHTTPUnsafe() Option {
+	return func(o *options) error { o.plainHTTP = true; return nil }
+}
+
+// WithKeychain sets registry credentials. Default: the docker credentials
+// of the user (authn.DefaultKeychain).
+func WithKeychain(k authn.Keychain) Option {
+	return func(o *options) error {
+		if k == nil {
+			return errors.New("source: nil keychain")
+		}
+		o.keychain = k
+		return nil
+	}
+}
+
+// WithPlatform selects the image of a multi-platform index. Default:
+// linux and the running architecture.
+func WithPlatform(goos, goarch string) Option {
+	return func(o *options) error {
+		if goos == "" || goarch == "" {
+			return errors.New("source: platform needs os and architecture")
+		}
+		o.os, o.arch = goos, goarch
+		return nil
+	}
+}
+
+// Open opens SOURCE: a path whose kind is detected (a directory with an
+// oci-layout file is a layout, another directory a root filesystem, a tar
+// with index.json an OCI archive, one with manifest.json a
+// docker-archive), or an image reference. A prefix "oci-layout:",
+// "oci-archive:", "docker-archive:", "dir:" or "registry:" forces the kind.
+// Layouts and archives take an optional ":TAG" suffix naming the image
+// (org.opencontainers.image.ref.name or a docker RepoTag).
+func Open(ctx context.Context, ref string, opts ...Option) (Image, error) {
+	o := options{keychain: authn.DefaultKeychain, os: "linux", arch: runtime.GOARCH}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	kind, rest := splitKind(ref)
+	if kind == Registry {
+		return openRegistry(ctx, rest, &o)
+	}
+	p, tag := splitTag(rest)
+	if kind == "" {
+		var err error
+		kind, err = detect(p)
+		if errors.Is(err, fs.ErrNotExist) && looksLikeReference(ref) {
+			if img, rerr := openRegistry(ctx, ref, &o); rerr == nil {
+				return img, nil
+			}
+			return nil, fmt.Errorf("%w: %s: no such file or directory, and not a reachable image reference", ErrUnknownSource, ref)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	switch kind {
+	case Dir:
+		if tag != "" {
+			return nil, fmt.Errorf("%w: a directory takes no tag: %s", ErrUnknownSource, ref)
+		}
+		return openDir(p)
+	case OCILayout:
+		return openLayout(dirStore{root: p}, OCILayout, tag, &o)
+	case OCIArchive, DockerArchive:
+		ts, err := openTarStore(p)
+		if err != nil {
+			return nil, err
+		}
+		var img Image
+		if kind == OCIArchive {
+			img, err = openLayout(ts, OCIArchive, tag, &o)
+		} else {
+			img, err = openDockerArchive(ts, tag)
+		}
+		if err != nil {
+			ts.Close()
+			return nil, err
+		}
+		return img, nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUnknownSource, ref)
+}
+
+// looksLikeReference keeps obvious paths from being tried as registry
+// references.
+func looksLikeReference(s string) bool {
+	return !strings.HasPrefix(s, "/") && !strings.HasPrefix(s, ".") && !strings.HasSuffix(s, ".tar")
+}
+
+func splitKind(ref string) (Kind, string) {
+	for _, k := range []Kind{OCILayout, OCIArchive, DockerArchive, Dir, Registry} {
+		if rest, ok := strings.CutPrefix(ref, string(k)+":"); ok {
+			return k, rest
+		}
+	}
+	return "", ref
+}
+
+// splitTag splits "path:tag" when path exists and path:tag does not.
+func splitTag(s string) (string, string) {
+	if _, err := os.Lstat(s); err == nil {
+		return s, ""
+	}
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 || strings.Contains(s[i+1:], "/") {
+		return s, ""
+	}
+	if _, err := os.Lstat(s[:i]); err == nil {
+		return s[:i], s[i+1:]
+	}
+	return s, ""
+}
+
+// detect tells the kind of a local path.
+func detect(p string) (Kind, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	if st.IsDir() {
+		if _, err := os.Stat(p + "/oci-layout"); err == nil {
+			return OCILayout, nil
+		}
+		return Dir, nil
+	}
+	ts, err := openTarStore(p)
+	if err != nil {
+		return "", err
+	}
+	defer ts.Close()
+	switch {
+	case ts.has("index.json"):
+		return OCIArchive, nil
+	case ts.has("manifest.json"):
+		return DockerArchive, nil
+	}
+	return "", fmt.Errorf("%w: %s is a tar with neither index.json nor manifest.json", ErrUnknownSource, p)
+}
+
+// layer is a blob read from a store.
+type layer struct {
+	digest string
+	name   string
+	store  store
+}
+
+func (l *layer) Digest() string { return l.digest }
+
+func (l *layer) Open(context.Context) (io.ReadCloser, error) { return l.store.open(l.name) }
+
+// image is a layout or archive image.
+type image struct {
+	kind   Kind
+	digest string
+	layers []catalog.Layer
+	closer io.Closer
+}
+
+func (i *image) Digest() string           { return i.digest }
+func (i *image) Layers() []catalog.Layer { return i.layers }
+func (i *image) Kind() Kind              { return i.kind }
+func (i *image) Close() error {
+	if i.closer != nil {
+		return i.closer.Close()
+	}
+	return nil
+}
+
+// dirLayer is a root filesystem directory, read as one layer.
+type dirLayer struct{ fsys fs.FS }
+
+func (d dirLayer) Digest() string { return "" }
+func (d dirLayer) Open(context.Context) (io.ReadCloser, error) {
+	return nil, errors.New("a directory has no layer blob")
+}
+func (d dirLayer) FS() fs.FS { return d.fsys }
+
+func openDir(p string) (Image, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a directory", ErrUnknownSource, p)
+	}
+	return &image{kind: Dir, layers: []catalog.Layer{dirLayer{fsys: os.DirFS(p)}}}, nil
+}

@@ -1,0 +1,368 @@
+package catalog
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+)
+
+const (
+	// maxWarnings bounds the warnings kept per layer; a hostile layer can
+	// otherwise produce one per entry.
+	maxWarnings = 50
+	// maxTracked bounds the regular-file paths remembered per layer to
+	// check hard-link targets.
+	maxTracked = 500_000
+	// zstdMaxWindow bounds the decoder's memory; zstd's own levels stay
+	// well below it, only --long archives exceed it.
+	zstdMaxWindow = 64 << 20
+)
+
+// errLayerTooLarge stops a layer that decompresses past MaxLayerSize.
+var errLayerTooLarge = errors.New("layer exceeds the uncompressed size limit")
+
+// walker accumulates one layer's result.
+type walker struct {
+	c        *Catalog
+	res      LayerResult
+	dropped  int
+	lastSeen map[string]int // analyzed path -> entry index of its last occurrence
+	entryOf  []int          // entry index per res.Files element
+	tracked  map[string]struct{}
+	wanting  []Analyzer
+}
+
+func (c *Catalog) newWalker(dgst string) *walker {
+	return &walker{
+		c:        c,
+		res:      LayerResult{Digest: dgst},
+		lastSeen: map[string]int{},
+		tracked:  map[string]struct{}{},
+		wanting:  make([]Analyzer, 0, len(c.analyzers)),
+	}
+}
+
+func (w *walker) warn(format string, args ...any) {
+	if len(w.res.Warnings) < maxWarnings {
+		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf(format, args...))
+		return
+	}
+	w.dropped++
+}
+
+func (w *walker) finish() *LayerResult {
+	if w.dropped > 0 {
+		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("%d more warnings not shown", w.dropped))
+	}
+	// A path that occurs twice in one layer keeps only its last entry's
+	// results, as extraction would.
+	files := w.res.Files[:0]
+	for i, f := range w.res.Files {
+		if w.lastSeen[f.Path] == w.entryOf[i] {
+			files = append(files, f)
+		}
+	}
+	w.res.Files = files
+	return &w.res
+}
+
+// wants fills w.wanting with the analyzers that want the entry.
+func (w *walker) wants(p string, mode fs.FileMode, size int64) []Analyzer {
+	w.wanting = w.wanting[:0]
+	for _, a := range w.c.analyzers {
+		if a.Wants(p, mode, size) {
+			w.wanting = append(w.wanting, a)
+		}
+	}
+	return w.wanting
+}
+
+// cleanName makes a tar name absolute and clean, noting names that try to
+// leave the root.
+func (w *walker) cleanName(name string) string {
+	p := path.Clean("/" + name)
+	if strings.HasPrefix(name, "/") || name == ".." || strings.HasPrefix(name, "../") ||
+		strings.Contains(name, "/../") || strings.HasSuffix(name, "/..") {
+		w.warn("entry %q escapes the root; read as %s", name, p)
+	}
+	return p
+}
+
+// entry handles one tar or directory entry. open is called at most once,
+// only for wanted regular files.
+func (w *walker) entry(ctx context.Context, idx int, p string, mode fs.FileMode, size int64, open func() (io.Reader, error)) error {
+	dir, base := path.Split(p)
+	dir = path.Clean(dir)
+	if base == ".wh..wh..opq" {
+		w.res.Opaques = append(w.res.Opaques, dir)
+		return nil
+	}
+	if name, ok := strings.CutPrefix(base, ".wh."); ok {
+		w.res.Whiteouts = append(w.res.Whiteouts, path.Join(dir, name))
+		return nil
+	}
+	if !mode.IsRegular() {
+		if !mode.IsDir() && len(w.wants(p, mode, 0)) > 0 {
+			w.res.Shadows = append(w.res.Shadows, p)
+		}
+		return nil
+	}
+	if len(w.tracked) < maxTracked {
+		w.tracked[p] = struct{}{}
+	}
+	as := w.wants(p, mode, size)
+	if len(as) == 0 {
+		return nil
+	}
+	if size > w.c.maxFileSize {
+		w.warn("%s: %d bytes exceeds the %d-byte file limit; not analyzed", p, size, w.c.maxFileSize)
+		w.res.Shadows = append(w.res.Shadows, p)
+		return nil
+	}
+	r, err := open()
+	if err != nil {
+		w.warn("%s: %v", p, err)
+		w.res.Shadows = append(w.res.Shadows, p)
+		return nil
+	}
+	r = io.LimitReader(r, size)
+	if len(as) > 1 {
+		// Several analyzers read the same file: buffer it once (size is
+		// already capped).
+		buf, err := io.ReadAll(r)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+		for _, a := range as {
+			w.analyze(ctx, idx, a, &File{Path: p, Mode: mode, Size: size, Content: bytes.NewReader(buf)})
+		}
+		return nil
+	}
+	w.analyze(ctx, idx, as[0], &File{Path: p, Mode: mode, Size: size, Content: r})
+	return nil
+}
+
+// analyze runs one analyzer on one file; errors and panics become warnings
+// so one bad analyzer or file cannot stop the scan.
+func (w *walker) analyze(ctx context.Context, idx int, a Analyzer, f *File) {
+	w.lastSeen[f.Path] = idx
+	res, err := func() (res *Result, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = fmt.Errorf("analyzer panicked: %v", v)
+			}
+		}()
+		return a.Analyze(ctx, f)
+	}()
+	if err != nil {
+		w.warn("%s: %s: %v", f.Path, a.Name(), err)
+	}
+	if res == nil {
+		// Record the path even without findings so a lower layer's
+		// version of the file is still shadowed.
+		res = &Result{}
+	}
+	for i := range res.Packages {
+		pk := &res.Packages[i]
+		pk.Layer = w.res.Digest
+		if len(pk.Paths) == 0 {
+			pk.Paths = []string{f.Path}
+		}
+	}
+	w.res.Files = append(w.res.Files, FileResult{
+		Path: f.Path, Analyzer: a.Name(), Packages: res.Packages, Owned: res.Owned, Distro: res.Distro,
+	})
+	w.entryOf = append(w.entryOf, idx)
+}
+
+// countingReader fails once more than limit bytes were read.
+type countingReader struct {
+	r     io.Reader
+	n     int64
+	limit int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.n >= c.limit {
+		return 0, errLayerTooLarge
+	}
+	if rem := c.limit - c.n; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// sourceReader remembers errors of the underlying blob stream so they can
+// be told apart from format errors in the content.
+type sourceReader struct {
+	r   io.Reader
+	h   hash.Hash
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if s.h != nil {
+		s.h.Write(p[:n])
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.err = err
+	}
+	return n, err
+}
+
+// walkTar streams one layer blob once: verify, decompress, walk.
+func (c *Catalog) walkTar(ctx context.Context, l Layer) (*LayerResult, error) {
+	rc, err := l.Open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	defer rc.Close()
+	src := &sourceReader{r: rc}
+	var want digest.Digest
+	if d := l.Digest(); d != "" {
+		if dd, err := digest.Parse(d); err == nil && dd.Algorithm().Available() {
+			want = dd
+			src.h = dd.Algorithm().Hash()
+		}
+	}
+	w := c.newWalker(l.Digest())
+	br := bufio.NewReaderSize(src, 1<<20)
+	if err := c.readTar(ctx, w, br); err != nil {
+		if src.err != nil || ctx.Err() != nil {
+			return nil, errors.Join(err, src.err, ctx.Err())
+		}
+		w.warn("layer read stopped: %v", err)
+	}
+	// Drain what the tar reader left (padding, a stopped bomb) so the
+	// digest covers the whole blob.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if want != "" {
+		if got := digest.NewDigestFromBytes(want.Algorithm(), src.h.Sum(nil)); got != want {
+			return nil, fmt.Errorf("%w: got %s", ErrDigestMismatch, got)
+		}
+	}
+	return w.finish(), nil
+}
+
+// readTar decompresses br as needed and walks the tar.
+func (c *Catalog) readTar(ctx context.Context, w *walker, br *bufio.Reader) error {
+	magic, _ := br.Peek(4)
+	var r io.Reader = br
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("gzip: %w", err)
+		}
+		defer zr.Close()
+		r = zr
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow),
+			zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return fmt.Errorf("zstd: %w", err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	tr := tar.NewReader(&countingReader{r: r, limit: c.maxLayerSize})
+	for idx := 0; ; idx++ {
+		if idx%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if idx >= c.maxEntries {
+			return fmt.Errorf("more than %d entries", c.maxEntries)
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p := w.cleanName(hdr.Name)
+		mode := hdr.FileInfo().Mode()
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA:
+			mode = mode.Perm()
+		case tar.TypeLink:
+			// The content was earlier in the stream; the entry still
+			// shadows lower layers.
+			target := path.Clean("/" + hdr.Linkname)
+			if _, ok := w.tracked[target]; !ok && len(w.tracked) < maxTracked {
+				w.warn("hard link %s to missing target %s", p, target)
+			}
+			if len(w.wants(p, mode.Perm(), hdr.Size)) > 0 {
+				w.res.Shadows = append(w.res.Shadows, p)
+			}
+			continue
+		}
+		if err := w.entry(ctx, idx, p, mode, hdr.Size, func() (io.Reader, error) { return tr, nil }); err != nil {
+			return err
+		}
+	}
+}
+
+// walkFS walks a directory tree; symlinks are never followed.
+func (c *Catalog) walkFS(ctx context.Context, l FSLayer) (*LayerResult, error) {
+	w := c.newWalker(l.Digest())
+	fsys := l.FS()
+	idx := 0
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			w.warn("%s: %v", name, err)
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		idx++
+		if idx%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if idx > c.maxEntries {
+			return fmt.Errorf("more than %d entries", c.maxEntries)
+		}
+		var size int64
+		mode := d.Type()
+		if mode.IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				w.warn("%s: %v", name, err)
+				return nil
+			}
+			size, mode = info.Size(), info.Mode().Perm()
+		}
+		var file fs.File
+		e := w.entry(ctx, idx, path.Clean("/"+name), mode, size, func() (io.Reader, error) {
+			f, err := fsys.Open(name)
+			file = f
+			return f, err
+		})
+		if file != nil {
+			file.Close()
+		}
+		return e
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w.finish(), nil
+}
