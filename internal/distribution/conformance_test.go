@@ -1,0 +1,132 @@
+package distribution_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// conformanceModule is the pinned version of the OCI conformance suite.
+const conformanceModule = "github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111"
+
+// conformanceEnv is the environment the suite needs, all features on.
+func conformanceEnv(host, results string) []string {
+	return []string{
+		"OCI_REGISTRY=" + host,
+		"OCI_TLS=disabled",
+		"OCI_REPO1=conformance/repo1",
+		"OCI_REPO2=conformance/repo2",
+		"OCI_RESULTS_DIR=" + results,
+		"OCI_VERSION=1.1",
+		"OCI_LOG=warn",
+		"OCI_API_PULL=true",
+		"OCI_API_PUSH=true",
+		"OCI_API_BLOBS_ATOMIC=true",
+		"OCI_API_BLOBS_DELETE=true",
+		"OCI_API_BLOBS_DIGEST_HEADER=true",
+		"OCI_API_BLOBS_MOUNT_ANONYMOUS=true",
+		"OCI_API_BLOBS_UPLOAD_CANCEL=true",
+		"OCI_API_MANIFESTS_ATOMIC=true",
+		"OCI_API_MANIFESTS_DELETE=true",
+		"OCI_API_MANIFESTS_DIGEST_HEADER=true",
+		"OCI_API_MANIFESTS_TAG_PARAM=true",
+		"OCI_API_TAGS_ATOMIC=true",
+		"OCI_API_TAGS_DELETE=true",
+		"OCI_API_TAGS_LIST=true",
+		"OCI_API_REFERRER=true",
+		"OCI_DATA_IMAGE=true",
+		"OCI_DATA_INDEX=true",
+		"OCI_DATA_INDEX_LIST=true",
+		"OCI_DATA_SPARSE=false",
+		"OCI_DATA_ARTIFACT=true",
+		"OCI_DATA_SUBJECT=true",
+		"OCI_DATA_SUBJECT_MISSING=true",
+		"OCI_DATA_ARTIFACT_LIST=true",
+		"OCI_DATA_SUBJECT_LIST=true",
+		"OCI_DATA_DATA_FIELD=true",
+		"OCI_DATA_NONDISTRIBUTABLE=true",
+		"OCI_DATA_CUSTOM_FIELDS=true",
+		"OCI_DATA_NO_LAYERS=true",
+		"OCI_DATA_EMPTY_BLOB=true",
+		"OCI_DATA_SHA512=true",
+	}
+}
+
+// buildConformance compiles the pinned suite, or returns the binary named
+// by MOAT_CONFORMANCE_BIN.
+func buildConformance(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("MOAT_CONFORMANCE_BIN"); bin != "" {
+		return bin
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "mod", "download", "-json", conformanceModule).Output()
+	if err != nil {
+		skipOrFail(t, "download conformance suite: %v", err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		skipOrFail(t, "parse go mod download output: %v", err)
+	}
+	// The module cache is read-only and outside our module: build a copy.
+	src := filepath.Join(t.TempDir(), "src")
+	if out, err := exec.CommandContext(ctx, "cp", "-r", mod.Dir, src).CombinedOutput(); err != nil {
+		t.Fatalf("copy suite: %v: %s", err, out)
+	}
+	if out, err := exec.CommandContext(ctx, "chmod", "-R", "u+w", src).CombinedOutput(); err != nil {
+		t.Fatalf("chmod suite: %v: %s", err, out)
+	}
+	bin := filepath.Join(t.TempDir(), "conformance")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		skipOrFail(t, "build conformance suite: %v: %s", err, out)
+	}
+	return bin
+}
+
+// skipOrFail skips when the suite cannot be fetched outside CI; in CI a
+// missing dependency is a failure.
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// TestConformance runs the OCI distribution-spec conformance suite against
+// the handler backed by the real filesystem driver and SQLite store.
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("conformance suite is not short")
+	}
+	bin := buildConformance(t)
+	h := newTestHandler(t)
+	srv := httptest.NewServer(h.handler)
+	defer srv.Close()
+
+	results := t.TempDir()
+	cmd := exec.Command(bin)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), conformanceEnv(strings.TrimPrefix(srv.URL, "http://"), results)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	report := stdout.String()
+	if i := strings.Index(report, "OCI Conformance Result"); i >= 0 {
+		t.Logf("%s", report[i:])
+	}
+	if err != nil || !strings.Contains(report, "OCI Conformance Result: Pass") {
+		t.Errorf("conformance suite failed: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+}

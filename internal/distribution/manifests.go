@@ -1,0 +1,109 @@
+package distribution
+
+import (
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/moat-dev/moat/internal/registry"
+)
+
+// getManifest serves GET and HEAD of a manifest by tag or digest.
+//
+// The manifest is returned in the media type it was pushed with. When the
+// request's Accept header lists types that exclude it (and no wildcard),
+// the answer is 404 MANIFEST_UNKNOWN, as the reference registry does:
+// moat never converts manifests, so the client gets nothing it can parse.
+func (h *handler) getManifest(w http.ResponseWriter, req *http.Request, rt route) error {
+	get := h.reg.GetManifest
+	if req.Method == http.MethodHead {
+		get = h.reg.StatManifest
+	}
+	m, err := get(req.Context(), rt.name, rt.arg)
+	if err != nil {
+		return err
+	}
+	if !accepts(req.Header.Values("Accept"), m.MediaType) {
+		return fmt.Errorf("%w: manifest %s has media type %s, which the Accept header excludes", registry.ErrManifestUnknown, m.Digest, m.MediaType)
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", m.MediaType)
+	hd.Set("Content-Length", strconv.Itoa(len(m.Content)))
+	hd.Set("Docker-Content-Digest", m.Digest.String())
+	hd.Set("ETag", `"`+m.Digest.String()+`"`)
+	w.WriteHeader(http.StatusOK)
+	if req.Method != http.MethodHead {
+		_, _ = w.Write(m.Content)
+	}
+	return nil
+}
+
+// accepts reports whether an Accept header (possibly repeated) admits
+// mediaType. No header admits everything.
+func accepts(values []string, mediaType string) bool {
+	seen := false
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			seen = true
+			mt, _, err := mime.ParseMediaType(part)
+			if err != nil {
+				continue
+			}
+			if mt == "*/*" || mt == mediaType {
+				return true
+			}
+			if typ, ok := strings.CutSuffix(mt, "/*"); ok && strings.HasPrefix(mediaType, typ+"/") {
+				return true
+			}
+		}
+	}
+	return !seen
+}
+
+// putManifest stores a manifest pushed by tag or digest; "tag" query
+// parameters add tags to a push by digest.
+func (h *handler) putManifest(w http.ResponseWriter, req *http.Request, rt route) error {
+	if req.ContentLength > registry.MaxManifestSize {
+		return fmt.Errorf("%w: manifest of %d bytes exceeds %d", registry.ErrTooLarge, req.ContentLength, registry.MaxManifestSize)
+	}
+	body := http.MaxBytesReader(w, req.Body, registry.MaxManifestSize)
+	res, err := h.reg.PutManifest(req.Context(), registry.PutManifestRequest{
+		Repository:  rt.name,
+		Reference:   rt.arg,
+		ContentType: req.Header.Get("Content-Type"),
+		Body:        body,
+		Tags:        req.URL.Query()["tag"],
+	})
+	if err != nil {
+		return err
+	}
+	hd := w.Header()
+	hd.Set("Location", "/v2/"+rt.name+"/manifests/"+res.Digest.String())
+	hd.Set("Docker-Content-Digest", res.Digest.String())
+	if res.Subject != "" {
+		hd.Set("OCI-Subject", res.Subject.String())
+	}
+	for _, t := range req.URL.Query()["tag"] {
+		hd.Add("OCI-Tag", t)
+	}
+	hd.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// deleteManifest deletes a manifest by digest, or only the tag when the
+// reference is a tag.
+func (h *handler) deleteManifest(w http.ResponseWriter, req *http.Request, rt route) error {
+	if err := h.reg.DeleteManifest(req.Context(), rt.name, rt.arg); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
