@@ -17,10 +17,14 @@ var (
 	ErrInvalidDigest = errors.New("blob: invalid digest")
 	// ErrInvalidUploadID: the upload ID is not a safe opaque token.
 	ErrInvalidUploadID = errors.New("blob: invalid upload id")
-	// ErrOffsetMismatch: an append did not start at the upload's current size.
+	// ErrOffsetMismatch: an append did not start at the upload's current
+	// size, or a read offset lies outside the blob.
 	ErrOffsetMismatch = errors.New("blob: upload offset mismatch")
 	// ErrSizeMismatch: a commit's expected size differs from the upload's size.
 	ErrSizeMismatch = errors.New("blob: size mismatch")
+	// ErrUploadBusy: another append or commit of the same upload is in
+	// progress. The caller may retry; nothing was written.
+	ErrUploadBusy = errors.New("blob: upload busy")
 )
 
 // Driver stores blobs by digest and the data of upload sessions by ID.
