@@ -3,7 +3,6 @@ package npm
 import (
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"testing"
 
@@ -102,7 +101,7 @@ func TestLockRealV3(t *testing.T) {
 		t.Fatalf("found %d locked packages, want 65", len(pkgs))
 	}
 	installed := langtest.Tree(t, "testdata/npmapp", "/srv/npmapp", Installed{})
-	if a, b := purls(pkgs), purls(installed); a != b {
+	if a, b := langtest.PURLs(pkgs), langtest.PURLs(installed); a != b {
 		t.Errorf("lockfile and installed tree differ:\n%s\n%s", a, b)
 	}
 }
@@ -135,7 +134,7 @@ func TestLockfiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := purls(res.Packages); got != tc.want {
+			if got := langtest.PURLs(res.Packages); got != tc.want {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
 			}
 			for _, p := range res.Packages {
@@ -227,13 +226,4 @@ func FuzzPnpm(f *testing.F) {
 
 func file(path, content string) *catalog.File {
 	return &catalog.File{Path: path, Size: int64(len(content)), Content: strings.NewReader(content)}
-}
-
-func purls(pkgs []catalog.Package) string {
-	s := make([]string, len(pkgs))
-	for i, p := range pkgs {
-		s[i] = p.PURL
-	}
-	sort.Strings(s)
-	return fmt.Sprint(strings.Join(s, " "))
 }

@@ -30,7 +30,7 @@ func (Pnpm) Wants(path string, _ fs.FileMode, size int64) bool {
 
 type pnpmLock struct {
 	LockfileVersion string `yaml:"lockfileVersion"`
-	Packages map[string]struct {
+	Packages        map[string]struct {
 		Name    string `yaml:"name"`
 		Version string `yaml:"version"`
 	} `yaml:"packages"`

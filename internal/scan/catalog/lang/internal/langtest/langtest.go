@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -109,4 +110,14 @@ func Find(pkgs []catalog.Package, name string) []catalog.Package {
 		}
 	}
 	return out
+}
+
+// PURLs returns the sorted purls of pkgs, space separated, for comparison.
+func PURLs(pkgs []catalog.Package) string {
+	s := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		s[i] = p.PURL
+	}
+	sort.Strings(s)
+	return strings.Join(s, " ")
 }
