@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/moat-dev/moat/internal/registry"
@@ -100,12 +101,21 @@ type route struct {
 //	<name>/blobs/<digest>
 //	<name>/manifests/<reference>
 //	<name>/referrers/<digest>
-func parseRoute(path string) (route, bool) {
-	rest, ok := strings.CutPrefix(path, "/v2/")
+func parseRoute(escapedPath string) (route, bool) {
+	rest, ok := strings.CutPrefix(escapedPath, "/v2/")
 	if !ok {
 		return route{}, false
 	}
 	seg := strings.Split(rest, "/")
+	for i, s := range seg {
+		// Split before unescaping, so an escaped "/" stays inside its
+		// segment (and fails validation there).
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			return route{}, false
+		}
+		seg[i] = u
+	}
 	n := len(seg)
 	if n < 3 {
 		return route{}, false
@@ -132,7 +142,7 @@ func parseRoute(path string) (route, bool) {
 }
 
 func (h *handler) repository(w http.ResponseWriter, req *http.Request) error {
-	rt, ok := parseRoute(req.URL.Path)
+	rt, ok := parseRoute(req.URL.EscapedPath())
 	if !ok || rt.name == "" {
 		return errNotFound
 	}

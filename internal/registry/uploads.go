@@ -306,6 +306,9 @@ func (r *Registry) appendLocked(ctx context.Context, u *meta.Upload, c Chunk) (*
 	}
 	hr := &hashingReader{r: body, h: h}
 	n, appendErr := r.blobs.AppendUpload(ctx, u.ID, u.Offset, hr)
+	if errors.Is(appendErr, blob.ErrUploadBusy) {
+		return nil, &BusyError{Key: "upload " + u.ID}
+	}
 	if errors.Is(appendErr, blob.ErrOffsetMismatch) {
 		// Storage and metadata disagree about the session's length (a
 		// crash between the two writes); it cannot continue safely.
@@ -384,7 +387,9 @@ func (r *Registry) commitUpload(ctx context.Context, u *meta.Upload, d digest.Di
 		return err
 	}
 	defer unlock()
-	if err := r.blobs.CommitUpload(ctx, u.ID, d, u.Offset); errors.Is(err, blob.ErrSizeMismatch) {
+	if err := r.blobs.CommitUpload(ctx, u.ID, d, u.Offset); errors.Is(err, blob.ErrUploadBusy) {
+		return &BusyError{Key: "upload " + u.ID}
+	} else if errors.Is(err, blob.ErrSizeMismatch) {
 		return fmt.Errorf("%w: upload %s: %w", ErrSizeInvalid, u.ID, err)
 	} else if err != nil {
 		return fmt.Errorf("commit upload %s as %s: %w", u.ID, d, err)
