@@ -1,0 +1,401 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check is a readiness probe; a nil error means the dependency is usable.
+type Check func(ctx context.Context) error
+
+// Task is a periodic background job owned by the server.
+type Task func(ctx context.Context) error
+
+type mount struct {
+	prefix  string
+	handler http.Handler
+	route   func(path string) string
+}
+
+type namedCheck struct {
+	name  string
+	check Check
+}
+
+type task struct {
+	name  string
+	every time.Duration
+	run   Task
+}
+
+type options struct {
+	log               *slog.Logger
+	registry          *prometheus.Registry
+	runtimeMetrics    bool
+	mounts            []mount
+	checks            []namedCheck
+	tasks             []task
+	readHeaderTimeout time.Duration
+	idleTimeout       time.Duration
+	shutdownTimeout   time.Duration
+	checkTimeout      time.Duration
+	maxHeaderBytes    int
+}
+
+// Option configures a Server.
+type Option func(*options) error
+
+// WithLogger sets the logger for access logs and server events.
+// Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("server: nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithMetricsRegistry makes the server register its collectors in reg and
+// serve reg at /metrics, so other packages' collectors registered there are
+// exported too. Default: a fresh registry holding the server's collectors
+// plus the Go runtime and process collectors.
+func WithMetricsRegistry(reg *prometheus.Registry) Option {
+	return func(o *options) error {
+		if reg == nil {
+			return errors.New("server: nil metrics registry")
+		}
+		o.registry = reg
+		return nil
+	}
+}
+
+// WithoutRuntimeMetrics leaves out the Go runtime and process collectors,
+// e.g. when the caller registers them itself. Default: included.
+func WithoutRuntimeMetrics() Option {
+	return func(o *options) error { o.runtimeMetrics = false; return nil }
+}
+
+// WithV2 mounts the OCI distribution API handler at /v2/. Its metrics and
+// logs are labelled by the spec's endpoint templates.
+func WithV2(h http.Handler) Option {
+	return WithHandler("/v2/", h, v2Route)
+}
+
+// WithHandler mounts h under prefix (which must start and end with "/").
+// route maps a request path to a low-cardinality label; nil labels every
+// request with the prefix.
+func WithHandler(prefix string, h http.Handler, route func(path string) string) Option {
+	return func(o *options) error {
+		if h == nil {
+			return fmt.Errorf("server: nil handler for %s", prefix)
+		}
+		if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
+			return fmt.Errorf("server: mount prefix %q must start and end with /", prefix)
+		}
+		switch prefix {
+		case "/healthz/", "/readyz/", "/metrics/", "/":
+			return fmt.Errorf("server: mount prefix %q is reserved", prefix)
+		}
+		if route == nil {
+			route = func(string) string { return prefix }
+		}
+		o.mounts = append(o.mounts, mount{prefix: prefix, handler: h, route: route})
+		return nil
+	}
+}
+
+// WithReadiness adds a check that /readyz runs; the server is ready only
+// when all pass. Names appear in logs and in the /readyz body.
+func WithReadiness(name string, c Check) Option {
+	return func(o *options) error {
+		if name == "" || c == nil {
+			return errors.New("server: readiness check needs a name and a function")
+		}
+		o.checks = append(o.checks, namedCheck{name, c})
+		return nil
+	}
+}
+
+// WithTask runs fn every interval while the server serves, first one
+// interval after start (so start-up stays fast). Runs never overlap; a run
+// still going at shutdown has its context cancelled. An interval of 0
+// disables the task.
+func WithTask(name string, every time.Duration, fn Task) Option {
+	return func(o *options) error {
+		if name == "" || fn == nil {
+			return errors.New("server: task needs a name and a function")
+		}
+		if every < 0 {
+			return fmt.Errorf("server: task %s: negative interval %s", name, every)
+		}
+		if every > 0 {
+			o.tasks = append(o.tasks, task{name, every, fn})
+		}
+		return nil
+	}
+}
+
+// WithTimeouts sets the header read timeout (default 10s), the keep-alive
+// idle timeout (default 2m) and how long shutdown waits for in-flight
+// requests before closing connections (default 30s).
+func WithTimeouts(readHeader, idle, shutdown time.Duration) Option {
+	return func(o *options) error {
+		if readHeader <= 0 || idle <= 0 || shutdown <= 0 {
+			return errors.New("server: timeouts must be positive")
+		}
+		o.readHeaderTimeout, o.idleTimeout, o.shutdownTimeout = readHeader, idle, shutdown
+		return nil
+	}
+}
+
+// WithMaxHeaderBytes bounds request header size. Default 1 MiB.
+func WithMaxHeaderBytes(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return errors.New("server: max header bytes must be positive")
+		}
+		o.maxHeaderBytes = n
+		return nil
+	}
+}
+
+// Server is moat's HTTP server. Create it with New, run it with Serve (or
+// Start and Shutdown).
+type Server struct {
+	log      *slog.Logger
+	opts     options
+	metrics  *metrics
+	handler  http.Handler
+	draining atomic.Bool
+
+	mu      sync.Mutex
+	httpSrv *http.Server
+	serveCh chan error
+	stop    context.CancelFunc
+	tasksWG sync.WaitGroup
+}
+
+// New assembles the handler tree. It does not listen.
+func New(opts ...Option) (*Server, error) {
+	o := options{
+		log:               slog.Default(),
+		runtimeMetrics:    true,
+		readHeaderTimeout: 10 * time.Second,
+		idleTimeout:       2 * time.Minute,
+		shutdownTimeout:   30 * time.Second,
+		checkTimeout:      3 * time.Second,
+		maxHeaderBytes:    1 << 20,
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.registry == nil {
+		o.registry = prometheus.NewRegistry()
+	}
+	seen := map[string]bool{}
+	for _, t := range o.tasks {
+		if seen[t.name] {
+			return nil, fmt.Errorf("server: two tasks named %s", t.name)
+		}
+		seen[t.name] = true
+	}
+	m, err := newMetrics(o.registry, o.runtimeMetrics)
+	if err != nil {
+		return nil, fmt.Errorf("server: register metrics: %w", err)
+	}
+	s := &Server{log: o.log, opts: o, metrics: m}
+
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", s.instrument(fixed(routeHealthz), http.HandlerFunc(s.healthz)))
+	mux.Handle("/readyz", s.instrument(fixed(routeReadyz), http.HandlerFunc(s.readyz)))
+	mux.Handle("/metrics", s.instrument(fixed(routeMetrics),
+		promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{Registry: o.registry, ErrorLog: slogErrorLog{o.log}})))
+	for _, mt := range o.mounts {
+		route := mt.route
+		mux.Handle(mt.prefix, s.instrument(func(r *http.Request) string { return route(r.URL.Path) }, mt.handler))
+		if mt.prefix == "/v2/" {
+			// Clients probe "/v2" without the slash too; answer it in place
+			// rather than with the mux's redirect.
+			mux.Handle("/v2", s.instrument(fixed(routeBase), mt.handler))
+		}
+	}
+	mux.Handle("/", s.instrument(fixed(routeOther), http.NotFoundHandler()))
+	s.handler = mux
+	return s, nil
+}
+
+func fixed(route string) func(*http.Request) string {
+	return func(*http.Request) string { return route }
+}
+
+// Handler returns the full handler tree, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Start serves on ln in the background and starts the background tasks.
+// Stop with Shutdown.
+func (s *Server) Start(ln net.Listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.httpSrv != nil {
+		return errors.New("server: already started")
+	}
+	s.httpSrv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.opts.readHeaderTimeout,
+		IdleTimeout:       s.opts.idleTimeout,
+		MaxHeaderBytes:    s.opts.maxHeaderBytes,
+		ErrorLog:          slogErrorLogger(s.log),
+	}
+	s.serveCh = make(chan error, 1)
+	srv := s.httpSrv
+	go func() { s.serveCh <- srv.Serve(ln) }()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	for _, t := range s.opts.tasks {
+		s.tasksWG.Add(1)
+		go s.loop(ctx, t)
+	}
+	return nil
+}
+
+// Shutdown marks the server not ready, stops accepting connections, waits
+// for in-flight requests until ctx is done (then closes the remaining
+// connections), and stops the background tasks, waiting for them to
+// return.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	srv, stop := s.httpSrv, s.stop
+	s.mu.Unlock()
+	if srv == nil {
+		return errors.New("server: not started")
+	}
+	s.draining.Store(true)
+	stop()
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		// Deadline passed with requests still running: cut them off.
+		_ = srv.Close()
+		err = fmt.Errorf("server: drain in-flight requests: %w", err)
+	}
+	s.tasksWG.Wait()
+	if serr := <-s.serveCh; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("server: serve: %w", serr))
+	}
+	return err
+}
+
+// Serve runs the server on ln until ctx is cancelled (e.g. by SIGTERM) or
+// serving fails, then shuts down gracefully within the configured shutdown
+// timeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.Start(ln); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	serveCh := s.serveCh
+	s.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down", "drain_timeout", s.opts.shutdownTimeout)
+	case err := <-serveCh:
+		// Put the result back for Shutdown, which reads it once.
+		serveCh <- err
+		s.log.Error("listener failed", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.shutdownTimeout)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// loop runs one task on its interval until ctx is cancelled.
+func (s *Server) loop(ctx context.Context, t task) {
+	defer s.tasksWG.Done()
+	tick := time.NewTicker(t.every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		start := time.Now()
+		err := t.run(ctx)
+		d := time.Since(start)
+		s.metrics.taskDuration.WithLabelValues(t.name).Observe(d.Seconds())
+		switch {
+		case err == nil:
+			s.metrics.taskRuns.WithLabelValues(t.name, "ok").Inc()
+			s.metrics.taskLastSucc.WithLabelValues(t.name).SetToCurrentTime()
+			s.log.Debug("task done", "task", t.name, "duration", d)
+		case ctx.Err() != nil:
+			return // shutting down; the cancellation is not a failure
+		default:
+			s.metrics.taskRuns.WithLabelValues(t.name, "error").Inc()
+			s.log.Warn("task failed", "task", t.name, "duration", d, "err", err)
+		}
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// readyz runs every check concurrently. The body names failing checks but
+// not their errors, which may hold hostnames or paths; those go to the log.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.checkTimeout)
+	defer cancel()
+	errs := make([]error, len(s.opts.checks))
+	var wg sync.WaitGroup
+	for i, c := range s.opts.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.check(ctx)
+		}()
+	}
+	wg.Wait()
+	var b strings.Builder
+	ok := true
+	if s.draining.Load() {
+		ok = false
+		fmt.Fprintf(&b, "shutdown: %v\n", errDraining)
+	}
+	for i, c := range s.opts.checks {
+		if errs[i] != nil {
+			ok = false
+			s.log.WarnContext(r.Context(), "readiness check failed", "check", c.name, "err", errs[i])
+			fmt.Fprintf(&b, "%s: fail\n", c.name)
+		} else {
+			fmt.Fprintf(&b, "%s: ok\n", c.name)
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if ok {
+		s.metrics.ready.Set(1)
+	} else {
+		s.metrics.ready.Set(0)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_, _ = io.WriteString(w, b.String())
+}
