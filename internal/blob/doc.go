@@ -8,5 +8,8 @@
 // so a blob is visible only once it is known to be correct.
 //
 // Implementations live in sibling packages (blob/fs, later blob/s3) and all
-// run the shared conformance suite in blob/blobtest.
+// run the shared conformance suite in blob/blobtest. Callers use a driver
+// through Instrumented, the one decorator that validates keys before they
+// reach a driver and records metrics; ValidateDigest and ValidateUploadID
+// are the key rules it and every driver apply.
 package blob
