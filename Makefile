@@ -1,0 +1,86 @@
+# moat's two commands: `make run` starts the registry on the embedded default
+# (local disk + SQLite under ./.tmp/data); `make test` installs what the tests
+# need and runs every test. `.ci/run` runs `make test`.
+
+GO        ?= go
+DATA_DIR  ?= .tmp/data
+ADDR      ?= 127.0.0.1:5000
+FUZZTIME  ?= 4s
+
+# Packages with goroutines, locks or shared state run under the race
+# detector; the rest (pure parsers and scanners) run without it to keep
+# the suite fast. Patterns that match nothing yet are ignored.
+RACE_PATTERNS := ./cmd/... ./internal/server/... ./internal/distribution/... \
+	./internal/registry/... ./internal/blob/... ./internal/meta/... \
+	./internal/auth/... ./internal/events/... ./internal/jobs/... \
+	./internal/lifecycle/... ./internal/replication/... ./internal/proxy/...
+
+E2E_PKG := ./test/e2e
+
+.PHONY: all run build lint deps test test-race test-unit test-e2e fuzz-smoke bench
+
+all: build
+
+run:
+	$(GO) run ./cmd/moat serve --addr $(ADDR) --data-dir $(DATA_DIR)
+
+build:
+	$(GO) build -o bin/moat ./cmd/moat
+
+lint:
+	$(GO) vet ./...
+
+deps:
+	scripts/install-deps.sh
+
+# test runs every stage even when one fails, then fails if any did.
+# MOAT_TEST_POSTGRES_URL, when already set, names a server to use instead of
+# the throwaway one scripts/postgres.sh starts.
+test: deps
+	@url="$${MOAT_TEST_POSTGRES_URL:-}"; \
+	if [ -z "$$url" ]; then url="$$(scripts/postgres.sh start)"; fi; \
+	echo "PostgreSQL for tests: $$url"; \
+	MOAT_TEST_POSTGRES_URL="$$url" $(MAKE) --no-print-directory -k test-race test-unit fuzz-smoke test-e2e
+
+test-race:
+	@echo "== unit tests with -race =="
+	@pkgs="$$($(GO) list $(RACE_PATTERNS) 2>/dev/null)"; \
+	if [ -n "$$pkgs" ]; then $(GO) test -race -timeout 15m $$pkgs; fi
+
+test-unit:
+	@echo "== unit tests =="
+	@race=" $$($(GO) list $(RACE_PATTERNS) 2>/dev/null | tr '\n' ' ') "; \
+	pkgs=""; \
+	for p in $$($(GO) list ./...); do \
+		case "$$race" in *" $$p "*) continue ;; esac; \
+		case "$$p" in */test/e2e) continue ;; esac; \
+		pkgs="$$pkgs $$p"; \
+	done; \
+	$(GO) test -timeout 15m $$pkgs
+
+# test-e2e builds moat and drives it with the real clients and the OCI
+# conformance suite (SQLite and PostgreSQL).
+test-e2e:
+	@echo "== end-to-end and conformance tests =="
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(GO) test -v -count=1 -timeout 30m $(E2E_PKG)
+
+# fuzz-smoke runs every fuzz target for FUZZTIME each.
+fuzz-smoke:
+	@echo "== fuzz smoke ($(FUZZTIME) per target) =="
+	@fail=0; log="$$(mktemp)"; \
+	for file in $$(grep -rl --include='*_test.go' '^func Fuzz' cmd internal); do \
+		dir="./$$(dirname "$$file")"; \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+			echo "fuzz $$dir $$name"; \
+			$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$dir" >"$$log" 2>&1 || \
+				{ fail=1; cat "$$log"; }; \
+		done; \
+	done; \
+	rm -f "$$log"; exit $$fail
+
+# bench runs the Go benchmarks once; pass BENCH=pattern PKG=./internal/x/...
+# to narrow them and compare runs with benchstat.
+BENCH ?= .
+PKG   ?= ./...
+bench:
+	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem $(PKG)

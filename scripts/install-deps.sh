@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Installs everything `make test` needs on a Debian machine, idempotently:
+#   - apt: skopeo, podman, containerd, umoci (the real clients of the e2e
+#     tests) and PostgreSQL when no initdb is found;
+#   - go install: crane and oras at pinned versions into ./.tools/bin;
+#   - the OCI distribution-spec conformance suite, built once per version
+#     into ./.tools/conformance/<version>/conformance.
+# Run it again at will: finished steps are skipped. apt-get update runs only
+# when a package is missing. Installing apt packages needs root (or sudo).
+#
+# Usage: scripts/install-deps.sh [--no-apt]
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+TOOLS="$ROOT/.tools"
+
+# Pinned versions; bump deliberately.
+CRANE_VERSION=v0.22.1
+ORAS_VERSION=v1.3.6
+CONFORMANCE_MODULE=github.com/opencontainers/distribution-spec/conformance
+CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
+
+APT_PACKAGES=(skopeo podman containerd umoci)
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+want_apt=1
+for arg in "$@"; do
+	case "$arg" in
+	--no-apt) want_apt=0 ;;
+	-h | --help)
+		sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		log "unknown argument: $arg"
+		exit 2
+		;;
+	esac
+done
+
+have_initdb() {
+	command -v initdb >/dev/null 2>&1 && return 0
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+
+pkg_installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+install_apt() {
+	local missing=() pkg
+	for pkg in "${APT_PACKAGES[@]}"; do
+		pkg_installed "$pkg" || missing+=("$pkg")
+	done
+	if ! have_initdb; then
+		missing+=(postgresql)
+	fi
+	if ((${#missing[@]} == 0)); then
+		log "apt packages present"
+		return
+	fi
+	if ! command -v apt-get >/dev/null 2>&1; then
+		log "missing ${missing[*]} and no apt-get here: install them by hand"
+		exit 1
+	fi
+	local sudo=()
+	if [[ $(id -u) -ne 0 ]]; then
+		command -v sudo >/dev/null 2>&1 || {
+			log "missing ${missing[*]}: run as root or install sudo"
+			exit 1
+		}
+		sudo=(sudo)
+	fi
+	log "installing ${missing[*]}"
+	local apt_env=(env DEBIAN_FRONTEND=noninteractive)
+	# Package lists are only fetched when installing from them fails, which
+	# is the case on a fresh machine whose lists are empty.
+	if ! "${sudo[@]}" "${apt_env[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+		"${sudo[@]}" apt-get update -qq
+		"${sudo[@]}" "${apt_env[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+}
+
+# go_tool NAME VERSION PACKAGE installs PACKAGE@VERSION into a directory keyed
+# by version and links it from .tools/bin, so a bumped pin rebuilds.
+go_tool() {
+	local name=$1 version=$2 pkg=$3
+	local dir="$TOOLS/$name/$version"
+	if [[ ! -x "$dir/$name" ]]; then
+		log "go install $pkg@$version"
+		mkdir -p "$dir"
+		GOBIN="$dir" GOFLAGS=-mod=mod go install "$pkg@$version"
+	fi
+	mkdir -p "$TOOLS/bin"
+	ln -sfn "../$name/$version/$name" "$TOOLS/bin/$name"
+}
+
+build_conformance() {
+	local dir="$TOOLS/conformance/$CONFORMANCE_VERSION"
+	if [[ ! -x "$dir/conformance" ]]; then
+		log "building $CONFORMANCE_MODULE@$CONFORMANCE_VERSION"
+		local src
+		# Outside any module so the repository's go.mod is left alone.
+		src=$(cd "$(mktemp -d)" && go mod download -json "$CONFORMANCE_MODULE@$CONFORMANCE_VERSION" |
+			sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+		if [[ -z "$src" || ! -d "$src" ]]; then
+			log "go mod download gave no directory for $CONFORMANCE_MODULE"
+			exit 1
+		fi
+		# The module cache is read-only; build from a writable copy.
+		local work="$TOOLS/conformance/src-$CONFORMANCE_VERSION"
+		rm -rf "$work"
+		mkdir -p "$TOOLS/conformance"
+		cp -r "$src" "$work"
+		chmod -R u+w "$work"
+		mkdir -p "$dir"
+		(cd "$work" && GOFLAGS=-mod=mod go build -trimpath \
+			-ldflags "-X main.Version=$CONFORMANCE_VERSION" -o "$dir/conformance" .)
+		rm -rf "$work"
+	fi
+	mkdir -p "$TOOLS/bin"
+	ln -sfn "../conformance/$CONFORMANCE_VERSION/conformance" "$TOOLS/bin/oci-conformance"
+}
+
+if ((want_apt)); then
+	install_apt
+fi
+mkdir -p "$TOOLS"
+go_tool crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
+go_tool oras "$ORAS_VERSION" oras.land/oras/cmd/oras
+build_conformance
+log "tools ready in $TOOLS/bin"

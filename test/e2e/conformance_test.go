@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moat-dev/moat/internal/testutil/pgtest"
+)
+
+// conformanceEnv configures the OCI distribution-spec conformance suite for
+// spec version 1.1 with every test area on: pull, push, content discovery
+// (tags list), content management (deletes), referrers and OCI-Subject, blob
+// mounts, upload cancel, Docker-Content-Digest headers, and every data kind
+// including sha512 digests and non-distributable layers. Two settings stay
+// off because they are not part of 1.1: OCI_API_MANIFESTS_TAG_PARAM (tags as
+// query parameters, a later draft) and OCI_DATA_SPARSE (manifests whose blobs
+// were never pushed, which a registry may reject).
+func conformanceEnv(addr, resultsDir string) []string {
+	return []string{
+		"OCI_REGISTRY=" + addr,
+		"OCI_TLS=disabled",
+		"OCI_VERSION=1.1",
+		"OCI_REPO1=conformance/repo1",
+		"OCI_REPO2=conformance/repo2",
+		"OCI_USERNAME=",
+		"OCI_PASSWORD=",
+		"OCI_RESULTS_DIR=" + resultsDir,
+		"OCI_LOG=warn",
+		"OCI_API_PING=true",
+		"OCI_API_PULL=true",
+		"OCI_API_PUSH=true",
+		"OCI_API_BLOBS_ATOMIC=true",
+		"OCI_API_BLOBS_DELETE=true",
+		"OCI_API_BLOBS_DIGEST_HEADER=true",
+		"OCI_API_BLOBS_MOUNT_ANONYMOUS=true",
+		"OCI_API_BLOBS_UPLOAD_CANCEL=true",
+		"OCI_API_MANIFESTS_ATOMIC=true",
+		"OCI_API_MANIFESTS_DELETE=true",
+		"OCI_API_MANIFESTS_DIGEST_HEADER=true",
+		"OCI_API_MANIFESTS_TAG_PARAM=false",
+		"OCI_API_TAGS_ATOMIC=true",
+		"OCI_API_TAGS_DELETE=true",
+		"OCI_API_TAGS_LIST=true",
+		"OCI_API_REFERRER=true",
+		"OCI_DATA_IMAGE=true",
+		"OCI_DATA_INDEX=true",
+		"OCI_DATA_INDEX_LIST=true",
+		"OCI_DATA_SPARSE=false",
+		"OCI_DATA_ARTIFACT=true",
+		"OCI_DATA_SUBJECT=true",
+		"OCI_DATA_SUBJECT_MISSING=true",
+		"OCI_DATA_ARTIFACT_LIST=true",
+		"OCI_DATA_SUBJECT_LIST=true",
+		"OCI_DATA_DATA_FIELD=true",
+		"OCI_DATA_NONDISTRIBUTABLE=true",
+		"OCI_DATA_CUSTOM_FIELDS=true",
+		"OCI_DATA_NO_LAYERS=true",
+		"OCI_DATA_EMPTY_BLOB=true",
+		"OCI_DATA_SHA512=true",
+	}
+}
+
+// TestConformance runs the OCI distribution-spec conformance suite against
+// moat on SQLite and on PostgreSQL and fails on any failed, errored or
+// skipped conformance test. A skip means the suite found an API moat does
+// not support, which the registry issue requires.
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	bin := requireTool(t, "oci-conformance")
+	engines := []struct {
+		name     string
+		database func(t *testing.T) string
+	}{
+		{"sqlite", func(*testing.T) string { return "" }},
+		{"postgres", pgtest.NewDatabase},
+	}
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, serverOpts{database: e.database(t)})
+			runConformance(t, bin, s, e.name)
+		})
+	}
+}
+
+func runConformance(t *testing.T, bin string, s *server, engine string) {
+	t.Helper()
+	results := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin)
+	// The suite reads oci-conformance.yaml from its working directory when
+	// present; an empty directory keeps the environment authoritative.
+	cmd.Dir = results
+	cmd.Env = append(os.Environ(), conformanceEnv(s.Addr, results)...)
+	start := time.Now()
+	out, runErr := cmd.CombinedOutput()
+	elapsed := time.Since(start)
+	if err := os.WriteFile(filepath.Join(results, "output.txt"), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keepResults(t, results, engine)
+
+	suites, err := readJUnit(filepath.Join(results, "junit.xml"))
+	if err != nil {
+		t.Fatalf("conformance suite wrote no usable junit.xml (%v; exit: %v); its output:\n%s", err, runErr, clip(string(out)))
+	}
+	var c conformanceCounts
+	for _, suite := range suites.Suites {
+		for _, tc := range suite.Testcases {
+			c.add(t, tc)
+		}
+	}
+	// The closing line is in the form the CI log reader understands.
+	fmt.Printf("conformance %s: %d passed, %d failed, %d skipped (%d disabled by configuration) in %.1fs\n",
+		engine, c.passed, c.failed, c.skipped, c.disabled, elapsed.Seconds())
+	if c.passed == 0 {
+		t.Errorf("conformance suite passed no test; its output:\n%s", clip(string(out)))
+	}
+	if c.failed > 0 || c.skipped > 0 {
+		t.Errorf("conformance on %s: %d failed, %d skipped; the suite's summary:\n%s",
+			engine, c.failed, c.skipped, summary(string(out)))
+	}
+	if runErr != nil && c.failed == 0 {
+		t.Errorf("conformance suite exited with %v although junit.xml shows no failure; output:\n%s", runErr, clip(string(out)))
+	}
+}
+
+type conformanceCounts struct{ passed, failed, skipped, disabled int }
+
+// add counts one test case and reports it when it did not pass.
+func (c *conformanceCounts) add(t *testing.T, tc junitCase) {
+	t.Helper()
+	switch {
+	case tc.Status == "passed":
+		c.passed++
+	case tc.Status == "skipped" && strings.Contains(tc.SystemOut+tc.SystemErr, "disabled"):
+		c.disabled++
+	case tc.Status == "skipped":
+		c.skipped++
+		t.Errorf("SKIPPED %s: %s", tc.Name, clip(strings.TrimSpace(tc.SystemOut)))
+	default:
+		c.failed++
+		t.Errorf("%s %s: %s\n%s", strings.ToUpper(tc.Status), tc.Name, strings.TrimSpace(tc.SystemOut), clip(tc.SystemErr))
+	}
+}
+
+type junitCase struct {
+	Name      string `xml:"name,attr"`
+	Status    string `xml:"status,attr"`
+	SystemOut string `xml:"system-out"`
+	SystemErr string `xml:"system-err"`
+}
+
+type junitSuites struct {
+	Suites []struct {
+		Name      string      `xml:"name,attr"`
+		Testcases []junitCase `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+func readJUnit(path string) (junitSuites, error) {
+	var s junitSuites
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return s, err
+	}
+	if err := xml.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// summary keeps the suite's result tree lines that did not pass, and its
+// closing counts.
+func summary(out string) string {
+	var keep []string
+	for _, line := range strings.Split(out, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasSuffix(trimmed, ": FAIL") || strings.HasSuffix(trimmed, ": Error") ||
+			strings.HasSuffix(trimmed, ": Skip") || strings.HasPrefix(trimmed, "- ") ||
+			strings.HasPrefix(trimmed, "OCI Conformance Result") {
+			keep = append(keep, line)
+		}
+	}
+	return clip(strings.Join(keep, "\n"))
+}
+
+// keepResults copies the suite's reports to MOAT_CONFORMANCE_RESULTS/<engine>
+// when that variable is set, so CI can keep report.html.
+func keepResults(t *testing.T, dir, engine string) {
+	t.Helper()
+	dest := os.Getenv("MOAT_CONFORMANCE_RESULTS")
+	if dest == "" {
+		return
+	}
+	dest = filepath.Join(dest, engine)
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		t.Errorf("keeping conformance results: %v", err)
+		return
+	}
+	for _, name := range []string{"junit.xml", "results.yaml", "report.html", "output.txt"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dest, name), data, 0o644); err != nil {
+			t.Errorf("keeping conformance results: %v", err)
+		}
+	}
+}

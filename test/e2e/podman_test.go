@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// TestPodman pulls from and pushes to moat with podman on vfs storage in a
+// throwaway root, with moat marked insecure in a private registries.conf.
+func TestPodman(t *testing.T) {
+	t.Parallel()
+	podman := requireTool(t, "podman")
+	s := startServer(t, serverOpts{})
+	rc := newRegistryClient(t, s)
+	work := t.TempDir()
+	rnd := seededRand(t, "images")
+
+	root, runroot := filepath.Join(work, "storage"), filepath.Join(work, "run")
+	files := map[string]string{
+		"registries.conf": fmt.Sprintf("unqualified-search-registries = []\n\n[[registry]]\nlocation = %q\ninsecure = true\n", s.Addr),
+		"storage.conf":    fmt.Sprintf("[storage]\ndriver = \"vfs\"\ngraphroot = %q\nrunroot = %q\n", root, runroot),
+		"containers.conf": "[engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(work, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	xdg := filepath.Join(work, "xdg")
+	if err := os.MkdirAll(xdg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(t,
+		"CONTAINERS_REGISTRIES_CONF="+filepath.Join(work, "registries.conf"),
+		"CONTAINERS_STORAGE_CONF="+filepath.Join(work, "storage.conf"),
+		"CONTAINERS_CONF="+filepath.Join(work, "containers.conf"),
+		"XDG_RUNTIME_DIR="+xdg,
+		"XDG_CONFIG_HOME="+filepath.Join(work, "config"),
+		"HOME="+work,
+		"TMPDIR="+work,
+	)
+	pm := func(args ...string) string {
+		t.Helper()
+		global := []string{"--root", root, "--runroot", runroot, "--storage-driver", "vfs"}
+		return r.run(podman, append(global, args...)...)
+	}
+	inspect := func(ref, format string) string {
+		t.Helper()
+		return strings.TrimSpace(pm("image", "inspect", "--format", format, ref))
+	}
+
+	// pull: an image put into moat over the API.
+	img := newImage(t, rnd, linuxAMD64, 3, 256*1024)
+	rc.push("e2e/podman/src", "v1", img)
+	src := s.Addr + "/e2e/podman/src:v1"
+	pm("pull", src)
+	configDigest := mustConfigDigest(t, img)
+	if got := inspect(src, "{{.Id}}"); got != configDigest.Encoded() {
+		t.Errorf("pulled image ID %s, want the config digest %s", got, configDigest.Encoded())
+	}
+	if got := inspect(src, "{{.Digest}}"); got != img.Root.Digest.String() {
+		t.Errorf("pulled image digest %s, want %s", got, img.Root.Digest)
+	}
+
+	// push: the pulled image under a new name, then pull it back.
+	pushed := s.Addr + "/e2e/podman/pushed:v1"
+	pm("tag", src, pushed)
+	pm("push", pushed)
+	checkPushedImage(t, rc, "e2e/podman/pushed", "v1", configDigest, 3)
+
+	// push an image podman built itself, so every layer is a new upload.
+	layer, _ := newLayer(t, rnd, "imported", 200*1024)
+	layerPath := filepath.Join(work, "layer.tar.gz")
+	if err := os.WriteFile(layerPath, layer, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	imported := s.Addr + "/e2e/podman/imported:v1"
+	pm("import", layerPath, imported)
+	importedID := inspect(imported, "{{.Id}}")
+	pm("push", imported)
+	checkPushedImage(t, rc, "e2e/podman/imported", "v1", digest.NewDigestFromEncoded(digest.SHA256, importedID), 1)
+
+	// pull both back into an empty store.
+	pm("rmi", "--all", "--force")
+	pm("pull", pushed)
+	if got := inspect(pushed, "{{.Id}}"); got != configDigest.Encoded() {
+		t.Errorf("re-pulled image ID %s, want %s", got, configDigest.Encoded())
+	}
+	pm("pull", imported)
+	if got := inspect(imported, "{{.Id}}"); got != importedID {
+		t.Errorf("re-pulled imported image ID %s, want %s", got, importedID)
+	}
+}
+
+// checkPushedImage checks that the manifest at repo:tag names the expected
+// config and nLayers layers, and that all of them can be fetched intact.
+func checkPushedImage(t *testing.T, rc *registryClient, repo, tag string, config digest.Digest, nLayers int) {
+	t.Helper()
+	body, status := rc.manifest(repo, tag)
+	if status != http.StatusOK {
+		t.Fatalf("GET manifest %s:%s after push: status %d: %s", repo, tag, status, body)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("pushed manifest: %v: %s", err, body)
+	}
+	if m.Config.Digest != config {
+		t.Errorf("pushed manifest's config %s, want %s", m.Config.Digest, config)
+	}
+	if len(m.Layers) != nLayers {
+		t.Errorf("pushed manifest has %d layers, want %d", len(m.Layers), nLayers)
+	}
+	for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+		b, status := rc.blob(repo, d.Digest)
+		if status != http.StatusOK || digest.FromBytes(b) != d.Digest || int64(len(b)) != d.Size {
+			t.Errorf("blob %s of %s:%s: status %d, %d bytes (want %d)", d.Digest, repo, tag, status, len(b), d.Size)
+		}
+	}
+}

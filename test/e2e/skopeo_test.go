@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// TestSkopeo copies a generated multi-layer image and a multi-arch index
+// into moat and back out, and checks that every digest survives the round
+// trip byte for byte.
+func TestSkopeo(t *testing.T) {
+	t.Parallel()
+	skopeo := requireTool(t, "skopeo")
+	s := startServer(t, serverOpts{})
+	tmp := t.TempDir()
+	rnd := seededRand(t, "images")
+
+	t.Run("image", func(t *testing.T) {
+		rc, r := newRegistryClient(t, s), newRunner(t)
+		img := newImage(t, rnd, linuxAMD64, 4, 512*1024)
+		src := filepath.Join(tmp, "src-image")
+		writeLayout(t, src, "v1", img)
+		ref := "docker://" + s.Addr + "/e2e/skopeo/image:v1"
+
+		r.run(skopeo, "copy", "--preserve-digests", "--dest-tls-verify=false", "oci:"+src+":v1", ref)
+
+		if got := rc.manifestDigest("e2e/skopeo/image", "v1"); got != img.Root.Digest {
+			t.Fatalf("manifest digest in moat %s, want %s", got, img.Root.Digest)
+		}
+		raw := r.run(skopeo, "inspect", "--raw", "--tls-verify=false", ref)
+		if got := digest.FromString(raw); got != img.Root.Digest {
+			t.Errorf("skopeo inspect --raw digest %s, want %s", got, img.Root.Digest)
+		}
+		var info struct {
+			Digest string
+			Layers []string
+		}
+		out := r.run(skopeo, "inspect", "--tls-verify=false", "docker://"+s.Addr+"/e2e/skopeo/image@"+img.Root.Digest.String())
+		if err := json.Unmarshal([]byte(out), &info); err != nil {
+			t.Fatalf("skopeo inspect output: %v\n%s", err, out)
+		}
+		if info.Digest != img.Root.Digest.String() || len(info.Layers) != 4 {
+			t.Errorf("skopeo inspect: digest %s with %d layers, want %s with 4", info.Digest, len(info.Layers), img.Root.Digest)
+		}
+
+		dst := filepath.Join(tmp, "dst-image")
+		r.run(skopeo, "copy", "--preserve-digests", "--src-tls-verify=false", ref, "oci:"+dst+":v1")
+		checkLayoutMatches(t, dst, "v1", img)
+
+		// A second copy finds every blob already present and must still
+		// produce the same manifest under a new tag.
+		r.run(skopeo, "copy", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false", ref, "docker://"+s.Addr+"/e2e/skopeo/image:v2")
+		if got := rc.manifestDigest("e2e/skopeo/image", "v2"); got != img.Root.Digest {
+			t.Errorf("v2 digest %s, want %s", got, img.Root.Digest)
+		}
+		var tags struct{ Tags []string }
+		out = r.run(skopeo, "list-tags", "--tls-verify=false", "docker://"+s.Addr+"/e2e/skopeo/image")
+		if err := json.Unmarshal([]byte(out), &tags); err != nil {
+			t.Fatalf("skopeo list-tags: %v\n%s", err, out)
+		}
+		slices.Sort(tags.Tags)
+		if !slices.Equal(tags.Tags, []string{"v1", "v2"}) {
+			t.Errorf("skopeo list-tags = %v, want [v1 v2]", tags.Tags)
+		}
+	})
+
+	t.Run("cross-repository", func(t *testing.T) {
+		rc, r := newRegistryClient(t, s), newRunner(t)
+		// Copying between two repositories of the same registry lets skopeo
+		// mount blobs instead of uploading them again.
+		img := newImage(t, rnd, linuxAMD64, 2, 256*1024)
+		src := filepath.Join(tmp, "src-cross")
+		writeLayout(t, src, "v1", img)
+		r.run(skopeo, "copy", "--preserve-digests", "--dest-tls-verify=false", "oci:"+src+":v1", "docker://"+s.Addr+"/e2e/skopeo/a:v1")
+		r.run(skopeo, "copy", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false",
+			"docker://"+s.Addr+"/e2e/skopeo/a:v1", "docker://"+s.Addr+"/e2e/skopeo/b:v1")
+		if got := rc.manifestDigest("e2e/skopeo/b", "v1"); got != img.Root.Digest {
+			t.Errorf("copied manifest digest %s, want %s", got, img.Root.Digest)
+		}
+		for d, want := range img.Blobs {
+			got, status := rc.blob("e2e/skopeo/b", d)
+			if status != http.StatusOK || digest.FromBytes(got) != d || len(got) != len(want) {
+				t.Errorf("blob %s in e2e/skopeo/b: status %d, %d bytes", d, status, len(got))
+			}
+		}
+	})
+
+	t.Run("index", func(t *testing.T) {
+		rc, r := newRegistryClient(t, s), newRunner(t)
+		idx := newIndex(t, rnd, []ocispec.Platform{linuxAMD64, linuxARM64}, 2, 256*1024)
+		src := filepath.Join(tmp, "src-index")
+		writeLayout(t, src, "multi", idx)
+		ref := "docker://" + s.Addr + "/e2e/skopeo/multi:v1"
+		r.run(skopeo, "copy", "--all", "--preserve-digests", "--dest-tls-verify=false", "oci:"+src+":multi", ref)
+		if got := rc.manifestDigest("e2e/skopeo/multi", "v1"); got != idx.Root.Digest {
+			t.Fatalf("index digest in moat %s, want %s", got, idx.Root.Digest)
+		}
+		dst := filepath.Join(tmp, "dst-index")
+		r.run(skopeo, "copy", "--all", "--preserve-digests", "--src-tls-verify=false", ref, "oci:"+dst+":multi")
+		checkLayoutMatches(t, dst, "multi", idx)
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		rc, r := newRegistryClient(t, s), newRunner(t)
+		img := newImage(t, rnd, linuxAMD64, 1, 64*1024)
+		src := filepath.Join(tmp, "src-delete")
+		writeLayout(t, src, "v1", img)
+		ref := "docker://" + s.Addr + "/e2e/skopeo/gone:v1"
+		r.run(skopeo, "copy", "--preserve-digests", "--dest-tls-verify=false", "oci:"+src+":v1", ref)
+		r.run(skopeo, "delete", "--tls-verify=false", "docker://"+s.Addr+"/e2e/skopeo/gone@"+img.Root.Digest.String())
+		if body, status := rc.manifest("e2e/skopeo/gone", img.Root.Digest.String()); status != http.StatusNotFound {
+			t.Errorf("manifest after delete: status %d, want 404: %s", status, body)
+		}
+		if _, err := r.try(skopeo, "inspect", "--raw", "--tls-verify=false", ref); err == nil {
+			t.Errorf("skopeo inspect of the deleted image's tag succeeded")
+		}
+	})
+}
