@@ -79,7 +79,7 @@ func TestConformance(t *testing.T) {
 		database func(t *testing.T) string
 	}{
 		{"sqlite", func(*testing.T) string { return "" }},
-		{"postgres", pgtest.NewDatabase},
+		{"postgres", func(t *testing.T) string { return pgtest.NewDatabase(t) }},
 	}
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
