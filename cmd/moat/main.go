@@ -35,6 +35,8 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	// Subcommands are wired here explicitly, one line each.
-	root.AddCommand()
+	root.AddCommand(
+		newSBOMCmd(),
+	)
 	return root
 }

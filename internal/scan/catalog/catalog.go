@@ -37,6 +37,7 @@ type Catalog struct {
 	maxLayerSize int64
 	maxEntries   int
 	concurrency  int
+	post         []func(*Inventory)
 	setID        string
 }
 
@@ -104,6 +105,19 @@ func WithConcurrency(n int) Option {
 			return fmt.Errorf("catalog: concurrency %d must be positive", n)
 		}
 		cat.concurrency = n
+		return nil
+	}
+}
+
+// WithPostProcess adds a step run on every squashed inventory, in the
+// order given (e.g. dropping lockfile entries that an installed tree
+// already reports). Steps must be deterministic. Default: none.
+func WithPostProcess(fn func(*Inventory)) Option {
+	return func(cat *Catalog) error {
+		if fn == nil {
+			return errors.New("catalog: nil post-process step")
+		}
+		cat.post = append(cat.post, fn)
 		return nil
 	}
 }
@@ -179,6 +193,9 @@ func (c *Catalog) Catalog(ctx context.Context, img Image) (*Inventory, error) {
 	}
 	inv := squash(results)
 	inv.Image = img.Digest()
+	for _, fn := range c.post {
+		fn(inv)
+	}
 	return inv, nil
 }
 

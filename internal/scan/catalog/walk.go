@@ -93,7 +93,7 @@ func (w *walker) wants(p string, mode fs.FileMode, size int64) []Analyzer {
 // leave the root.
 func (w *walker) cleanName(name string) string {
 	p := path.Clean("/" + name)
-	if strings.HasPrefix(name, "/") || name == ".." || strings.HasPrefix(name, "../") ||
+	if name == ".." || strings.HasPrefix(name, "../") ||
 		strings.Contains(name, "/../") || strings.HasSuffix(name, "/..") {
 		w.warn("entry %q escapes the root; read as %s", name, p)
 	}

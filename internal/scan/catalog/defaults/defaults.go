@@ -1,0 +1,43 @@
+// Package defaults wires the full analyzer set, OS and language, into a
+// catalog. It is the one place that knows every analyzer; the analyzers
+// themselves register nothing.
+//
+// Loading an inventory, as `moat sbom` and vulnerability matching do:
+//
+//	img, err := source.Open(ctx, "oci-archive:app.tar")
+//	defer img.Close()
+//	cat, err := defaults.New(catalog.WithCache(cache))
+//	inv, err := cat.Catalog(ctx, img)
+package defaults
+
+import (
+	"github.com/moat-dev/moat/internal/scan/catalog"
+	"github.com/moat-dev/moat/internal/scan/catalog/lang/npm"
+	"github.com/moat-dev/moat/internal/scan/catalog/lang/python"
+	"github.com/moat-dev/moat/internal/scan/catalog/os/apk"
+	"github.com/moat-dev/moat/internal/scan/catalog/os/dpkg"
+	"github.com/moat-dev/moat/internal/scan/catalog/os/osrelease"
+)
+
+// Analyzers returns every analyzer moat runs, OS first.
+func Analyzers() []catalog.Analyzer {
+	return []catalog.Analyzer{
+		osrelease.Analyzer{},
+		dpkg.Analyzer{},
+		apk.Analyzer{},
+		// Language analyzers.
+		npm.Installed{},
+		npm.Lock{},
+		npm.Yarn{},
+		npm.Pnpm{},
+		python.Metadata{},
+		python.Poetry{},
+		python.Pipfile{},
+		python.Requirements{},
+	}
+}
+
+// New returns a catalog running Analyzers.
+func New(opts ...catalog.Option) (*catalog.Catalog, error) {
+	return catalog.New(Analyzers(), opts...)
+}
