@@ -100,8 +100,6 @@ type HTTP struct {
 
 // Limits bound what clients may send.
 type Limits struct {
-	// MaxManifestBytes is the largest manifest accepted. Default 4 MiB.
-	MaxManifestBytes int64 `yaml:"maxManifestBytes"`
 	// MaxHeaderBytes bounds request headers. Default 1 MiB.
 	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
 }
@@ -121,7 +119,7 @@ func Default() Config {
 			IdleTimeout:       2 * time.Minute,
 			ShutdownTimeout:   30 * time.Second,
 		},
-		Limits: Limits{MaxManifestBytes: 4 << 20, MaxHeaderBytes: 1 << 20},
+		Limits: Limits{MaxHeaderBytes: 1 << 20},
 	}
 }
 
@@ -187,17 +185,6 @@ func dur(f func(c *Config) *time.Duration) func(*Config, string) error {
 	}
 }
 
-func i64(f func(c *Config) *int64) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return err
-		}
-		*f(c) = n
-		return nil
-	}
-}
-
 // envVars lists every override; EnvNames exposes the names for help text.
 var envVars = []envVar{
 	{"ADDR", str(func(c *Config) *string { return &c.Addr })},
@@ -214,7 +201,6 @@ var envVars = []envVar{
 	{"HTTP_READ_HEADER_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout })},
 	{"HTTP_IDLE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout })},
 	{"HTTP_SHUTDOWN_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout })},
-	{"LIMITS_MAX_MANIFEST_BYTES", i64(func(c *Config) *int64 { return &c.Limits.MaxManifestBytes })},
 	{"LIMITS_MAX_HEADER_BYTES", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		c.Limits.MaxHeaderBytes = n
@@ -341,9 +327,6 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.ShutdownTimeout <= 0 {
 		bad("http.shutdownTimeout %s must be positive", c.HTTP.ShutdownTimeout)
-	}
-	if c.Limits.MaxManifestBytes < 1024 {
-		bad("limits.maxManifestBytes %d must be at least 1024", c.Limits.MaxManifestBytes)
 	}
 	if c.Limits.MaxHeaderBytes < 4096 {
 		bad("limits.maxHeaderBytes %d must be at least 4096", c.Limits.MaxHeaderBytes)

@@ -113,7 +113,6 @@ http:
   idleTimeout: 1m
   shutdownTimeout: 45s
 limits:
-  maxManifestBytes: 8388608
   maxHeaderBytes: 65536
 `
 	cfg, err := Parse(strings.NewReader(doc))
@@ -131,7 +130,7 @@ limits:
 		GC:       GC{Interval: 2 * time.Hour, Grace: 90 * time.Minute},
 		Log:      Log{Level: "debug", Format: "json"},
 		HTTP:     HTTP{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, ShutdownTimeout: 45 * time.Second},
-		Limits:   Limits{MaxManifestBytes: 8 << 20, MaxHeaderBytes: 64 << 10},
+		Limits:   Limits{MaxHeaderBytes: 64 << 10},
 	}
 	if cfg != want {
 		t.Errorf("got %+v\nwant %+v", cfg, want)
@@ -174,7 +173,7 @@ func TestParseErrors(t *testing.T) {
 		{"future version", "version: 2\n", "unsupported version 2"},
 		{"duration without unit", "version: 1\ngc:\n  interval: 60\n", "line 3"},
 		{"bad duration", "version: 1\nuploads:\n  ttl: soon\n", "line 3"},
-		{"wrong type", "version: 1\nlimits:\n  maxManifestBytes: lots\n", "line 3"},
+		{"wrong type", "version: 1\nlimits:\n  maxHeaderBytes: lots\n", "line 3"},
 		{"two documents", "version: 1\n---\nversion: 1\n", "more than one YAML document"},
 		{"not a mapping", "- a\n- b\n", "cannot unmarshal"},
 		{"broken yaml", "version: 1\naddr: [\n", "yaml"},
@@ -203,7 +202,6 @@ func TestEnvErrors(t *testing.T) {
 		want string
 	}{
 		{"bad duration", env("MOAT_GC_INTERVAL", "often"), "MOAT_GC_INTERVAL"},
-		{"bad integer", env("MOAT_LIMITS_MAX_MANIFEST_BYTES", "4M"), "MOAT_LIMITS_MAX_MANIFEST_BYTES"},
 		{"bad header integer", env("MOAT_LIMITS_MAX_HEADER_BYTES", "x"), "MOAT_LIMITS_MAX_HEADER_BYTES"},
 		{"invalid after apply", env("MOAT_LOG_FORMAT", "xml"), "log.format"},
 	}
@@ -249,11 +247,10 @@ func TestEveryEnvNameApplies(t *testing.T) {
 		"uploads.purgeInterval": cfg.Uploads.PurgeInterval != d.Uploads.PurgeInterval,
 		"gc.interval":           cfg.GC.Interval != d.GC.Interval, "gc.grace": cfg.GC.Grace != d.GC.Grace,
 		"log.level": cfg.Log.Level != d.Log.Level, "log.format": cfg.Log.Format != d.Log.Format,
-		"http.readHeaderTimeout":  cfg.HTTP.ReadHeaderTimeout != d.HTTP.ReadHeaderTimeout,
-		"http.idleTimeout":        cfg.HTTP.IdleTimeout != d.HTTP.IdleTimeout,
-		"http.shutdownTimeout":    cfg.HTTP.ShutdownTimeout != d.HTTP.ShutdownTimeout,
-		"limits.maxManifestBytes": cfg.Limits.MaxManifestBytes != d.Limits.MaxManifestBytes,
-		"limits.maxHeaderBytes":   cfg.Limits.MaxHeaderBytes != d.Limits.MaxHeaderBytes,
+		"http.readHeaderTimeout": cfg.HTTP.ReadHeaderTimeout != d.HTTP.ReadHeaderTimeout,
+		"http.idleTimeout":       cfg.HTTP.IdleTimeout != d.HTTP.IdleTimeout,
+		"http.shutdownTimeout":   cfg.HTTP.ShutdownTimeout != d.HTTP.ShutdownTimeout,
+		"limits.maxHeaderBytes":  cfg.Limits.MaxHeaderBytes != d.Limits.MaxHeaderBytes,
 	}
 	for k, changed := range checks {
 		if !changed {
@@ -286,7 +283,6 @@ func TestValidate(t *testing.T) {
 		{"bad format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"zero header timeout", func(c *Config) { c.HTTP.ReadHeaderTimeout = 0 }, "readHeaderTimeout"},
 		{"zero shutdown timeout", func(c *Config) { c.HTTP.ShutdownTimeout = 0 }, "shutdownTimeout"},
-		{"tiny manifest limit", func(c *Config) { c.Limits.MaxManifestBytes = 10 }, "maxManifestBytes"},
 		{"tiny header limit", func(c *Config) { c.Limits.MaxHeaderBytes = 10 }, "maxHeaderBytes"},
 	}
 	for _, tt := range tests {

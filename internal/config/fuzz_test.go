@@ -17,7 +17,7 @@ func FuzzParse(f *testing.F) {
 		"version: 1\ndatabase: postgres://moat:pw@localhost/moat\nstorage:\n  driver: fs\n  root: /blobs\n",
 		"version: 1\nuploads:\n  ttl: 24h\n  purgeInterval: 1h\ngc:\n  interval: 1h\n  grace: 1h\n",
 		"version: 1\nlog:\n  level: debug\n  format: json\nhttp:\n  readHeaderTimeout: 10s\n",
-		"version: 1\nlimits:\n  maxManifestBytes: 4194304\n  maxHeaderBytes: 1048576\n",
+		"version: 1\nlimits:\n  maxHeaderBytes: 1048576\n",
 		"version: 2\n",
 		"version: 1\n---\nversion: 1\n",
 		"&a [*a, *a]\n",
