@@ -130,4 +130,3 @@ func chunked(t *testing.T, e *testEnv, repo string, d digest.Digest, content []b
 	}
 	return wrap(e.do(t, req{method: "PUT", path: loc + "?digest=" + d.String()}))
 }
-
