@@ -37,6 +37,7 @@ func newRootCmd() *cobra.Command {
 	// Subcommands are wired here explicitly, one line each.
 	root.AddCommand(
 		newSBOMCmd(),
+		newScanCmd(), newDBCmd(),
 	)
 	return root
 }

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moat-dev/moat/internal/scan/vulndb"
+)
+
+// defaultDBDir is the advisory database in the user's cache directory.
+func defaultDBDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("cache directory: %w (use --db)", err)
+	}
+	return filepath.Join(d, "moat", "db"), nil
+}
+
+func dbDirFlag(cmd *cobra.Command, dir *string) {
+	cmd.PersistentFlags().StringVar(dir, "db", "", "advisory database directory (default: the user's cache directory)/moat/db")
+}
+
+func resolveDBDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	return defaultDBDir()
+}
+
+func newDBCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "db",
+		Short: "Manage the local advisory database (OSV, CISA KEV, EPSS, end-of-life data)",
+	}
+	dbDirFlag(cmd, &dir)
+	cmd.AddCommand(newDBUpdateCmd(&dir), newDBImportCmd(&dir), newDBStatusCmd(&dir))
+	return cmd
+}
+
+func newDBUpdateCmd(dir *string) *cobra.Command {
+	feeds := vulndb.DefaultFeeds()
+	var ecosystems, eolProducts string
+	cmd := &cobra.Command{
+		Use:   "update",
+		Short: "Download advisories and context feeds and swap them in atomically",
+		Long: `Download OSV advisories (<base-url>/<Ecosystem>/all.zip for each ecosystem),
+the CISA KEV catalog, EPSS scores and endoflife.date release data, then make
+them the current database in one atomic step. An empty URL skips that feed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := resolveDBDir(*dir)
+			if err != nil {
+				return err
+			}
+			feeds.Ecosystems = splitList(ecosystems)
+			feeds.EOLProducts = splitList(eolProducts)
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+			b := vulndb.NewBatch(time.Now)
+			if err := vulndb.Fetch(cmd.Context(), nil, feeds, d, b); err != nil {
+				return err
+			}
+			m, err := vulndb.Commit(cmd.Context(), d, b)
+			if err != nil {
+				return err
+			}
+			return printMeta(cmd.OutOrStdout(), d, m, b.Sources(), time.Now())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&feeds.OSVBase, "base-url", feeds.OSVBase, "OSV bucket base URL")
+	fl.StringVar(&ecosystems, "ecosystems", strings.Join(vulndb.DefaultEcosystems, ","), "OSV ecosystems to fetch, comma separated")
+	fl.StringVar(&feeds.KEVURL, "kev-url", feeds.KEVURL, "CISA KEV JSON feed URL")
+	fl.StringVar(&feeds.EPSSURL, "epss-url", feeds.EPSSURL, "EPSS CSV (optionally gzip) URL")
+	fl.StringVar(&feeds.EOLBase, "eol-url", feeds.EOLBase, "endoflife.date release-data base URL (<url>/<product>.json)")
+	fl.StringVar(&eolProducts, "eol-products", strings.Join(vulndb.DefaultEOLProducts, ","), "endoflife.date products, comma separated")
+	return cmd
+}
+
+func newDBImportCmd(dir *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import PATH...",
+		Short: "Import advisories from local files (air-gapped sites)",
+		Long: `Import from OSV zips or directory trees without network access.
+
+A directory is read as follows:
+  kev/*.json              CISA KEV catalog
+  epss/**/*.csv[.gz]      EPSS scores (CVE;epss;percentile or FIRST's CSV)
+  eol/**/<product>.json   endoflife.date release data
+  **/*.json               OSV records; the directory names the source
+  **/*.zip                OSV zips (<Ecosystem>/all.zip names the source)
+
+Each source found replaces the records previously imported from it; other
+sources stay. The new database version becomes current atomically.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := resolveDBDir(*dir)
+			if err != nil {
+				return err
+			}
+			b := vulndb.NewBatch(time.Now)
+			for _, p := range args {
+				if err := b.AddPath(cmd.Context(), p); err != nil {
+					return fmt.Errorf("import %s: %w", p, err)
+				}
+			}
+			if len(b.Sources()) == 0 {
+				return fmt.Errorf("import: nothing to import in %s", strings.Join(args, ", "))
+			}
+			m, err := vulndb.Commit(cmd.Context(), d, b)
+			if err != nil {
+				return err
+			}
+			return printMeta(cmd.OutOrStdout(), d, m, b.Sources(), time.Now())
+		},
+	}
+}
+
+func newDBStatusCmd(dir *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the database's sources, record counts and age",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := resolveDBDir(*dir)
+			if err != nil {
+				return err
+			}
+			db, err := vulndb.Open(d)
+			if errors.Is(err, vulndb.ErrNoDatabase) {
+				return fmt.Errorf("%w: run `moat db update` or `moat db import PATH`", err)
+			}
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			m := db.Meta()
+			return printMeta(cmd.OutOrStdout(), d, m, m.Sources, time.Now())
+		},
+	}
+}
+
+func printMeta(w io.Writer, dir string, m vulndb.Meta, sources []vulndb.Source, now time.Time) error {
+	fmt.Fprintf(w, "database  %s\nversion   %s (built %s, %s ago)\n", dir, m.Version,
+		m.Created.Format(time.RFC3339), now.Sub(m.Created).Round(time.Second))
+	fmt.Fprintf(w, "records   %d advisories for %d packages, %d KEV, %d EPSS, %d end-of-life products; %d package keys changed\n\n",
+		m.Advisories, m.Keys, m.KEV, m.EPSS, m.EOL, m.Changed)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tKIND\tRECORDS\tWITHDRAWN\tWARNINGS\tIMPORTED\tAGE")
+	for _, s := range sources {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", s.Name, s.Kind, s.Records, s.Withdrawn, s.Warnings,
+			s.Imported.Format(time.RFC3339), now.Sub(s.Imported).Round(time.Second))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range sources {
+		for _, msg := range s.Messages {
+			fmt.Fprintf(w, "warning: %s: %s\n", s.Name, msg)
+		}
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}

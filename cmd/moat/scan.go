@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moat-dev/moat/internal/scan/catalog"
+	"github.com/moat-dev/moat/internal/scan/catalog/defaults"
+	"github.com/moat-dev/moat/internal/scan/catalog/diskcache"
+	"github.com/moat-dev/moat/internal/scan/catalog/source"
+	"github.com/moat-dev/moat/internal/scan/match"
+	"github.com/moat-dev/moat/internal/scan/report"
+	"github.com/moat-dev/moat/internal/scan/report/suppress"
+	"github.com/moat-dev/moat/internal/scan/vulndb"
+)
+
+// inventoryPrefix marks a SOURCE that is moat's JSON inventory (from
+// `moat sbom -f json`), re-matched without reading any layer.
+const inventoryPrefix = "inventory:"
+
+type scanFlags struct {
+	format, output, dbDir, severity, failOn, ignoreFile, cacheDir string
+	vex                                                          []string
+	ignoreUnfixed, insecure, noCache                             bool
+}
+
+func newScanCmd() *cobra.Command {
+	var fl scanFlags
+	cmd := &cobra.Command{
+		Use:   "scan [flags] SOURCE",
+		Short: "Scan an image for vulnerable and end-of-life packages",
+		Long: `Catalog an image (the same sources as moat sbom) and match its packages
+against the local advisory database (moat db update / moat db import).
+
+SOURCE may also be inventory:FILE, a JSON inventory written by
+moat sbom -f json, to re-match it without reading the image.
+
+--fail-on SEVERITY makes the command exit with status 1 when a finding at or
+above that severity remains after --severity, --ignore-unfixed, the ignore
+file and VEX documents are applied. The ignore file is YAML:
+
+  ignore:
+    - id: CVE-2023-4911        # any id of the finding
+      package: glibc           # optional: package, source package or purl
+      reason: not reachable
+      expires: 2026-12-31      # optional; expired entries no longer apply`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScan(cmd.Context(), cmd.OutOrStdout(), args[0], fl, time.Now)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&fl.format, "format", "f", string(report.Table), "output format: table, json, sarif, cyclonedx")
+	f.StringVarP(&fl.output, "output", "o", "", "write to FILE instead of standard output")
+	f.StringVar(&fl.dbDir, "db", "", "advisory database directory (default: the user's cache directory)/moat/db")
+	f.StringVar(&fl.severity, "severity", "", "report only these severities, comma separated (e.g. CRITICAL,HIGH)")
+	f.BoolVar(&fl.ignoreUnfixed, "ignore-unfixed", false, "drop findings without a known fix")
+	f.StringVar(&fl.failOn, "fail-on", "", "exit 1 when a finding at or above this severity remains")
+	f.StringVar(&fl.ignoreFile, "ignorefile", "", "YAML file of accepted findings")
+	f.StringArrayVar(&fl.vex, "vex", nil, "OpenVEX document marking findings not_affected or fixed (repeatable)")
+	f.BoolVar(&fl.insecure, "insecure", false, "allow plain HTTP registries")
+	f.StringVar(&fl.cacheDir, "cache-dir", "", "layer cache directory (default: the user's cache directory)")
+	f.BoolVar(&fl.noCache, "no-cache", false, "neither read nor write the layer cache")
+	cmd.MarkFlagsMutuallyExclusive("cache-dir", "no-cache")
+	return cmd
+}
+
+func runScan(ctx context.Context, stdout io.Writer, target string, fl scanFlags, now func() time.Time) error {
+	format, err := report.ParseFormat(fl.format)
+	if err != nil {
+		return err
+	}
+	keep, err := parseSeverities(fl.severity)
+	if err != nil {
+		return err
+	}
+	failOn := report.Severity(-1)
+	if fl.failOn != "" {
+		if failOn, err = report.ParseSeverity(fl.failOn); err != nil {
+			return fmt.Errorf("--fail-on: %w", err)
+		}
+	}
+	var ignore *suppress.IgnoreFile
+	if fl.ignoreFile != "" {
+		if err := withOpen(fl.ignoreFile, func(r io.Reader) (err error) { ignore, err = suppress.ParseIgnore(r); return }); err != nil {
+			return err
+		}
+	}
+	var vexes []*suppress.VEX
+	for _, p := range fl.vex {
+		if err := withOpen(p, func(r io.Reader) error {
+			v, err := suppress.ParseVEX(r)
+			vexes = append(vexes, v)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	dir, err := resolveDBDir(fl.dbDir)
+	if err != nil {
+		return err
+	}
+	db, err := vulndb.Open(dir)
+	if errors.Is(err, vulndb.ErrNoDatabase) {
+		return fmt.Errorf("%w: run `moat db update` or `moat db import PATH` first", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	inv, err := loadInventory(ctx, target, fl)
+	if err != nil {
+		return err
+	}
+	m, err := match.New(db, match.WithClock(now))
+	if err != nil {
+		return err
+	}
+	res, err := m.Match(ctx, inv)
+	if err != nil {
+		return err
+	}
+	meta := db.Meta()
+	rep := &report.Report{
+		Target: target, Image: inv.Image, Created: now().UTC(), Packages: len(inv.Packages),
+		DB:       report.DBInfo{Version: meta.Version, Created: meta.Created},
+		Warnings: append(append([]string(nil), inv.Warnings...), res.Warnings...),
+	}
+	if inv.Distro != nil {
+		rep.Distro = inv.Distro.PrettyName
+	}
+	for _, f := range res.Findings {
+		if keep != nil && !keep[f.Severity] {
+			continue
+		}
+		if fl.ignoreUnfixed && f.Kind == report.KindVulnerability && f.FixedIn == "" {
+			continue
+		}
+		rep.Findings = append(rep.Findings, f)
+	}
+	suppress.Apply(rep, ignore, vexes, now())
+
+	w := stdout
+	var file *os.File
+	if fl.output != "" {
+		if file, err = os.Create(fl.output); err != nil {
+			return err
+		}
+		defer file.Close()
+		w = file
+	}
+	if err := report.Write(w, format, rep); err != nil {
+		return err
+	}
+	if file != nil {
+		if err := file.Close(); err != nil {
+			return err
+		}
+	}
+	if failOn >= 0 {
+		for _, f := range rep.Findings {
+			if f.Severity >= failOn {
+				return exitError(1)
+			}
+		}
+	}
+	return nil
+}
+
+func loadInventory(ctx context.Context, target string, fl scanFlags) (*catalog.Inventory, error) {
+	if path, ok := strings.CutPrefix(target, inventoryPrefix); ok {
+		var inv catalog.Inventory
+		err := withOpen(path, func(r io.Reader) error {
+			if err := json.NewDecoder(r).Decode(&inv); err != nil {
+				return fmt.Errorf("inventory %s: %w", path, err)
+			}
+			return nil
+		})
+		return &inv, err
+	}
+	var srcOpts []source.Option
+	if fl.insecure {
+		srcOpts = append(srcOpts, source.WithPlainHTTPUnsafe())
+	}
+	var catOpts []catalog.Option
+	if !fl.noCache {
+		dir := fl.cacheDir
+		if dir == "" {
+			var err error
+			if dir, err = diskcache.DefaultDir(); err != nil {
+				return nil, fmt.Errorf("cache directory: %w (use --cache-dir or --no-cache)", err)
+			}
+		}
+		c, err := diskcache.New(dir)
+		if err != nil {
+			return nil, err
+		}
+		catOpts = append(catOpts, catalog.WithCache(c))
+	}
+	img, err := source.Open(ctx, target, srcOpts...)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	cat, err := defaults.New(catOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return cat.Catalog(ctx, img)
+}
+
+func parseSeverities(list string) (map[report.Severity]bool, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	keep := map[report.Severity]bool{}
+	for _, s := range splitList(list) {
+		v, err := report.ParseSeverity(s)
+		if err != nil {
+			return nil, fmt.Errorf("--severity: %w", err)
+		}
+		keep[v] = true
+	}
+	return keep, nil
+}
+
+func withOpen(path string, fn func(io.Reader) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return fn(f)
+}

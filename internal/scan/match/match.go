@@ -1,0 +1,460 @@
+package match
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/moat-dev/moat/internal/scan/catalog"
+	"github.com/moat-dev/moat/internal/scan/match/version"
+	"github.com/moat-dev/moat/internal/scan/report"
+	"github.com/moat-dev/moat/internal/scan/vulndb"
+	"github.com/moat-dev/moat/internal/scan/vulndb/osv"
+)
+
+// DB is what matching reads from the advisory database.
+type DB interface {
+	Lookup(ecosystem, name string) ([]*osv.Advisory, error)
+	KEV(cve string) (vulndb.KEVEntry, bool, error)
+	EPSS(cve string) (vulndb.EPSS, bool, error)
+	EOL(product string) (*vulndb.Product, bool, error)
+}
+
+// Option configures a Matcher.
+type Option func(*Matcher) error
+
+// WithClock sets the clock end-of-life findings are judged by (default
+// time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(m *Matcher) error {
+		if now == nil {
+			return errors.New("nil clock")
+		}
+		m.now = now
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(m *Matcher) error {
+		if l == nil {
+			return errors.New("nil logger")
+		}
+		m.log = l
+		return nil
+	}
+}
+
+// WithoutEndOfLife disables end-of-life findings (default: enabled).
+func WithoutEndOfLife() Option {
+	return func(m *Matcher) error { m.eol = false; return nil }
+}
+
+// Matcher matches inventories against a database. It is safe for
+// concurrent use.
+type Matcher struct {
+	db  DB
+	now func() time.Time
+	log *slog.Logger
+	eol bool
+}
+
+// New returns a Matcher reading db.
+func New(db DB, opts ...Option) (*Matcher, error) {
+	if db == nil {
+		return nil, errors.New("match: nil database")
+	}
+	m := &Matcher{db: db, now: time.Now, log: slog.Default(), eol: true}
+	for _, o := range opts {
+		if err := o(m); err != nil {
+			return nil, fmt.Errorf("match: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Result is the outcome of matching one inventory.
+type Result struct {
+	Findings []report.Finding
+	// Warnings are packages that could not be judged (unparsable
+	// versions, unknown distribution releases).
+	Warnings []string
+}
+
+// target is what one package is looked up as.
+type target struct {
+	keys    []vulndb.Key
+	version string
+}
+
+// hit is one advisory that affects a target.
+type hit struct {
+	adv   *osv.Advisory
+	af    *osv.Affected
+	fixed []string
+}
+
+// Match finds the vulnerabilities and end-of-life releases of inv.
+func (m *Matcher) Match(ctx context.Context, inv *catalog.Inventory) (*Result, error) {
+	res := &Result{}
+	warned := map[string]bool{}
+	warn := func(format string, args ...any) {
+		w := fmt.Sprintf(format, args...)
+		if !warned[w] {
+			warned[w] = true
+			res.Warnings = append(res.Warnings, w)
+		}
+	}
+	// Binary packages built from one source share their advisories; judge
+	// each (key, version) once.
+	type cacheKey struct{ keys, version string }
+	cache := map[cacheKey][]hit{}
+	for i := range inv.Packages {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		p := &inv.Packages[i]
+		t, ok := m.targetOf(inv.Distro, p, warn)
+		if !ok {
+			continue
+		}
+		ck := cacheKey{fmt.Sprint(t.keys), t.version}
+		hits, seen := cache[ck]
+		if !seen {
+			var err error
+			hits, err = m.judgeTarget(t, warn, p)
+			if err != nil {
+				return nil, err
+			}
+			cache[ck] = hits
+		}
+		if len(hits) == 0 {
+			continue
+		}
+		fs, err := m.findings(p, t, hits)
+		if err != nil {
+			return nil, err
+		}
+		res.Findings = append(res.Findings, fs...)
+	}
+	if m.eol {
+		fs, err := m.endOfLife(inv)
+		if err != nil {
+			return nil, err
+		}
+		res.Findings = append(res.Findings, fs...)
+	}
+	Sort(res.Findings)
+	return res, nil
+}
+
+// targetOf decides which advisories judge p, and by which version.
+func (m *Matcher) targetOf(d *catalog.Distro, p *catalog.Package, warn func(string, ...any)) (target, bool) {
+	if p.Version == "" {
+		return target{}, false
+	}
+	switch p.Ecosystem {
+	case catalog.Debian, catalog.Ubuntu, catalog.Alpine, catalog.RPM,
+		"Red Hat", "Rocky Linux", "AlmaLinux", "openSUSE", "SUSE":
+		ecos := distroEcosystems(d, p.Ecosystem)
+		if len(ecos) == 0 {
+			rel := "unknown release"
+			if d != nil {
+				rel = d.ID + " " + d.VersionID
+			}
+			warn("no advisories can be matched for %s packages of %s", p.Ecosystem, rel)
+			return target{}, false
+		}
+		name, ver := p.Name, p.Version
+		if p.SourceName != "" {
+			name = p.SourceName
+		}
+		if p.SourceVersion != "" {
+			ver = p.SourceVersion
+		}
+		t := target{version: ver}
+		for _, e := range ecos {
+			t.keys = append(t.keys, vulndb.Key{Ecosystem: e, Name: name})
+		}
+		return t, true
+	}
+	if p.OwnedByOS {
+		return target{}, false // judged by the OS package that owns its files
+	}
+	if p.Ecosystem == catalog.Go && isGoToolchain(p) {
+		return target{keys: []vulndb.Key{{Ecosystem: "Go", Name: "stdlib"}}, version: p.Version}, true
+	}
+	if p.Type == "runtime" {
+		return target{}, false // other runtimes: end-of-life only
+	}
+	return target{keys: []vulndb.Key{{Ecosystem: string(p.Ecosystem), Name: p.Name}}, version: p.Version}, true
+}
+
+func isGoToolchain(p *catalog.Package) bool {
+	return p.Type == "go-stdlib" || p.Name == "stdlib" ||
+		(p.Type == "runtime" && (p.Name == "go" || p.Name == "golang"))
+}
+
+// distroEcosystems names the OSV ecosystems of a distribution release.
+func distroEcosystems(d *catalog.Distro, eco catalog.Ecosystem) []string {
+	if d == nil || d.VersionID == "" {
+		return nil
+	}
+	id := strings.ToLower(d.ID)
+	v := d.VersionID
+	major, _, _ := strings.Cut(v, ".")
+	switch {
+	case id == "debian" || eco == catalog.Debian && id == "":
+		return []string{"Debian:" + major}
+	case id == "ubuntu":
+		return []string{"Ubuntu:" + v + ":LTS", "Ubuntu:" + v}
+	case id == "alpine":
+		parts := strings.SplitN(v, ".", 3)
+		if len(parts) < 2 {
+			return nil
+		}
+		return []string{"Alpine:v" + parts[0] + "." + parts[1]}
+	case id == "rocky":
+		return []string{"Rocky Linux:" + major}
+	case id == "almalinux":
+		return []string{"AlmaLinux:" + major}
+	}
+	return nil
+}
+
+// judgeTarget collects the advisories affecting a target.
+func (m *Matcher) judgeTarget(t target, warn func(string, ...any), p *catalog.Package) ([]hit, error) {
+	var hits []hit
+	seen := map[string]bool{}
+	for _, k := range t.keys {
+		advs, err := m.db.Lookup(k.Ecosystem, k.Name)
+		if err != nil {
+			return nil, fmt.Errorf("lookup %s/%s: %w", k.Ecosystem, k.Name, err)
+		}
+		if len(advs) == 0 {
+			continue
+		}
+		cmp := version.For(k.Ecosystem)
+		iv, err := cmp.Parse(t.version)
+		if err != nil {
+			warn("%s %s: version %q cannot be compared: %v", p.Ecosystem, p.Name, t.version, err)
+			return nil, nil
+		}
+		inst := t.version
+		if _, isGo := cmp.(version.Go); isGo {
+			inst = strings.TrimPrefix(version.CanonicalGo(inst), "v")
+		}
+		norm := vulndb.NormalizeName(k.Ecosystem, k.Name)
+		for _, a := range advs {
+			if seen[a.ID] {
+				continue
+			}
+			for j := range a.Affected {
+				af := &a.Affected[j]
+				if af.Ecosystem != k.Ecosystem || vulndb.NormalizeName(af.Ecosystem, af.Name) != norm {
+					continue
+				}
+				v := judge(cmp, af, inst, iv)
+				if !v.affected {
+					continue
+				}
+				if h := findHit(hits, a); h != nil {
+					h.fixed = append(h.fixed, v.fixed...)
+				} else {
+					hits = append(hits, hit{adv: a, af: af, fixed: v.fixed})
+				}
+			}
+			if findHit(hits, a) != nil {
+				seen[a.ID] = true
+			}
+		}
+		if len(hits) > 0 {
+			// The first ecosystem with advisories (Ubuntu:22.04:LTS before
+			// Ubuntu:22.04) is authoritative.
+			break
+		}
+	}
+	return hits, nil
+}
+
+func findHit(hits []hit, a *osv.Advisory) *hit {
+	for i := range hits {
+		if hits[i].adv == a {
+			return &hits[i]
+		}
+	}
+	return nil
+}
+
+// findings merges hits that are aliases of each other and builds one
+// finding per vulnerability.
+func (m *Matcher) findings(p *catalog.Package, t target, hits []hit) ([]report.Finding, error) {
+	groups := groupByAlias(hits)
+	cmp := version.For(t.keys[0].Ecosystem)
+	out := make([]report.Finding, 0, len(groups))
+	for _, g := range groups {
+		f := report.Finding{
+			Kind:      report.KindVulnerability,
+			Package:   packageOf(p),
+			Installed: t.version,
+			Status:    "affected",
+		}
+		ids := map[string]bool{}
+		var best rating
+		fixed := map[string]bool{}
+		refs := map[string]bool{}
+		for _, h := range g {
+			for _, id := range h.adv.IDs() {
+				ids[id] = true
+			}
+			if r := rate(h.adv, h.af); r.rank > 0 && (best.rank == 0 || r.better(best)) {
+				best = r
+			}
+			for _, fx := range h.fixed {
+				fixed[fx] = true
+			}
+			if f.Summary == "" {
+				f.Summary = h.adv.Summary
+			}
+			if f.Published.IsZero() || (!h.adv.Published.IsZero() && h.adv.Published.Before(f.Published)) {
+				f.Published = h.adv.Published
+			}
+			for _, r := range h.adv.References {
+				if !refs[r.URL] && len(f.References) < 20 {
+					refs[r.URL] = true
+					f.References = append(f.References, r.URL)
+				}
+			}
+		}
+		f.IDs = orderIDs(ids)
+		f.ID = f.IDs[0]
+		f.Severity, f.Score, f.Vector = best.sev, best.score, best.vector
+		f.Fixed, f.FixedIn = orderFixed(cmp, fixed, t.version)
+		if err := m.enrich(&f); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// enrich adds KEV and EPSS context from every CVE of the finding.
+func (m *Matcher) enrich(f *report.Finding) error {
+	for _, id := range f.IDs {
+		if !strings.HasPrefix(id, "CVE-") {
+			continue
+		}
+		k, ok, err := m.db.KEV(id)
+		if err != nil {
+			return err
+		}
+		if ok && f.KEV == nil {
+			f.KEV = &report.KEV{CVE: id, DateAdded: k.DateAdded, DueDate: k.DueDate, Ransomware: k.RansomwareKnown()}
+		}
+		e, ok, err := m.db.EPSS(id)
+		if err != nil {
+			return err
+		}
+		if ok && (f.EPSS == nil || float64(e.Score) > f.EPSS.Score) {
+			f.EPSS = &report.EPSS{CVE: id, Score: round4(float64(e.Score)), Percentile: round4(float64(e.Percentile))}
+		}
+	}
+	return nil
+}
+
+func round4(x float64) float64 { return float64(int64(x*10000+0.5)) / 10000 }
+
+func packageOf(p *catalog.Package) report.Package {
+	return report.Package{
+		Ecosystem: string(p.Ecosystem), Name: p.Name, Version: p.Version,
+		SourceName: p.SourceName, SourceVersion: p.SourceVersion,
+		PURL: p.PURL, Type: p.Type, Paths: p.Paths, Layer: p.Layer,
+	}
+}
+
+// orderIDs puts the preferred id first (a CVE, then a GHSA, then the
+// rest), the others sorted.
+func orderIDs(set map[string]bool) []string {
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	rank := func(id string) int {
+		switch {
+		case strings.HasPrefix(id, "CVE-"):
+			return 0
+		case strings.HasPrefix(id, "GHSA-"):
+			return 1
+		}
+		return 2
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if ri, rj := rank(ids[i]), rank(ids[j]); ri != rj {
+			return ri < rj
+		}
+		return ids[i] < ids[j]
+	})
+	return ids
+}
+
+// orderFixed sorts fixed versions ascending and picks the smallest one
+// above the installed version.
+func orderFixed(cmp version.Comparator, set map[string]bool, installed string) ([]string, string) {
+	type pv struct {
+		s string
+		v version.Version
+	}
+	var vs []pv
+	var bad []string
+	for s := range set {
+		if v, err := cmp.Parse(s); err == nil {
+			vs = append(vs, pv{s, v})
+		} else {
+			bad = append(bad, s)
+		}
+	}
+	sort.Slice(vs, func(i, j int) bool {
+		if c := vs[i].v.Compare(vs[j].v); c != 0 {
+			return c < 0
+		}
+		return vs[i].s < vs[j].s
+	})
+	sort.Strings(bad)
+	out := make([]string, 0, len(set))
+	upgrade := ""
+	iv, err := cmp.Parse(installed)
+	for _, x := range vs {
+		out = append(out, x.s)
+		if upgrade == "" && err == nil && x.v.Compare(iv) > 0 {
+			upgrade = x.s
+		}
+	}
+	return append(out, bad...), upgrade
+}
+
+// Sort orders findings by severity (highest first), then package, then id.
+func Sort(fs []report.Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := &fs[i], &fs[j]
+		if a.Severity != b.Severity {
+			return a.Severity > b.Severity
+		}
+		if a.Package.Name != b.Package.Name {
+			return a.Package.Name < b.Package.Name
+		}
+		if a.Package.Version != b.Package.Version {
+			return a.Package.Version < b.Package.Version
+		}
+		if a.ID != b.ID {
+			return a.ID < b.ID
+		}
+		return strings.Join(a.Package.Paths, ",") < strings.Join(b.Package.Paths, ",")
+	})
+}

@@ -1,0 +1,185 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// SARIF 2.1.0, the subset GitHub code scanning reads: one rule per
+// vulnerability id, one result per finding located at the file the package
+// was read from.
+const sarifSchema = "https://json.schemastore.org/sarif-2.1.0.json"
+
+type sarifLog struct {
+	Schema  string     `json:"$schema"`
+	Version string     `json:"version"`
+	Runs    []sarifRun `json:"runs"`
+}
+
+type sarifRun struct {
+	Tool    sarifTool     `json:"tool"`
+	Results []sarifResult `json:"results"`
+}
+
+type sarifTool struct {
+	Driver sarifDriver `json:"driver"`
+}
+
+type sarifDriver struct {
+	Name           string      `json:"name"`
+	InformationURI string      `json:"informationUri"`
+	Version        string      `json:"version,omitempty"`
+	Rules          []sarifRule `json:"rules"`
+}
+
+type sarifRule struct {
+	ID               string         `json:"id"`
+	Name             string         `json:"name"`
+	ShortDescription sarifText      `json:"shortDescription"`
+	FullDescription  sarifText      `json:"fullDescription"`
+	HelpURI          string         `json:"helpUri,omitempty"`
+	Help             sarifHelp      `json:"help"`
+	Properties       map[string]any `json:"properties"`
+	DefaultConfig    sarifConfig    `json:"defaultConfiguration"`
+}
+
+type sarifConfig struct {
+	Level string `json:"level"`
+}
+
+type sarifText struct {
+	Text string `json:"text"`
+}
+
+type sarifHelp struct {
+	Text     string `json:"text"`
+	Markdown string `json:"markdown"`
+}
+
+type sarifResult struct {
+	RuleID              string            `json:"ruleId"`
+	RuleIndex           int               `json:"ruleIndex"`
+	Level               string            `json:"level"`
+	Message             sarifText         `json:"message"`
+	Locations           []sarifLocation   `json:"locations"`
+	PartialFingerprints map[string]string `json:"partialFingerprints"`
+}
+
+type sarifLocation struct {
+	PhysicalLocation sarifPhysical `json:"physicalLocation"`
+}
+
+type sarifPhysical struct {
+	ArtifactLocation sarifArtifact `json:"artifactLocation"`
+	Region           sarifRegion   `json:"region"`
+}
+
+type sarifArtifact struct {
+	URI string `json:"uri"`
+}
+
+type sarifRegion struct {
+	StartLine int `json:"startLine"`
+}
+
+func sarifLevel(s Severity) string {
+	switch s {
+	case Critical, High:
+		return "error"
+	case Medium:
+		return "warning"
+	}
+	return "note"
+}
+
+// securitySeverity is the number GitHub maps to its severity labels.
+func securitySeverity(f *Finding) string {
+	if f.Score > 0 {
+		return fmt.Sprintf("%.1f", f.Score)
+	}
+	return map[Severity]string{Critical: "9.5", High: "8.0", Medium: "5.5", Low: "2.0", Unknown: "0.0"}[f.Severity]
+}
+
+// WriteSARIF writes the findings as a SARIF 2.1.0 log.
+func WriteSARIF(w io.Writer, r *Report) error {
+	run := sarifRun{Tool: sarifTool{Driver: sarifDriver{Name: "moat", InformationURI: "https://github.com/moat-dev/moat"}}, Results: []sarifResult{}}
+	ruleIdx := map[string]int{}
+	for i := range r.Findings {
+		f := &r.Findings[i]
+		if _, ok := ruleIdx[f.ID]; ok {
+			continue
+		}
+		ruleIdx[f.ID] = len(run.Tool.Driver.Rules)
+		help := fmt.Sprintf("%s\nIdentifiers: %s\nPackage: %s %s\nFixed in: %s", f.Summary, strings.Join(f.IDs, ", "), f.Package.Name, f.Installed, orNone(f.FixedIn))
+		md := fmt.Sprintf("**%s** %s\n\n| Package | Installed | Fixed in | Severity |\n|---|---|---|---|\n| %s | %s | %s | %s |\n\nIdentifiers: %s",
+			f.ID, f.Summary, f.Package.Name, f.Installed, orNone(f.FixedIn), f.Severity, strings.Join(f.IDs, ", "))
+		for _, ref := range f.References {
+			md += "\n- " + ref
+		}
+		desc := f.Summary
+		if desc == "" {
+			desc = f.ID
+		}
+		rule := sarifRule{
+			ID: f.ID, Name: ruleName(f), ShortDescription: sarifText{clip(desc, 200)}, FullDescription: sarifText{desc},
+			Help: sarifHelp{Text: help, Markdown: md},
+			Properties: map[string]any{
+				"security-severity": securitySeverity(f),
+				"tags":              []string{"security", "vulnerability", f.Severity.String()},
+				"precision":         "very-high",
+			},
+			DefaultConfig: sarifConfig{Level: sarifLevel(f.Severity)},
+		}
+		if len(f.References) > 0 {
+			rule.HelpURI = f.References[0]
+		}
+		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, rule)
+	}
+	for i := range r.Findings {
+		f := &r.Findings[i]
+		uri := r.Target
+		if len(f.Package.Paths) > 0 {
+			uri = strings.TrimPrefix(f.Package.Paths[0], "/")
+		}
+		if uri == "" {
+			uri = "image"
+		}
+		msg := fmt.Sprintf("Package: %s\nInstalled version: %s\nVulnerability: %s\nSeverity: %s\nFixed version: %s",
+			f.Package.Name, f.Installed, f.ID, f.Severity, orNone(f.FixedIn))
+		if f.Kind == KindEndOfLife {
+			msg = f.Summary
+		}
+		run.Results = append(run.Results, sarifResult{
+			RuleID: f.ID, RuleIndex: ruleIdx[f.ID], Level: sarifLevel(f.Severity), Message: sarifText{msg},
+			Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: uri}, Region: sarifRegion{StartLine: 1}}}},
+			PartialFingerprints: map[string]string{"moat/v1": fingerprint(r, f)},
+		})
+	}
+	sort.SliceStable(run.Results, func(i, j int) bool { return run.Results[i].RuleIndex < run.Results[j].RuleIndex })
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(sarifLog{Schema: sarifSchema, Version: "2.1.0", Runs: []sarifRun{run}})
+}
+
+func ruleName(f *Finding) string {
+	if f.Kind == KindEndOfLife {
+		return "EndOfLife"
+	}
+	return "VulnerablePackage"
+}
+
+// fingerprint keeps a finding's identity across scans for deduplication
+// in code-scanning dashboards.
+func fingerprint(r *Report, f *Finding) string {
+	return strings.Join([]string{r.Target, f.ID, f.Package.Ecosystem, f.Package.Name, f.Installed, strings.Join(f.Package.Paths, ",")}, "|")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
