@@ -17,6 +17,10 @@ var (
 	// ErrBlobUnknown: a manifest references a blob or child manifest that
 	// the repository does not hold. Wrapped in a *MissingError.
 	ErrBlobUnknown = errors.New("meta: referenced content unknown")
+	// ErrInvalid: an argument is malformed (bad digest, empty repository
+	// name, manifest bytes that do not match their digest or size...).
+	// Nothing was stored.
+	ErrInvalid = errors.New("meta: invalid argument")
 )
 
 // MissingError names the digests a manifest referenced but the repository

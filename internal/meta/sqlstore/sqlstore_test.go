@@ -1,0 +1,196 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/moat-dev/moat/internal/meta"
+	"github.com/moat-dev/moat/internal/meta/metatest"
+	"github.com/moat-dev/moat/internal/testutil/pgtest"
+)
+
+// engines lists how to get a fresh database URL on each engine.
+var engines = []struct {
+	name string
+	dsn  func(tb testing.TB) string
+}{
+	{"sqlite", func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "meta.db") }},
+	// An ICU collation proves ordering does not rely on the server locale.
+	{"postgres", func(tb testing.TB) string { return pgtest.NewDatabase(tb, pgtest.WithICULocale("en-US")) }},
+}
+
+func open(tb testing.TB, dsn string, opts ...Option) *Store {
+	tb.Helper()
+	s, err := Open(context.Background(), dsn, opts...)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestSuite(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			metatest.Run(t, func(t *testing.T) meta.Store { return open(t, e.dsn(t)) })
+		})
+	}
+}
+
+// Replicas starting together race to migrate; exactly one applies each
+// migration and all of them open.
+func TestOpenConcurrentMigration(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := e.dsn(t)
+			const n = 6
+			var wg sync.WaitGroup
+			stores := make([]*Store, n)
+			errs := make([]error, n)
+			for i := range n {
+				wg.Go(func() { stores[i], errs[i] = Open(t.Context(), dsn) })
+			}
+			wg.Wait()
+			for i := range n {
+				if errs[i] != nil {
+					t.Fatalf("Open %d: %v", i, errs[i])
+				}
+				defer stores[i].Close()
+			}
+			var rows int
+			if err := stores[0].db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&rows); err != nil {
+				t.Fatal(err)
+			}
+			ms, _ := loadMigrations()
+			if rows != len(ms) {
+				t.Fatalf("schema_migrations has %d rows, want %d", rows, len(ms))
+			}
+			// Each store works.
+			for i, s := range stores {
+				if err := s.PutBlob(t.Context(), "r", digest.FromString(fmt.Sprint(i)), 1); err != nil {
+					t.Fatalf("store %d: %v", i, err)
+				}
+			}
+		})
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := e.dsn(t)
+			s := open(t, dsn)
+			if _, err := s.db.Exec(s.d.q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 0)`), 9999); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			_, err := Open(t.Context(), dsn)
+			if !errors.Is(err, ErrSchemaTooNew) {
+				t.Fatalf("Open of a newer schema: %v, want ErrSchemaTooNew", err)
+			}
+		})
+	}
+}
+
+// The manifest_blobs foreign key refuses to drop a referenced blob even
+// if a caller bypasses DeleteBlobIfUnreferenced's checks.
+func TestReferencedBlobCannotBeDeleted(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t, e.dsn(t))
+			defer s.Close()
+			ctx := t.Context()
+			d := digest.FromString("layer")
+			if err := s.PutBlob(ctx, "r", d, 5); err != nil {
+				t.Fatal(err)
+			}
+			content := []byte(`{"layers":["` + d.String() + `"]}`)
+			m := &meta.Manifest{Repository: "r", Digest: digest.FromBytes(content), Size: int64(len(content)), Content: content, Blobs: []digest.Digest{d}}
+			if err := s.PutManifest(ctx, m, "v1"); err != nil {
+				t.Fatal(err)
+			}
+			_, err := s.db.ExecContext(ctx, s.d.q(`DELETE FROM blobs WHERE digest = ?`), d.String())
+			if !isForeignKeyViolation(err) {
+				t.Fatalf("deleting a referenced blob record: %v, want a foreign key violation", err)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := t.Context()
+	for _, dsn := range []string{"", "meta.db?mode=memory", ":memory:", "file:meta.db"} {
+		if _, err := Open(ctx, dsn); !errors.Is(err, meta.ErrInvalid) {
+			t.Errorf("Open(%q) = %v, want ErrInvalid", dsn, err)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := Open(ctx, dir); err == nil {
+		t.Error("Open of a directory succeeded")
+	}
+	if _, err := Open(ctx, filepath.Join(dir, "x.db"), WithMaxConns(0)); err == nil {
+		t.Error("WithMaxConns(0) accepted")
+	}
+	// An unreachable server fails fast and does not echo the password.
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := Open(cctx, "postgres://u:s3cret@127.0.0.1:1/db?sslmode=disable&connect_timeout=5")
+	if err == nil {
+		t.Fatal("Open of an unreachable server succeeded")
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+	if _, err := Open(ctx, "postgres://u:s3cret@host:notaport/db"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("bad URL: %v", err)
+	}
+}
+
+// Two stores on one SQLite file stand in for two processes: busy_timeout
+// and BEGIN IMMEDIATE make their writers wait for each other instead of
+// failing with SQLITE_BUSY.
+func TestSQLiteTwoProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	a, b := open(t, path), open(t, path)
+	defer a.Close()
+	defer b.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i, s := range []*Store{a, b} {
+		wg.Go(func() {
+			for j := range 50 {
+				d := digest.FromString(fmt.Sprint(i, "/", j))
+				if err := s.PutBlob(t.Context(), "r", d, 1); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	c, err := a.GCCandidates(t.Context(), time.Now().Add(time.Hour), 0)
+	if err != nil || len(c) != 100 {
+		t.Fatalf("after two writers: %d blobs, %v", len(c), err)
+	}
+	// Data survives reopening.
+	a.Close()
+	a = open(t, path)
+	if ok, err := a.HasBlob(t.Context(), digest.FromString("1/49")); err != nil || !ok {
+		t.Fatalf("HasBlob after reopen = %v, %v", ok, err)
+	}
+}
