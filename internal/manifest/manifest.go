@@ -134,6 +134,9 @@ func Parse(contentType string, body []byte) (*Parsed, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if err := checkKeys(body); err != nil {
+		return nil, err
+	}
 	bodyMT := doc.MediaType
 	if isSchema1(bodyMT) || doc.FSLayers != nil || doc.Signatures != nil ||
 		(doc.SchemaVersion != nil && *doc.SchemaVersion == 1) {
