@@ -18,8 +18,8 @@ import (
 	"github.com/moat-dev/moat/internal/blob"
 	"github.com/moat-dev/moat/internal/blob/fs"
 	"github.com/moat-dev/moat/internal/distribution"
+	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/registry"
-	"github.com/moat-dev/moat/internal/registry/registrytest"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -29,7 +29,7 @@ type testEnv struct {
 	reg     *registry.Registry
 	blobs   *fs.Driver
 	root    string
-	md      *registrytest.MemStore
+	md      meta.Store
 }
 
 func newTestHandler(t *testing.T) *testEnv {
@@ -39,7 +39,7 @@ func newTestHandler(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	md := registrytest.NewMemStore(nil)
+	md := newStore(t)
 	reg, err := registry.New(blobs, md)
 	if err != nil {
 		t.Fatal(err)
