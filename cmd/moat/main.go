@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 	}
 	// Subcommands are wired here explicitly, one line each.
 	root.AddCommand(
+		newServeCmd(),
 		newSBOMCmd(),
 		newScanCmd(), newDBCmd(),
 	)

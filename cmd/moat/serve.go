@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/moat-dev/moat/internal/blob"
+	"github.com/moat-dev/moat/internal/blob/fs"
+	"github.com/moat-dev/moat/internal/config"
+	"github.com/moat-dev/moat/internal/distribution"
+	"github.com/moat-dev/moat/internal/meta/sqlstore"
+	"github.com/moat-dev/moat/internal/registry"
+	"github.com/moat-dev/moat/internal/server"
+)
+
+func newServeCmd() *cobra.Command {
+	def := config.Default()
+	var addr, dataDir, database, configFile string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the registry (OCI Distribution API at /v2/)",
+		Long: `Run the registry.
+
+Settings come from, in rising precedence: built-in defaults, the YAML file
+given with --config (or MOAT_CONFIG), environment variables, and flags.
+Environment variables: ` + fmt.Sprint(config.EnvNames()) + `.
+
+With no settings, blobs go to ./moat-data/blobs and metadata to the SQLite
+database ./moat-data/moat.db; --database postgres://... selects PostgreSQL.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var f config.Flags
+			if cmd.Flags().Changed("addr") {
+				f.Addr = &addr
+			}
+			if cmd.Flags().Changed("data-dir") {
+				f.DataDir = &dataDir
+			}
+			if cmd.Flags().Changed("database") {
+				f.Database = &database
+			}
+			if !cmd.Flags().Changed("config") {
+				configFile = os.Getenv("MOAT_CONFIG")
+			}
+			cfg, err := loadConfig(configFile, f)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", def.Addr, "listen address HOST:PORT")
+	cmd.Flags().StringVar(&dataDir, "data-dir", def.DataDir, "directory for blobs and the default SQLite database")
+	cmd.Flags().StringVar(&database, "database", "", "metadata database: a postgres:// URL or an SQLite file (default <data-dir>/moat.db)")
+	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file")
+	return cmd
+}
+
+func loadConfig(path string, f config.Flags) (config.Config, error) {
+	var file io.Reader
+	if path != "" {
+		fh, err := os.Open(path)
+		if err != nil {
+			return config.Config{}, fmt.Errorf("config file: %w", err)
+		}
+		defer fh.Close()
+		file = fh
+	}
+	cfg, err := config.Load(file, os.LookupEnv, f)
+	if err != nil && path != "" {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, err
+}
+
+func newLogger(w io.Writer, c config.Log) *slog.Logger {
+	lv, _ := c.SlogLevel() // validated by config.Load
+	opts := &slog.HandlerOptions{Level: lv}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve wires storage, metadata, registry and HTTP server together and
+// runs until ctx is cancelled. Nothing here reads the stored data, so
+// start-up time does not grow with the number of blobs or manifests.
+func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
+	start := time.Now()
+	log := newLogger(logw, cfg.Log)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	metrics := prometheus.NewRegistry()
+
+	fsd, err := fs.New(cfg.StorageRoot())
+	if err != nil {
+		return err
+	}
+	blobs, err := blob.Instrumented(fsd, metrics)
+	if err != nil {
+		return err
+	}
+	md, err := sqlstore.Open(ctx, cfg.DatabaseDSN())
+	if err != nil {
+		return fmt.Errorf("metadata store %s: %w", cfg.DatabaseForLog(), err)
+	}
+	defer md.Close()
+	reg, err := registry.New(blobs, md, registry.WithLogger(log))
+	if err != nil {
+		return err
+	}
+
+	srv, err := server.New(
+		server.WithLogger(log),
+		server.WithMetricsRegistry(metrics),
+		server.WithV2(distribution.New(reg, distribution.WithLogger(log))),
+		server.WithReadiness("database", server.DatabaseReachable(md)),
+		server.WithReadiness("storage", server.StorageWritable(fsd)),
+		server.WithTask("upload-purge", cfg.Uploads.PurgeInterval, purgeTask(log, reg, fsd, cfg.Uploads.TTL)),
+		server.WithTask("gc", cfg.GC.Interval, gcTask(log, reg, cfg.GC.Grace)),
+		server.WithTimeouts(cfg.HTTP.ReadHeaderTimeout, cfg.HTTP.IdleTimeout, cfg.HTTP.ShutdownTimeout),
+		server.WithMaxHeaderBytes(cfg.Limits.MaxHeaderBytes),
+	)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	log.Info("moat listening",
+		"addr", ln.Addr().String(),
+		"data_dir", cfg.DataDir,
+		"storage", fsd.Root(),
+		"database", cfg.DatabaseForLog(),
+		"engine", md.Engine(),
+		"startup", time.Since(start).Round(time.Millisecond))
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	log.Info("moat stopped")
+	return nil
+}
+
+// purgeTask removes upload sessions idle longer than ttl: first those the
+// metadata store knows, then upload data and commit temp files a crash left
+// without a session.
+func purgeTask(log *slog.Logger, reg *registry.Registry, fsd *fs.Driver, ttl time.Duration) server.Task {
+	return func(ctx context.Context) error {
+		n, err := reg.PurgeUploads(ctx, ttl)
+		if err != nil {
+			return err
+		}
+		cutoff := time.Now().Add(-ttl)
+		orphans, err := fsd.RemoveUploadsBefore(ctx, cutoff)
+		if err != nil {
+			return err
+		}
+		temps, err := fsd.RemoveTempFiles(ctx, cutoff)
+		if err != nil {
+			return err
+		}
+		if n+orphans+temps > 0 {
+			log.Info("purged stale uploads", "sessions", n, "orphaned_uploads", orphans, "temp_files", temps)
+		}
+		return nil
+	}
+}
+
+func gcTask(log *slog.Logger, reg *registry.Registry, grace time.Duration) server.Task {
+	return func(ctx context.Context) error {
+		st, err := reg.CollectGarbage(ctx, grace)
+		if st.Deleted > 0 {
+			log.Info("garbage collection", "candidates", st.Candidates, "deleted", st.Deleted, "bytes", st.Bytes)
+		}
+		return err
+	}
+}
