@@ -211,7 +211,8 @@ func (d *Driver) AppendUpload(ctx context.Context, id string, offset int64, r io
 }
 
 // openUploadForAppend opens the upload's data file for writing. Only an
-// append at offset 0 may create the upload.
+// append at offset 0 may create the upload; new directory entries are
+// fsynced so that the session survives a crash along with its bytes.
 func (d *Driver) openUploadForAppend(id, dir string, offset int64) (*os.File, error) {
 	p := filepath.Join(dir, dataFile)
 	if offset > 0 {
@@ -221,12 +222,28 @@ func (d *Driver) openUploadForAppend(id, dir string, offset int64) (*os.File, er
 		}
 		return f, nil
 	}
-	if err := os.Mkdir(dir, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
+	switch err := os.Mkdir(dir, dirMode); {
+	case err == nil:
+		if err := d.syncDir(filepath.Dir(dir)); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, fs.ErrExist):
 		return nil, fmt.Errorf("fs: create upload %s: %w", id, err)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, fileMode)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
+	if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, notFound(err, "upload %s", id)
+		}
+		return f, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fs: create upload %s: %w", id, err)
+	}
+	if err := d.syncDir(dir); err != nil {
+		f.Close()
+		return nil, err
 	}
 	return f, nil
 }
