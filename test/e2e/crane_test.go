@@ -95,7 +95,7 @@ func TestCrane(t *testing.T) {
 	// manifest of a multi-arch index, and of one of its platforms.
 	idx := newIndex(t, rnd, []ocispec.Platform{linuxAMD64, linuxARM64}, 2, 128*1024)
 	idxLayout := filepath.Join(tmp, "index")
-	writeLayout(t, idxLayout, "multi", idx)
+	writeLayout(t, idxLayout, "", idx)
 	r.run(crane, "push", "--insecure", "--index", idxLayout, reg+"/multi:v1")
 	if got := r.run(crane, "manifest", "--insecure", reg+"/multi:v1"); got != string(idx.RootBytes) {
 		t.Errorf("crane manifest of the index returned different bytes:\n%s\nwant\n%s", got, idx.RootBytes)
@@ -112,6 +112,20 @@ func TestCrane(t *testing.T) {
 		if got := rc.manifestDigest("e2e/crane/multi-copy", ch.Root.Digest.String()); got != ch.Root.Digest {
 			t.Errorf("child manifest %s missing from the copied index's repository", ch.Root.Digest)
 		}
+	}
+
+	// index append: crane builds a new index from the two platform images.
+	r.run(crane, "index", "append", "--insecure",
+		"-m", reg+"/multi@"+idx.Children[0].Root.Digest.String(),
+		"-m", reg+"/multi@"+idx.Children[1].Root.Digest.String(),
+		"-t", reg+"/multi:appended")
+	var built ocispec.Index
+	if err := json.Unmarshal([]byte(r.run(crane, "manifest", "--insecure", reg+"/multi:appended")), &built); err != nil {
+		t.Fatal(err)
+	}
+	if len(built.Manifests) != 2 || built.Manifests[0].Digest != idx.Children[0].Root.Digest ||
+		built.Manifests[1].Digest != idx.Children[1].Root.Digest {
+		t.Errorf("crane index append built %+v, want the two platform manifests", built.Manifests)
 	}
 
 	// catalog: every repository pushed above.

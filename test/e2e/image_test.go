@@ -169,6 +169,8 @@ var (
 )
 
 // writeLayout writes c as an OCI image layout in dir, its root tagged tag.
+// With an empty tag, c must be an index and becomes the layout's index.json
+// byte for byte, which is how `crane push --index` reads a layout.
 func writeLayout(t *testing.T, dir, tag string, c *content) {
 	t.Helper()
 	blobDir := filepath.Join(dir, "blobs", "sha256")
@@ -191,6 +193,14 @@ func writeLayout(t *testing.T, dir, tag string, c *content) {
 		}
 	}
 	walk(c)
+	if tag == "" {
+		// The layout's index.json is the image index itself.
+		if err := os.WriteFile(filepath.Join(dir, ocispec.ImageIndexFile), c.RootBytes, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		writeLayoutMarker(t, dir)
+		return
+	}
 	root := c.Root
 	root.Platform = nil
 	root.Annotations = map[string]string{ocispec.AnnotationRefName: tag}
@@ -198,6 +208,11 @@ func writeLayout(t *testing.T, dir, tag string, c *content) {
 	if err := os.WriteFile(filepath.Join(dir, ocispec.ImageIndexFile), index, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	writeLayoutMarker(t, dir)
+}
+
+func writeLayoutMarker(t *testing.T, dir string) {
+	t.Helper()
 	layout := mustJSON(t, ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
 	if err := os.WriteFile(filepath.Join(dir, ocispec.ImageLayoutFile), layout, 0o644); err != nil {
 		t.Fatal(err)
