@@ -9,6 +9,7 @@ import (
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/java"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/npm"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/python"
+	"github.com/moat-dev/moat/internal/scan/catalog/lang/rust"
 )
 
 // Analyzers returns every language analyzer, in a fixed order.
@@ -18,6 +19,7 @@ func Analyzers() []catalog.Analyzer {
 		npm.Installed{}, npm.Lock{}, npm.Yarn{}, npm.Pnpm{},
 		python.Metadata{}, python.Poetry{}, python.Pipfile{}, python.Requirements{},
 		java.Archive{},
+		rust.Binary{}, rust.Lock{},
 	}
 }
 
