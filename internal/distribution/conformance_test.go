@@ -105,13 +105,17 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 }
 
 // TestConformance runs the OCI distribution-spec conformance suite against
-// the handler backed by the real filesystem driver and SQLite store.
+// the handler backed by the real filesystem driver and each SQL engine.
 func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("conformance suite is not short")
 	}
 	bin := buildConformance(t)
-	h := newTestHandler(t)
+	t.Run("sqlite", func(t *testing.T) { runConformance(t, bin, newTestHandler(t)) })
+	t.Run("postgres", func(t *testing.T) { runConformance(t, bin, newTestHandlerOn(t, newPostgresStore(t))) })
+}
+
+func runConformance(t *testing.T, bin string, h *testEnv) {
 	srv := httptest.NewServer(h.handler)
 	defer srv.Close()
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,13 +35,17 @@ type testEnv struct {
 
 func newTestHandler(t *testing.T) *testEnv {
 	t.Helper()
+	return newTestHandlerOn(t, newStore(t))
+}
+
+func newTestHandlerOn(t *testing.T, md meta.Store) *testEnv {
+	t.Helper()
 	root := t.TempDir()
 	blobs, err := fs.New(root, fs.WithoutSyncUnsafe())
 	if err != nil {
 		t.Fatal(err)
 	}
-	md := newStore(t)
-	reg, err := registry.New(blobs, md)
+	reg, err := registry.New(blobs, md, registry.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}

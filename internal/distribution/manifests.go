@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moat-dev/moat/internal/manifest"
 	"github.com/moat-dev/moat/internal/registry"
 )
 
@@ -69,10 +70,10 @@ func accepts(values []string, mediaType string) bool {
 // putManifest stores a manifest pushed by tag or digest; "tag" query
 // parameters add tags to a push by digest.
 func (h *handler) putManifest(w http.ResponseWriter, req *http.Request, rt route) error {
-	if req.ContentLength > registry.MaxManifestSize {
-		return fmt.Errorf("%w: manifest of %d bytes exceeds %d", registry.ErrTooLarge, req.ContentLength, registry.MaxManifestSize)
+	if req.ContentLength > manifest.MaxSize {
+		return fmt.Errorf("%w: manifest of %d bytes exceeds %d", registry.ErrTooLarge, req.ContentLength, manifest.MaxSize)
 	}
-	body := http.MaxBytesReader(w, req.Body, registry.MaxManifestSize)
+	body := http.MaxBytesReader(w, req.Body, manifest.MaxSize)
 	res, err := h.reg.PutManifest(req.Context(), registry.PutManifestRequest{
 		Repository:  rt.name,
 		Reference:   rt.arg,

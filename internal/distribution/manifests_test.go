@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moat-dev/moat/internal/manifest"
 	"github.com/moat-dev/moat/internal/meta"
-	"github.com/moat-dev/moat/internal/registry"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -140,7 +140,7 @@ func TestManifestSubjectAndTagParams(t *testing.T) {
 // stores nothing (no manifest, no tag).
 func TestManifestErrors(t *testing.T) {
 	const repo = "bad/manifests"
-	tooBig := bytes.Repeat([]byte(" "), registry.MaxManifestSize+1)
+	tooBig := bytes.Repeat([]byte(" "), manifest.MaxSize+1)
 	tests := []struct {
 		name        string
 		ref         string

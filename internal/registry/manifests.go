@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"strings"
 
+	"github.com/moat-dev/moat/internal/manifest"
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/reference"
 	"github.com/opencontainers/go-digest"
@@ -59,12 +58,12 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 			return nil, fmt.Errorf("%w: %w", ErrTagInvalid, err)
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, MaxManifestSize+1))
+	body, err := io.ReadAll(io.LimitReader(req.Body, manifest.MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading manifest: %w", ErrManifestInvalid, err)
 	}
-	if len(body) > MaxManifestSize {
-		return nil, fmt.Errorf("%w: manifest exceeds %d bytes", ErrTooLarge, MaxManifestSize)
+	if len(body) > manifest.MaxSize {
+		return nil, fmt.Errorf("%w: manifest exceeds %d bytes", ErrTooLarge, manifest.MaxSize)
 	}
 	alg := digest.Canonical
 	if ref.IsDigest() {
@@ -74,8 +73,13 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 	if ref.IsDigest() && d != ref.Digest {
 		return nil, &DigestMismatchError{Expected: ref.Digest, Computed: d}
 	}
-	p, err := parseManifest(baseMediaType(req.ContentType), body)
-	if err != nil {
+	p, err := manifest.Parse(req.ContentType, body)
+	switch {
+	case errors.Is(err, manifest.ErrTooLarge):
+		return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case err != nil:
+		// Unsupported kinds (Docker schema 1, unknown media types) are
+		// invalid manifests to the client, as in the reference registry.
 		return nil, fmt.Errorf("%w: %w", ErrManifestInvalid, err)
 	}
 	m := &meta.Manifest{
@@ -83,6 +87,7 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 		Digest:       d,
 		MediaType:    p.MediaType,
 		ArtifactType: p.ArtifactType,
+		Subject:      p.Subject,
 		Size:         int64(len(body)),
 		Content:      body,
 		Annotations:  p.Annotations,
@@ -90,14 +95,6 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 		Children:     p.Children,
 		PushedAt:     r.now(),
 		PushedBy:     Actor(ctx),
-	}
-	if m.ArtifactType == "" && p.Config != nil && p.MediaType != v1.MediaTypeImageIndex {
-		// The referrers API reports an image's config media type when it
-		// has no artifactType.
-		m.ArtifactType = p.Config.MediaType
-	}
-	if p.Subject != nil {
-		m.Subject = p.Subject.Digest
 	}
 	first := ""
 	if len(tags) > 0 {
@@ -287,15 +284,4 @@ func parseReference(s string) (reference.Reference, error) {
 		return rf, fmt.Errorf("%w: %w", ErrTagInvalid, err)
 	}
 	return rf, nil
-}
-
-// baseMediaType strips parameters such as "; charset=utf-8".
-func baseMediaType(ct string) string {
-	if ct == "" {
-		return ""
-	}
-	if mt, _, err := mime.ParseMediaType(ct); err == nil {
-		return mt
-	}
-	return strings.TrimSpace(strings.SplitN(ct, ";", 2)[0])
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,8 +17,9 @@ import (
 	"github.com/moat-dev/moat/internal/blob"
 	"github.com/moat-dev/moat/internal/blob/fs"
 	"github.com/moat-dev/moat/internal/meta"
+	"github.com/moat-dev/moat/internal/meta/sqlstore"
 	"github.com/moat-dev/moat/internal/registry"
-	"github.com/moat-dev/moat/internal/registry/registrytest"
+	"github.com/moat-dev/moat/internal/testutil/pgtest"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -51,14 +53,47 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func newEnv(t *testing.T, opts ...registry.Option) *env {
+// engine opens a fresh metadata store on one SQL engine.
+type engine struct {
+	name string
+	open func(t *testing.T, now func() time.Time) meta.Store
+}
+
+var engines = []engine{
+	{"sqlite", func(t *testing.T, now func() time.Time) meta.Store {
+		return openStore(t, filepath.Join(t.TempDir(), "meta.db"), now)
+	}},
+	{"postgres", func(t *testing.T, now func() time.Time) meta.Store {
+		return openStore(t, pgtest.NewDatabase(t), now)
+	}},
+}
+
+func openStore(t *testing.T, dsn string, now func() time.Time) meta.Store {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), dsn, sqlstore.WithClock(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// forEachEngine runs fn against a registry on the real filesystem driver
+// and each SQL engine.
+func forEachEngine(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) { fn(t, newEnv(t, eng)) })
+	}
+}
+
+func newEnv(t *testing.T, eng engine, opts ...registry.Option) *env {
 	t.Helper()
 	blobs, err := fs.New(t.TempDir(), fs.WithoutSyncUnsafe())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	md := registrytest.NewMemStore(c.Now)
+	md := eng.open(t, c.Now)
 	reg, err := registry.New(blobs, md, append([]registry.Option{registry.WithClock(c.Now), registry.WithLogger(quiet)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +160,7 @@ func TestNewValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	md := registrytest.NewMemStore(nil)
+	md := openStore(t, filepath.Join(t.TempDir(), "meta.db"), time.Now)
 	if _, err := registry.New(nil, md); err == nil {
 		t.Error("nil driver accepted")
 	}
@@ -142,81 +177,84 @@ func TestNewValidates(t *testing.T) {
 // TestChunksAcrossReplicas: consecutive chunks reach different registry
 // instances; the persisted hash state carries over.
 func TestChunksAcrossReplicas(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	a, b := e.reg, e.replica(t)
-	content := randomBytes(t, 10000)
-	up, err := a.StartUpload(ctx, "multi/replica")
-	if err != nil {
-		t.Fatal(err)
-	}
-	regs := []*registry.Registry{a, b, a, b}
-	for i, r := range regs {
-		chunk := content[i*2500 : (i+1)*2500]
-		got, err := r.AppendUpload(ctx, "multi/replica", up.ID, registry.Chunk{Start: int64(i * 2500), Length: 2500, Body: bytes.NewReader(chunk)})
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		a, b := e.reg, e.replica(t)
+		content := randomBytes(t, 10000)
+		up, err := a.StartUpload(ctx, "multi/replica")
 		if err != nil {
-			t.Fatalf("chunk %d: %v", i, err)
+			t.Fatal(err)
 		}
-		if got.Offset != int64((i+1)*2500) {
-			t.Fatalf("offset %d after chunk %d", got.Offset, i)
+		regs := []*registry.Registry{a, b, a, b}
+		for i, r := range regs {
+			chunk := content[i*2500 : (i+1)*2500]
+			got, err := r.AppendUpload(ctx, "multi/replica", up.ID, registry.Chunk{Start: int64(i * 2500), Length: 2500, Body: bytes.NewReader(chunk)})
+			if err != nil {
+				t.Fatalf("chunk %d: %v", i, err)
+			}
+			if got.Offset != int64((i+1)*2500) {
+				t.Fatalf("offset %d after chunk %d", got.Offset, i)
+			}
 		}
-	}
-	d := digest.FromBytes(content)
-	size, err := b.FinishUpload(ctx, "multi/replica", up.ID, d, nil)
-	if err != nil || size != 10000 {
-		t.Fatalf("finish: %d, %v", size, err)
-	}
-	if !bytes.Equal(readBlob(t, a, "multi/replica", d), content) {
-		t.Fatal("content differs")
-	}
+		d := digest.FromBytes(content)
+		size, err := b.FinishUpload(ctx, "multi/replica", up.ID, d, nil)
+		if err != nil || size != 10000 {
+			t.Fatalf("finish: %d, %v", size, err)
+		}
+		if !bytes.Equal(readBlob(t, a, "multi/replica", d), content) {
+			t.Fatal("content differs")
+		}
+	})
 }
 
 func TestFinishSHA512AndMismatch(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	content := randomBytes(t, 5000)
-	d512 := digest.SHA512.FromBytes(content)
-	up, _ := e.reg.StartUpload(ctx, "algo/repo")
-	if _, err := e.reg.AppendUpload(ctx, "algo/repo", up.ID, registry.Chunk{Start: -1, Length: -1, Body: bytes.NewReader(content)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.reg.FinishUpload(ctx, "algo/repo", up.ID, d512, nil); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(readBlob(t, e.reg, "algo/repo", d512), content) {
-		t.Fatal("sha512 content differs")
-	}
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		content := randomBytes(t, 5000)
+		d512 := digest.SHA512.FromBytes(content)
+		up, _ := e.reg.StartUpload(ctx, "algo/repo")
+		if _, err := e.reg.AppendUpload(ctx, "algo/repo", up.ID, registry.Chunk{Start: -1, Length: -1, Body: bytes.NewReader(content)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.reg.FinishUpload(ctx, "algo/repo", up.ID, d512, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(readBlob(t, e.reg, "algo/repo", d512), content) {
+			t.Fatal("sha512 content differs")
+		}
 
-	up, _ = e.reg.StartUpload(ctx, "algo/repo")
-	if _, err := e.reg.AppendUpload(ctx, "algo/repo", up.ID, registry.Chunk{Start: 0, Length: 10, Body: bytes.NewReader(content[:10])}); err != nil {
-		t.Fatal(err)
-	}
-	wrong := digest.SHA512.FromString("other")
-	_, err := e.reg.FinishUpload(ctx, "algo/repo", up.ID, wrong, nil)
-	var mm *registry.DigestMismatchError
-	if !errors.As(err, &mm) || !errors.Is(err, registry.ErrDigestInvalid) || mm.Expected != wrong || mm.Computed != digest.SHA512.FromBytes(content[:10]) {
-		t.Fatalf("mismatch error = %v", err)
-	}
-	if _, err := e.reg.UploadStatus(ctx, "algo/repo", up.ID); !errors.Is(err, registry.ErrBlobUploadUnknown) {
-		t.Errorf("session survived a digest mismatch: %v", err)
-	}
-	if ok, _ := e.md.HasBlob(ctx, wrong); ok {
-		t.Error("mismatched blob recorded")
-	}
+		up, _ = e.reg.StartUpload(ctx, "algo/repo")
+		if _, err := e.reg.AppendUpload(ctx, "algo/repo", up.ID, registry.Chunk{Start: 0, Length: 10, Body: bytes.NewReader(content[:10])}); err != nil {
+			t.Fatal(err)
+		}
+		wrong := digest.SHA512.FromString("other")
+		_, err := e.reg.FinishUpload(ctx, "algo/repo", up.ID, wrong, nil)
+		var mm *registry.DigestMismatchError
+		if !errors.As(err, &mm) || !errors.Is(err, registry.ErrDigestInvalid) || mm.Expected != wrong || mm.Computed != digest.SHA512.FromBytes(content[:10]) {
+			t.Fatalf("mismatch error = %v", err)
+		}
+		if _, err := e.reg.UploadStatus(ctx, "algo/repo", up.ID); !errors.Is(err, registry.ErrBlobUploadUnknown) {
+			t.Errorf("session survived a digest mismatch: %v", err)
+		}
+		if ok, _ := e.md.HasBlob(ctx, wrong); ok {
+			t.Error("mismatched blob recorded")
+		}
+	})
 }
 
 func TestRangeErrorReportsOffset(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	up, _ := e.reg.StartUpload(ctx, "r/e")
-	if _, err := e.reg.AppendUpload(ctx, "r/e", up.ID, registry.Chunk{Start: 0, Length: 5, Body: bytes.NewReader([]byte("hello"))}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := e.reg.AppendUpload(ctx, "r/e", up.ID, registry.Chunk{Start: 7, Length: 1, Body: bytes.NewReader([]byte("x"))})
-	var re *registry.RangeError
-	if !errors.As(err, &re) || re.Offset != 5 || re.Start != 7 || !errors.Is(err, registry.ErrRangeInvalid) {
-		t.Fatalf("err = %v", err)
-	}
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		up, _ := e.reg.StartUpload(ctx, "r/e")
+		if _, err := e.reg.AppendUpload(ctx, "r/e", up.ID, registry.Chunk{Start: 0, Length: 5, Body: bytes.NewReader([]byte("hello"))}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.reg.AppendUpload(ctx, "r/e", up.ID, registry.Chunk{Start: 7, Length: 1, Body: bytes.NewReader([]byte("x"))})
+		var re *registry.RangeError
+		if !errors.As(err, &re) || re.Offset != 5 || re.Start != 7 || !errors.Is(err, registry.ErrRangeInvalid) {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }
 
 // blockingReader blocks its first Read until release is closed.
@@ -233,208 +271,213 @@ func (b *blockingReader) Read(p []byte) (int, error) {
 }
 
 func TestBusyUploadFailsFast(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	up, _ := e.reg.StartUpload(ctx, "busy/repo")
-	br := &blockingReader{started: make(chan struct{}), release: make(chan struct{})}
-	done := make(chan error)
-	go func() {
-		_, err := e.reg.AppendUpload(ctx, "busy/repo", up.ID, registry.Chunk{Start: -1, Length: -1, Body: br})
-		done <- err
-	}()
-	<-br.started
-	_, err := e.reg.AppendUpload(ctx, "busy/repo", up.ID, registry.Chunk{Start: -1, Length: -1, Body: bytes.NewReader([]byte("x"))})
-	var be *registry.BusyError
-	if !errors.As(err, &be) || !errors.Is(err, registry.ErrTooManyRequests) {
-		t.Errorf("second append: %v", err)
-	}
-	close(br.release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		up, _ := e.reg.StartUpload(ctx, "busy/repo")
+		br := &blockingReader{started: make(chan struct{}), release: make(chan struct{})}
+		done := make(chan error)
+		go func() {
+			_, err := e.reg.AppendUpload(ctx, "busy/repo", up.ID, registry.Chunk{Start: -1, Length: -1, Body: br})
+			done <- err
+		}()
+		<-br.started
+		_, err := e.reg.AppendUpload(ctx, "busy/repo", up.ID, registry.Chunk{Start: -1, Length: -1, Body: bytes.NewReader([]byte("x"))})
+		var be *registry.BusyError
+		if !errors.As(err, &be) || !errors.Is(err, registry.ErrTooManyRequests) {
+			t.Errorf("second append: %v", err)
+		}
+		close(br.release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestManifestActorAndArtifactType(t *testing.T) {
-	e := newEnv(t)
-	ctx := registry.WithActor(context.Background(), "alice")
-	cfg, layer := e.push(t, "act/repo", []byte("{}")), e.push(t, "act/repo", []byte("abc"))
-	body := imageManifest(t, cfg, layer)
-	res, err := e.reg.PutManifest(ctx, registry.PutManifestRequest{Repository: "act/repo", Reference: "v1", ContentType: v1.MediaTypeImageManifest, Body: bytes.NewReader(body)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := e.reg.GetManifest(ctx, "act/repo", "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.PushedBy != "alice" || m.Digest != res.Digest || m.ArtifactType != v1.MediaTypeImageConfig {
-		t.Errorf("manifest pushed by %q, digest %s, artifact type %q", m.PushedBy, m.Digest, m.ArtifactType)
-	}
-	if stored, err := e.md.GetManifest(ctx, "act/repo", res.Digest); err != nil || stored.PulledAt.IsZero() {
-		t.Errorf("pull not recorded: %v", err)
-	}
-	if registry.Actor(context.Background()) != "" {
-		t.Error("actor without WithActor")
-	}
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := registry.WithActor(context.Background(), "alice")
+		cfg, layer := e.push(t, "act/repo", []byte("{}")), e.push(t, "act/repo", []byte("abc"))
+		body := imageManifest(t, cfg, layer)
+		res, err := e.reg.PutManifest(ctx, registry.PutManifestRequest{Repository: "act/repo", Reference: "v1", ContentType: v1.MediaTypeImageManifest, Body: bytes.NewReader(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := e.reg.GetManifest(ctx, "act/repo", "v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.PushedBy != "alice" || m.Digest != res.Digest || m.ArtifactType != v1.MediaTypeImageConfig {
+			t.Errorf("manifest pushed by %q, digest %s, artifact type %q", m.PushedBy, m.Digest, m.ArtifactType)
+		}
+		if stored, err := e.md.GetManifest(ctx, "act/repo", res.Digest); err != nil || stored.PulledAt.IsZero() {
+			t.Errorf("pull not recorded: %v", err)
+		}
+		if registry.Actor(context.Background()) != "" {
+			t.Error("actor without WithActor")
+		}
+	})
 }
 
 func TestGarbageCollection(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	const repo = "gc/repo"
-	cfg, layer := e.push(t, repo, []byte("{}")), e.push(t, repo, []byte("abc"))
-	orphan := e.push(t, repo, []byte("orphan bytes"))
-	body := imageManifest(t, cfg, layer)
-	if _, err := e.reg.PutManifest(ctx, registry.PutManifestRequest{Repository: repo, Reference: "v1", ContentType: v1.MediaTypeImageManifest, Body: bytes.NewReader(body)}); err != nil {
-		t.Fatal(err)
-	}
-	// Within the grace period nothing goes.
-	st, err := e.reg.CollectGarbage(ctx, time.Hour)
-	if err != nil || st.Deleted != 0 {
-		t.Fatalf("within grace: %+v, %v", st, err)
-	}
-	e.clock.Advance(2 * time.Hour)
-	st, err = e.reg.CollectGarbage(ctx, time.Hour)
-	if err != nil || st.Deleted != 1 || st.Bytes != int64(len("orphan bytes")) {
-		t.Fatalf("after grace: %+v, %v", st, err)
-	}
-	if _, err := e.blobs.Stat(ctx, orphan); !errors.Is(err, blob.ErrNotFound) {
-		t.Errorf("orphan bytes still stored: %v", err)
-	}
-	if _, err := e.reg.StatBlob(ctx, repo, orphan); !errors.Is(err, registry.ErrBlobUnknown) {
-		t.Errorf("orphan still visible: %v", err)
-	}
-	for _, d := range []digest.Digest{cfg, layer} {
-		readBlob(t, e.reg, repo, d)
-	}
-	// Deleting the manifest makes its blobs collectable.
-	if err := e.reg.DeleteManifest(ctx, repo, digest.FromBytes(body).String()); err != nil {
-		t.Fatal(err)
-	}
-	e.clock.Advance(2 * time.Hour)
-	if st, err = e.reg.CollectGarbage(ctx, time.Hour); err != nil || st.Deleted != 2 {
-		t.Fatalf("after manifest delete: %+v, %v", st, err)
-	}
-	if _, err := e.reg.CollectGarbage(ctx, -time.Second); err == nil {
-		t.Error("negative grace accepted")
-	}
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		const repo = "gc/repo"
+		cfg, layer := e.push(t, repo, []byte("{}")), e.push(t, repo, []byte("abc"))
+		orphan := e.push(t, repo, []byte("orphan bytes"))
+		body := imageManifest(t, cfg, layer)
+		if _, err := e.reg.PutManifest(ctx, registry.PutManifestRequest{Repository: repo, Reference: "v1", ContentType: v1.MediaTypeImageManifest, Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+		// Within the grace period nothing goes.
+		st, err := e.reg.CollectGarbage(ctx, time.Hour)
+		if err != nil || st.Deleted != 0 {
+			t.Fatalf("within grace: %+v, %v", st, err)
+		}
+		e.clock.Advance(2 * time.Hour)
+		st, err = e.reg.CollectGarbage(ctx, time.Hour)
+		if err != nil || st.Deleted != 1 || st.Bytes != int64(len("orphan bytes")) {
+			t.Fatalf("after grace: %+v, %v", st, err)
+		}
+		if _, err := e.blobs.Stat(ctx, orphan); !errors.Is(err, blob.ErrNotFound) {
+			t.Errorf("orphan bytes still stored: %v", err)
+		}
+		if _, err := e.reg.StatBlob(ctx, repo, orphan); !errors.Is(err, registry.ErrBlobUnknown) {
+			t.Errorf("orphan still visible: %v", err)
+		}
+		for _, d := range []digest.Digest{cfg, layer} {
+			readBlob(t, e.reg, repo, d)
+		}
+		// Deleting the manifest makes its blobs collectable.
+		if err := e.reg.DeleteManifest(ctx, repo, digest.FromBytes(body).String()); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(2 * time.Hour)
+		if st, err = e.reg.CollectGarbage(ctx, time.Hour); err != nil || st.Deleted != 2 {
+			t.Fatalf("after manifest delete: %+v, %v", st, err)
+		}
+		if _, err := e.reg.CollectGarbage(ctx, -time.Second); err == nil {
+			t.Error("negative grace accepted")
+		}
+	})
 }
 
 func TestPurgeUploads(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	old, _ := e.reg.StartUpload(ctx, "purge/repo")
-	if _, err := e.reg.AppendUpload(ctx, "purge/repo", old.ID, registry.Chunk{Start: -1, Length: -1, Body: bytes.NewReader([]byte("data"))}); err != nil {
-		t.Fatal(err)
-	}
-	e.clock.Advance(48 * time.Hour)
-	fresh, _ := e.reg.StartUpload(ctx, "purge/repo")
-	n, err := e.reg.PurgeUploads(ctx, 24*time.Hour)
-	if err != nil || n != 1 {
-		t.Fatalf("purged %d, %v", n, err)
-	}
-	if _, err := e.reg.UploadStatus(ctx, "purge/repo", old.ID); !errors.Is(err, registry.ErrBlobUploadUnknown) {
-		t.Errorf("old session: %v", err)
-	}
-	if _, err := e.blobs.UploadSize(ctx, old.ID); !errors.Is(err, blob.ErrNotFound) {
-		t.Errorf("old session bytes: %v", err)
-	}
-	if _, err := e.reg.UploadStatus(ctx, "purge/repo", fresh.ID); err != nil {
-		t.Errorf("fresh session: %v", err)
-	}
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		old, _ := e.reg.StartUpload(ctx, "purge/repo")
+		if _, err := e.reg.AppendUpload(ctx, "purge/repo", old.ID, registry.Chunk{Start: -1, Length: -1, Body: bytes.NewReader([]byte("data"))}); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(48 * time.Hour)
+		fresh, _ := e.reg.StartUpload(ctx, "purge/repo")
+		n, err := e.reg.PurgeUploads(ctx, 24*time.Hour)
+		if err != nil || n != 1 {
+			t.Fatalf("purged %d, %v", n, err)
+		}
+		if _, err := e.reg.UploadStatus(ctx, "purge/repo", old.ID); !errors.Is(err, registry.ErrBlobUploadUnknown) {
+			t.Errorf("old session: %v", err)
+		}
+		if _, err := e.blobs.UploadSize(ctx, old.ID); !errors.Is(err, blob.ErrNotFound) {
+			t.Errorf("old session bytes: %v", err)
+		}
+		if _, err := e.reg.UploadStatus(ctx, "purge/repo", fresh.ID); err != nil {
+			t.Errorf("fresh session: %v", err)
+		}
+	})
 }
 
 // TestParallelPushes pushes images to many repositories at once while
 // garbage collection runs with no grace period. Every manifest that was
 // stored must keep all its blobs readable.
 func TestParallelPushes(t *testing.T) {
-	e := newEnv(t)
-	e.clock.tick = time.Microsecond // zero grace then means "anything not touched just now"
-	ctx := context.Background()
-	const workers, images = 8, 6
-	var collected, lost int
-	var lostMu sync.Mutex
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	gcDone := make(chan error, 1)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				gcDone <- nil
-				return
-			default:
-			}
-			st, err := e.reg.CollectGarbage(ctx, 0)
-			if err != nil {
-				gcDone <- err
-				return
-			}
-			collected += st.Deleted
-		}
-	}()
-	type stored struct {
-		repo  string
-		blobs map[digest.Digest][]byte
-	}
-	results := make(chan stored, workers*images)
-	errs := make(chan error, workers*images)
-	for w := range workers {
-		wg.Add(1)
+	forEachEngine(t, func(t *testing.T, e *env) {
+		e.clock.tick = time.Microsecond // zero grace then means "anything not touched just now"
+		ctx := context.Background()
+		const workers, images = 8, 6
+		var collected, lost int
+		var lostMu sync.Mutex
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		gcDone := make(chan error, 1)
 		go func() {
-			defer wg.Done()
-			repo := fmt.Sprintf("par/repo%d", w)
-			shared := []byte("shared base layer") // same digest in every repository
-			for i := range images {
-				cfg := []byte(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i))
-				contents := map[digest.Digest][]byte{digest.FromBytes(cfg): cfg, digest.FromBytes(shared): shared}
-				for d, c := range contents {
-					if _, err := e.reg.PutBlob(ctx, repo, d, int64(len(c)), bytes.NewReader(c)); err != nil {
+			for {
+				select {
+				case <-stop:
+					gcDone <- nil
+					return
+				default:
+				}
+				st, err := e.reg.CollectGarbage(ctx, 0)
+				if err != nil {
+					gcDone <- err
+					return
+				}
+				collected += st.Deleted
+			}
+		}()
+		type stored struct {
+			repo  string
+			blobs map[digest.Digest][]byte
+		}
+		results := make(chan stored, workers*images)
+		errs := make(chan error, workers*images)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				repo := fmt.Sprintf("par/repo%d", w)
+				shared := []byte("shared base layer") // same digest in every repository
+				for i := range images {
+					cfg := []byte(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i))
+					contents := map[digest.Digest][]byte{digest.FromBytes(cfg): cfg, digest.FromBytes(shared): shared}
+					for d, c := range contents {
+						if _, err := e.reg.PutBlob(ctx, repo, d, int64(len(c)), bytes.NewReader(c)); err != nil {
+							errs <- err
+							return
+						}
+					}
+					body := imageManifest(t, digest.FromBytes(cfg), digest.FromBytes(shared))
+					_, err := e.reg.PutManifest(ctx, registry.PutManifestRequest{Repository: repo, Reference: fmt.Sprintf("t%d", i), ContentType: v1.MediaTypeImageManifest, Body: bytes.NewReader(body)})
+					if errors.Is(err, registry.ErrManifestBlobUnknown) {
+						lostMu.Lock()
+						lost++
+						lostMu.Unlock()
+						continue // collected between blob push and manifest push: allowed with zero grace
+					}
+					if err != nil {
 						errs <- err
 						return
 					}
+					results <- stored{repo: repo, blobs: contents}
 				}
-				body := imageManifest(t, digest.FromBytes(cfg), digest.FromBytes(shared))
-				_, err := e.reg.PutManifest(ctx, registry.PutManifestRequest{Repository: repo, Reference: fmt.Sprintf("t%d", i), ContentType: v1.MediaTypeImageManifest, Body: bytes.NewReader(body)})
-				if errors.Is(err, registry.ErrManifestBlobUnknown) {
-					lostMu.Lock()
-					lost++
-					lostMu.Unlock()
-					continue // collected between blob push and manifest push: allowed with zero grace
+			}()
+		}
+		wg.Wait()
+		close(stop)
+		if err := <-gcDone; err != nil {
+			t.Fatal(err)
+		}
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		close(results)
+		n := 0
+		for s := range results {
+			n++
+			for d, c := range s.blobs {
+				if got := readBlob(t, e.reg, s.repo, d); !bytes.Equal(got, c) {
+					t.Errorf("%s %s: content differs", s.repo, d)
 				}
-				if err != nil {
-					errs <- err
-					return
-				}
-				results <- stored{repo: repo, blobs: contents}
-			}
-		}()
-	}
-	wg.Wait()
-	close(stop)
-	if err := <-gcDone; err != nil {
-		t.Fatal(err)
-	}
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	close(results)
-	n := 0
-	for s := range results {
-		n++
-		for d, c := range s.blobs {
-			if got := readBlob(t, e.reg, s.repo, d); !bytes.Equal(got, c) {
-				t.Errorf("%s %s: content differs", s.repo, d)
 			}
 		}
-	}
-	if n == 0 {
-		t.Fatal("no manifest was stored")
-	}
-	t.Logf("%d manifests stored, %d refused after their blobs were collected, %d blobs collected meanwhile", n, lost, collected)
-	// A final collection must not touch referenced blobs either.
-	if _, err := e.reg.CollectGarbage(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
+		if n == 0 {
+			t.Fatal("no manifest was stored")
+		}
+		t.Logf("%d manifests stored, %d refused after their blobs were collected, %d blobs collected meanwhile", n, lost, collected)
+		// A final collection must not touch referenced blobs either.
+		if _, err := e.reg.CollectGarbage(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
