@@ -115,3 +115,9 @@ func isRetryable(err error) bool {
 	}
 	return false
 }
+
+// isBusy reports SQLite's "database is locked" in any of its variants.
+func isBusy(err error) bool {
+	var lite *sqlite.Error
+	return errors.As(err, &lite) && lite.Code()&0xff == sqlite3.SQLITE_BUSY
+}

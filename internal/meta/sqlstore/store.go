@@ -161,7 +161,9 @@ func openSQLite(ctx context.Context, path string, o options) (*Store, error) {
 		}
 	}
 	busy := strconv.FormatInt(o.busyTimeout.Milliseconds(), 10)
-	common := "_busy_timeout=" + busy + "&_foreign_keys=1"
+	// A 16 MiB page cache per connection (SQLite's default is 2 MiB) keeps
+	// the digest-keyed indexes of a large registry in memory.
+	common := "_busy_timeout=" + busy + "&_foreign_keys=1&_pragma=cache_size(-16384)"
 	writer, err := sql.Open("sqlite", path+"?"+common+"&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
@@ -170,7 +172,7 @@ func openSQLite(ctx context.Context, path string, o options) (*Store, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxIdleTime(0)
 	writer.SetConnMaxLifetime(0)
-	if err := writer.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, writer, o.busyTimeout); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
@@ -188,6 +190,24 @@ func openSQLite(ctx context.Context, path string, o options) (*Store, error) {
 	return &Store{d: sqliteDialect, db: writer, reads: reader, now: o.now}, nil
 }
 
+// pingSQLite opens the first connection. Switching a new file to WAL
+// takes an exclusive lock and SQLite reports a competing opener as busy
+// without calling the busy handler, so retry for up to the busy timeout.
+func pingSQLite(ctx context.Context, db *sql.DB, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // Close releases the database handles.
 func (s *Store) Close() error {
 	err := s.db.Close()
@@ -196,9 +216,6 @@ func (s *Store) Close() error {
 	}
 	return err
 }
-
-// Engine names the database engine: "sqlite" or "postgres".
-func (s *Store) Engine() string { return s.d.name }
 
 func redact(dsn string) string {
 	u, err := url.Parse(dsn)
