@@ -5,10 +5,13 @@ import (
 	"strings"
 
 	"github.com/moat-dev/moat/internal/scan/catalog"
+	"github.com/moat-dev/moat/internal/scan/catalog/lang/dotnet"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/golang"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/java"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/npm"
+	"github.com/moat-dev/moat/internal/scan/catalog/lang/php"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/python"
+	"github.com/moat-dev/moat/internal/scan/catalog/lang/ruby"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/rust"
 )
 
@@ -20,6 +23,9 @@ func Analyzers() []catalog.Analyzer {
 		python.Metadata{}, python.Poetry{}, python.Pipfile{}, python.Requirements{},
 		java.Archive{},
 		rust.Binary{}, rust.Lock{},
+		ruby.Gemspec{}, ruby.GemfileLock{},
+		php.Installed{}, php.Lock{},
+		dotnet.Deps{},
 	}
 }
 
