@@ -72,7 +72,6 @@ func conformanceEnv(addr, resultsDir string) []string {
 // skipped conformance test. A skip means the suite found an API moat does
 // not support, which the registry issue requires.
 func TestConformance(t *testing.T) {
-	t.Parallel()
 	bin := requireTool(t, "oci-conformance")
 	engines := []struct {
 		name     string
@@ -83,8 +82,7 @@ func TestConformance(t *testing.T) {
 	}
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
-			t.Parallel()
-			s := startServer(t, serverOpts{database: e.database(t)})
+					s := startServer(t, serverOpts{database: e.database(t)})
 			runConformance(t, bin, s, e.name)
 		})
 	}
@@ -136,6 +134,11 @@ func runConformance(t *testing.T, bin string, s *server, engine string) {
 	}
 	if len(c.notPassed) > transcripts {
 		t.Logf("transcripts of the other %d cases are in report.html (set MOAT_CONFORMANCE_RESULTS to keep it)", len(c.notPassed)-transcripts)
+	}
+	// Cross-check with the suite's own verdict, which also covers the
+	// parent steps that junit.xml leaves out.
+	if verdict := suiteVerdict(string(out)); verdict != "Pass" {
+		t.Errorf("conformance suite's own result is %q, want \"Pass\"", verdict)
 	}
 	if runErr != nil && c.failed == 0 && c.skipped == 0 {
 		t.Errorf("conformance suite exited with %v although junit.xml shows no failure; output:\n%s", runErr, clip(string(out)))
@@ -189,6 +192,17 @@ func readJUnit(path string) (junitSuites, error) {
 		return s, fmt.Errorf("parse %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// suiteVerdict returns X from the suite's "OCI Conformance Result: X" line.
+func suiteVerdict(out string) string {
+	const prefix = "OCI Conformance Result: "
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+			return v
+		}
+	}
+	return "(no result line)"
 }
 
 // keepResults copies the suite's reports to MOAT_CONFORMANCE_RESULTS/<engine>

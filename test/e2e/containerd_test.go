@@ -17,7 +17,6 @@ import (
 // against a private containerd daemon (root, state and socket in a temp
 // directory, CRI disabled).
 func TestContainerd(t *testing.T) {
-	t.Parallel()
 	daemon := requireTool(t, "containerd")
 	ctrBin := requireTool(t, "ctr")
 	requireRoot(t, "containerd")

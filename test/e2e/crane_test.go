@@ -17,7 +17,6 @@ import (
 // TestCrane drives moat with crane: push, pull, copy, tag, append, catalog,
 // manifest of a multi-arch index, and delete.
 func TestCrane(t *testing.T) {
-	t.Parallel()
 	crane := requireTool(t, "crane")
 	s := startServer(t, serverOpts{})
 	rc, r := newRegistryClient(t, s), newRunner(t)

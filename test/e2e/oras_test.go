@@ -15,7 +15,6 @@ import (
 // TestOras pushes an OCI artifact with oras, attaches a referrer to it
 // through the referrers API (OCI-Subject), discovers it, and pulls both back.
 func TestOras(t *testing.T) {
-	t.Parallel()
 	oras := requireTool(t, "oras")
 	s := startServer(t, serverOpts{})
 	rc := newRegistryClient(t, s)

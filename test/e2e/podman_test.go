@@ -16,7 +16,6 @@ import (
 // TestPodman pulls from and pushes to moat with podman on vfs storage in a
 // throwaway root, with moat marked insecure in a private registries.conf.
 func TestPodman(t *testing.T) {
-	t.Parallel()
 	podman := requireTool(t, "podman")
 	s := startServer(t, serverOpts{})
 	rc := newRegistryClient(t, s)

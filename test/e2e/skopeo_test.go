@@ -15,7 +15,6 @@ import (
 // into moat and back out, and checks that every digest survives the round
 // trip byte for byte.
 func TestSkopeo(t *testing.T) {
-	t.Parallel()
 	skopeo := requireTool(t, "skopeo")
 	s := startServer(t, serverOpts{})
 	tmp := t.TempDir()
