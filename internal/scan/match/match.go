@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/moat-dev/moat/internal/scan/catalog"
 	"github.com/moat-dev/moat/internal/scan/match/version"
@@ -96,11 +100,74 @@ type target struct {
 type hit struct {
 	adv   *osv.Advisory
 	af    *osv.Affected
-	fixed []string
+	fixed []string // upgrade candidates
+	all   []string // every fixed version of the package's ranges
 }
 
 // Match finds the vulnerabilities and end-of-life releases of inv.
+//
+// Packages are sharded by advisory key over GOMAXPROCS workers, each with
+// its own caches, so binary packages of one source land on one worker and
+// are judged once.
 func (m *Matcher) Match(ctx context.Context, inv *catalog.Inventory) (*Result, error) {
+	n := runtime.GOMAXPROCS(0)
+	shards := make([][]int, n)
+	var pre []string
+	preWarn := func(format string, args ...any) { pre = append(pre, fmt.Sprintf(format, args...)) }
+	targets := make([]target, len(inv.Packages))
+	for i := range inv.Packages {
+		t, ok := m.targetOf(inv.Distro, &inv.Packages[i], preWarn)
+		if !ok {
+			continue
+		}
+		targets[i] = t
+		h := fnv.New32a()
+		h.Write([]byte(t.keys[0].String()))
+		shards[h.Sum32()%uint32(n)] = append(shards[h.Sum32()%uint32(n)], i)
+	}
+	results := make([]*Result, n)
+	g, gctx := errgroup.WithContext(ctx)
+	for w := range n {
+		g.Go(func() error {
+			r, err := m.matchShard(gctx, inv, targets, shards[w])
+			results[w] = r
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	warned := map[string]bool{}
+	for _, w := range pre {
+		if !warned[w] {
+			warned[w] = true
+			res.Warnings = append(res.Warnings, w)
+		}
+	}
+	for _, r := range results {
+		res.Findings = append(res.Findings, r.Findings...)
+		for _, w := range r.Warnings {
+			if !warned[w] {
+				warned[w] = true
+				res.Warnings = append(res.Warnings, w)
+			}
+		}
+	}
+	if m.eol {
+		fs, err := m.endOfLife(inv)
+		if err != nil {
+			return nil, err
+		}
+		res.Findings = append(res.Findings, fs...)
+	}
+	Sort(res.Findings)
+	sort.Strings(res.Warnings)
+	return res, nil
+}
+
+// matchShard judges the packages idx of inv; it owns its caches.
+func (m *Matcher) matchShard(ctx context.Context, inv *catalog.Inventory, targets []target, idx []int) (*Result, error) {
 	res := &Result{}
 	warned := map[string]bool{}
 	warn := func(format string, args ...any) {
@@ -114,22 +181,19 @@ func (m *Matcher) Match(ctx context.Context, inv *catalog.Inventory) (*Result, e
 	// each (key, version) once.
 	type cacheKey struct{ keys, version string }
 	cache := map[cacheKey][]hit{}
-	for i := range inv.Packages {
-		if i%256 == 0 {
+	cmps := map[string]*cachingComparator{}
+	for j, i := range idx {
+		if j%256 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		p := &inv.Packages[i]
-		t, ok := m.targetOf(inv.Distro, p, warn)
-		if !ok {
-			continue
-		}
+		p, t := &inv.Packages[i], targets[i]
 		ck := cacheKey{fmt.Sprint(t.keys), t.version}
 		hits, seen := cache[ck]
 		if !seen {
 			var err error
-			hits, err = m.judgeTarget(t, warn, p)
+			hits, err = m.judgeTarget(t, cmps, warn, p)
 			if err != nil {
 				return nil, err
 			}
@@ -138,20 +202,12 @@ func (m *Matcher) Match(ctx context.Context, inv *catalog.Inventory) (*Result, e
 		if len(hits) == 0 {
 			continue
 		}
-		fs, err := m.findings(p, t, hits)
+		fs, err := m.findings(p, t, hits, cmps)
 		if err != nil {
 			return nil, err
 		}
 		res.Findings = append(res.Findings, fs...)
 	}
-	if m.eol {
-		fs, err := m.endOfLife(inv)
-		if err != nil {
-			return nil, err
-		}
-		res.Findings = append(res.Findings, fs...)
-	}
-	Sort(res.Findings)
 	return res, nil
 }
 
@@ -230,7 +286,17 @@ func distroEcosystems(d *catalog.Distro, eco catalog.Ecosystem) []string {
 }
 
 // judgeTarget collects the advisories affecting a target.
-func (m *Matcher) judgeTarget(t target, warn func(string, ...any), p *catalog.Package) ([]hit, error) {
+func (m *Matcher) judgeTarget(t target, cmps map[string]*cachingComparator, warn func(string, ...any), p *catalog.Package) ([]hit, error) {
+	cmpFor := func(eco string) *cachingComparator {
+		base, _, _ := strings.Cut(eco, ":")
+		c, ok := cmps[base]
+		if !ok {
+			c = newCaching(version.For(base))
+			cmps[base] = c
+		}
+		return c
+	}
+	semverCmp := cmpFor("semver")
 	var hits []hit
 	seen := map[string]bool{}
 	for _, k := range t.keys {
@@ -241,14 +307,14 @@ func (m *Matcher) judgeTarget(t target, warn func(string, ...any), p *catalog.Pa
 		if len(advs) == 0 {
 			continue
 		}
-		cmp := version.For(k.Ecosystem)
+		cmp := cmpFor(k.Ecosystem)
 		iv, err := cmp.Parse(t.version)
 		if err != nil {
 			warn("%s %s: version %q cannot be compared: %v", p.Ecosystem, p.Name, t.version, err)
 			return nil, nil
 		}
 		inst := t.version
-		if _, isGo := cmp.(version.Go); isGo {
+		if isGo(cmp) {
 			inst = strings.TrimPrefix(version.CanonicalGo(inst), "v")
 		}
 		norm := vulndb.NormalizeName(k.Ecosystem, k.Name)
@@ -256,23 +322,28 @@ func (m *Matcher) judgeTarget(t target, warn func(string, ...any), p *catalog.Pa
 			if seen[a.ID] {
 				continue
 			}
+			h := hit{adv: a}
+			affected := false
 			for j := range a.Affected {
 				af := &a.Affected[j]
 				if af.Ecosystem != k.Ecosystem || vulndb.NormalizeName(af.Ecosystem, af.Name) != norm {
 					continue
 				}
-				v := judge(cmp, af, inst, iv)
-				if !v.affected {
-					continue
-				}
-				if h := findHit(hits, a); h != nil {
+				// Several entries of one advisory describe branches of the
+				// same package; all their fixes are listed.
+				v := judgeWith(cmp, semverCmp, af, inst, iv)
+				h.all = append(h.all, v.all...)
+				if v.affected {
+					if !affected {
+						h.af = af
+					}
+					affected = true
 					h.fixed = append(h.fixed, v.fixed...)
-				} else {
-					hits = append(hits, hit{adv: a, af: af, fixed: v.fixed})
 				}
 			}
-			if findHit(hits, a) != nil {
+			if affected {
 				seen[a.ID] = true
+				hits = append(hits, h)
 			}
 		}
 		if len(hits) > 0 {
@@ -284,20 +355,15 @@ func (m *Matcher) judgeTarget(t target, warn func(string, ...any), p *catalog.Pa
 	return hits, nil
 }
 
-func findHit(hits []hit, a *osv.Advisory) *hit {
-	for i := range hits {
-		if hits[i].adv == a {
-			return &hits[i]
-		}
-	}
-	return nil
-}
-
 // findings merges hits that are aliases of each other and builds one
 // finding per vulnerability.
-func (m *Matcher) findings(p *catalog.Package, t target, hits []hit) ([]report.Finding, error) {
+func (m *Matcher) findings(p *catalog.Package, t target, hits []hit, cmps map[string]*cachingComparator) ([]report.Finding, error) {
 	groups := groupByAlias(hits)
-	cmp := version.For(t.keys[0].Ecosystem)
+	base, _, _ := strings.Cut(hits[0].af.Ecosystem, ":")
+	var cmp version.Comparator = cmps[base]
+	if cmps[base] == nil {
+		cmp = version.For(base)
+	}
 	out := make([]report.Finding, 0, len(groups))
 	for _, g := range groups {
 		f := report.Finding{
@@ -308,7 +374,7 @@ func (m *Matcher) findings(p *catalog.Package, t target, hits []hit) ([]report.F
 		}
 		ids := map[string]bool{}
 		var best rating
-		fixed := map[string]bool{}
+		fixed, all := map[string]bool{}, map[string]bool{}
 		refs := map[string]bool{}
 		for _, h := range g {
 			for _, id := range h.adv.IDs() {
@@ -319,6 +385,9 @@ func (m *Matcher) findings(p *catalog.Package, t target, hits []hit) ([]report.F
 			}
 			for _, fx := range h.fixed {
 				fixed[fx] = true
+			}
+			for _, fx := range h.all {
+				all[fx] = true
 			}
 			if f.Summary == "" {
 				f.Summary = h.adv.Summary
@@ -336,7 +405,8 @@ func (m *Matcher) findings(p *catalog.Package, t target, hits []hit) ([]report.F
 		f.IDs = orderIDs(ids)
 		f.ID = f.IDs[0]
 		f.Severity, f.Score, f.Vector = best.sev, best.score, best.vector
-		f.Fixed, f.FixedIn = orderFixed(cmp, fixed, t.version)
+		_, f.FixedIn = orderFixed(cmp, fixed, t.version)
+		f.Fixed, _ = orderFixed(cmp, all, t.version)
 		if err := m.enrich(&f); err != nil {
 			return nil, err
 		}

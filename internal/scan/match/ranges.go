@@ -2,6 +2,7 @@ package match
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/moat-dev/moat/internal/scan/match/version"
 	"github.com/moat-dev/moat/internal/scan/vulndb/osv"
@@ -11,18 +12,33 @@ import (
 type verdict struct {
 	affected bool
 	// fixed are the fixed versions of the ranges that contain the version
-	// (all ranges' when only the explicit list matched).
+	// (all ranges' when only the explicit list matched): the candidates
+	// for the upgrade.
 	fixed []string
+	// all are the fixed versions of every range, other branches included.
+	all []string
 }
 
 // judge decides whether installed (parsed as iv by cmp) is affected by af.
 // Unparsable event versions make that range unusable, never affected.
 func judge(cmp version.Comparator, af *osv.Affected, installed string, iv version.Version) verdict {
+	return judgeWith(cmp, version.Semver{}, af, installed, iv)
+}
+
+// judgeWith is judge with the comparator for OSV SEMVER ranges given, so
+// callers can pass caching comparators.
+func judgeWith(cmp, semverCmp version.Comparator, af *osv.Affected, installed string, iv version.Version) verdict {
 	var v verdict
-	for _, ev := range af.Versions {
-		if ev == installed || equalVersion(cmp, ev, iv) {
-			v.affected = true
-			break
+	if len(af.Versions) > 0 {
+		// Explicit lists hold the registry's own spellings, often hundreds
+		// of them: compare strings (after a cheap normalization), never
+		// parse each one.
+		canon := cheapCanon(installed)
+		for _, ev := range af.Versions {
+			if ev == installed || cheapCanon(ev) == canon {
+				v.affected = true
+				break
+			}
 		}
 	}
 	inRange := false
@@ -32,11 +48,9 @@ func judge(cmp version.Comparator, af *osv.Affected, installed string, iv versio
 			continue // commits cannot be compared with versions
 		}
 		c, rv := cmp, iv
-		if r.Type == osv.RangeSemver {
-			if _, isGo := cmp.(version.Go); !isGo {
-				if sv, err := (version.Semver{}).Parse(installed); err == nil {
-					c, rv = version.Semver{}, sv
-				}
+		if r.Type == osv.RangeSemver && !isGo(cmp) {
+			if sv, err := semverCmp.Parse(installed); err == nil {
+				c, rv = semverCmp, sv
 			}
 		}
 		hit, fixed := evalRange(c, r.Events, rv)
@@ -45,23 +59,38 @@ func judge(cmp version.Comparator, af *osv.Affected, installed string, iv versio
 			v.fixed = append(v.fixed, fixed...)
 		}
 	}
+	for i := range af.Ranges {
+		for _, e := range af.Ranges[i].Events {
+			if e.Fixed != "" && af.Ranges[i].Type != osv.RangeGit {
+				v.all = append(v.all, e.Fixed)
+			}
+		}
+	}
 	if inRange {
 		v.affected = true
 	} else if v.affected {
-		for i := range af.Ranges {
-			for _, e := range af.Ranges[i].Events {
-				if e.Fixed != "" && af.Ranges[i].Type != osv.RangeGit {
-					v.fixed = append(v.fixed, e.Fixed)
-				}
-			}
-		}
+		v.fixed = v.all
 	}
 	return v
 }
 
-func equalVersion(cmp version.Comparator, s string, iv version.Version) bool {
-	ev, err := cmp.Parse(s)
-	return err == nil && ev.Compare(iv) == 0
+// cheapCanon folds spellings that every ecosystem treats as equal: case,
+// a leading "v", and trailing ".0" release components ("2.1.0" = "2.1").
+func cheapCanon(s string) string {
+	s = strings.ToLower(strings.TrimPrefix(s, "v"))
+	for onlyDigitsDots(s) && strings.HasSuffix(s, ".0") {
+		s = strings.TrimSuffix(s, ".0")
+	}
+	return s
+}
+
+func onlyDigitsDots(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && s[i] != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 type parsedEvent struct {
@@ -131,4 +160,42 @@ func evalRange(cmp version.Comparator, events []osv.Event, iv version.Version) (
 		}
 	}
 	return vuln, fixed
+}
+
+// isGo reports whether cmp compares Go versions, which are semver already
+// (with pseudo-versions) and must not be re-read by plain semver.
+func isGo(cmp version.Comparator) bool {
+	switch c := cmp.(type) {
+	case version.Go:
+		return true
+	case *cachingComparator:
+		return isGo(c.c)
+	}
+	return false
+}
+
+// cachingComparator remembers parsed versions for the length of one Match:
+// the same event versions recur for every package built from one source
+// and every version of one module.
+type cachingComparator struct {
+	c version.Comparator
+	m map[string]cachedVersion
+}
+
+type cachedVersion struct {
+	v   version.Version
+	err error
+}
+
+func newCaching(c version.Comparator) *cachingComparator {
+	return &cachingComparator{c: c, m: map[string]cachedVersion{}}
+}
+
+func (cc *cachingComparator) Parse(s string) (version.Version, error) {
+	if x, ok := cc.m[s]; ok {
+		return x.v, x.err
+	}
+	v, err := cc.c.Parse(s)
+	cc.m[s] = cachedVersion{v, err}
+	return v, err
 }

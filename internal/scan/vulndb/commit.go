@@ -223,11 +223,7 @@ func Commit(ctx context.Context, dir string, b *Batch, opts ...CommitOption) (Me
 		meta.KEV = prev.meta.KEV
 	}
 	if b.epss != nil {
-		var eb bytes.Buffer
-		if err := gob.NewEncoder(&eb).Encode(newEPSSTable(b.epss)); err != nil {
-			return Meta{}, err
-		}
-		files[fileEPSS] = eb.Bytes()
+		files[fileEPSS] = encodeEPSS(b.epss)
 		meta.EPSS = len(b.epss)
 	} else if err := carry(fileEPSS); err != nil {
 		return Meta{}, err

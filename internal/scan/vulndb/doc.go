@@ -13,7 +13,7 @@
 //	    index.gob              (ecosystem, name) → record numbers, line offsets,
 //	                           id → record, per-key content hashes
 //	    changes.json           keys whose advisories changed in this version
-//	    kev.json, epss.gob, eol.json
+//	    kev.json, epss.bin, eol.json  (epss.bin: see encodeEPSS)
 //
 // A writer builds a complete new version directory, fsyncs it, then swaps
 // CURRENT with an atomic rename; readers resolve CURRENT once at Open and

@@ -94,7 +94,7 @@ const (
 	fileIndex      = "index.gob"
 	fileChanges    = "changes.json"
 	fileKEV        = "kev.json"
-	fileEPSS       = "epss.gob"
+	fileEPSS       = "epss.bin"
 	fileEOL        = "eol.json"
 )
 
@@ -295,7 +295,6 @@ func (db *DB) KEV(cve string) (KEVEntry, bool, error) {
 // EPSS returns the EPSS score of a CVE.
 func (db *DB) EPSS(cve string) (EPSS, bool, error) {
 	db.epssOnce.Do(func() {
-		db.epss = &epssTable{}
 		b, err := os.ReadFile(filepath.Join(db.dir, fileEPSS))
 		if errors.Is(err, fs.ErrNotExist) {
 			return
@@ -304,7 +303,7 @@ func (db *DB) EPSS(cve string) (EPSS, bool, error) {
 			db.epssErr = fmt.Errorf("%w: %w", ErrCorrupt, err)
 			return
 		}
-		if err := gob.NewDecoder(bytes.NewReader(b)).Decode(db.epss); err != nil {
+		if db.epss, err = decodeEPSS(b); err != nil {
 			db.epssErr = fmt.Errorf("%w: epss: %w", ErrCorrupt, err)
 		}
 	})
