@@ -2,6 +2,8 @@ package metatest
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -745,6 +747,24 @@ func testUploads(t *testing.T, s meta.Store) {
 	_, err = s.GetUpload(ctx, "u-1")
 	wantErr(t, "GetUpload after delete", err, meta.ErrNotFound)
 	wantErr(t, "DeleteUpload twice", s.DeleteUpload(ctx, "u-1"), meta.ErrNotFound)
+
+	// The stored hash state resumes hashing where it stopped, as it would
+	// on another replica.
+	data := []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef-tail")
+	h := sha256.New()
+	h.Write(data[:64])
+	st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	noErr(t, "marshal sha256 state", err)
+	noErr(t, "CreateUpload", s.CreateUpload(ctx, &meta.Upload{ID: "u-h", Repository: "app"}))
+	noErr(t, "AdvanceUpload", s.AdvanceUpload(ctx, &meta.Upload{ID: "u-h", Offset: 64, HashState: st}, 0))
+	got, err = s.GetUpload(ctx, "u-h")
+	noErr(t, "GetUpload", err)
+	resumed := sha256.New()
+	noErr(t, "unmarshal sha256 state", resumed.(encoding.BinaryUnmarshaler).UnmarshalBinary(got.HashState))
+	resumed.Write(data[got.Offset:])
+	if d := digest.NewDigest(digest.SHA256, resumed); d != digest.FromBytes(data) {
+		t.Fatalf("resumed hash %s, want %s", d, digest.FromBytes(data))
+	}
 
 	// Zero times are filled in.
 	before := time.Now().Add(-time.Second)

@@ -194,3 +194,71 @@ func TestSQLiteTwoProcesses(t *testing.T) {
 		t.Fatalf("HasBlob after reopen = %v, %v", ok, err)
 	}
 }
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
+
+// Touch times come from the injected clock, the GC cut-off is strict
+// ("before"), and a replica with a slow clock cannot move a touch back.
+func TestClock(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+			c := &clock{now: t0}
+			s := open(t, e.dsn(t), WithClock(c.Now))
+			defer s.Close()
+			ctx := t.Context()
+			d := digest.FromString("blob")
+			if err := s.PutBlob(ctx, "r", d, 1); err != nil {
+				t.Fatal(err)
+			}
+			candidates := func(before time.Time) int {
+				t.Helper()
+				ds, err := s.GCCandidates(ctx, before, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(ds)
+			}
+			if n := candidates(t0); n != 0 {
+				t.Fatalf("blob touched at the cut-off is a candidate")
+			}
+			if n := candidates(t0.Add(time.Nanosecond)); n != 1 {
+				t.Fatalf("blob touched before the cut-off is no candidate")
+			}
+			t1 := t0.Add(time.Hour)
+			c.Set(t1)
+			if err := s.LinkBlob(ctx, "r2", d); err != nil {
+				t.Fatal(err)
+			}
+			c.Set(t0.Add(-time.Hour)) // a replica running behind
+			if err := s.PutBlob(ctx, "r", d, 1); err != nil {
+				t.Fatal(err)
+			}
+			if n := candidates(t1); n != 0 {
+				t.Fatalf("a slow clock moved the touch time back")
+			}
+			if ok, err := s.DeleteBlobIfUnreferenced(ctx, d, t1); ok || err != nil {
+				t.Fatalf("DeleteBlobIfUnreferenced at the cut-off = %v, %v", ok, err)
+			}
+			if ok, err := s.DeleteBlobIfUnreferenced(ctx, d, t1.Add(time.Nanosecond)); !ok || err != nil {
+				t.Fatalf("DeleteBlobIfUnreferenced after the cut-off = %v, %v", ok, err)
+			}
+			c.Set(t1)
+			u := &meta.Upload{ID: "u", Repository: "r"}
+			if err := s.CreateUpload(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.GetUpload(ctx, "u"); err != nil || !got.StartedAt.Equal(t1) || !got.UpdatedAt.Equal(t1) {
+				t.Fatalf("upload times = %+v, %v; want %v", got, err, t1)
+			}
+		})
+	}
+}
