@@ -1,6 +1,7 @@
 package sbom
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,7 +25,7 @@ func writeTable(w io.Writer, inv *catalog.Inventory) error {
 	for _, p := range inv.Packages {
 		src := p.SourceName
 		if p.SourceVersion != "" {
-			src += " " + p.SourceVersion
+			src = cmp.Or(src, p.Name) + " " + p.SourceVersion
 		}
 		typ := p.Type
 		if p.OwnedByOS {
@@ -124,6 +125,7 @@ func writeCycloneDX(w io.Writer, inv *catalog.Inventory, o *options) error {
 	bom.Dependencies = &[]cdx.Dependency{{Ref: "image", Dependencies: &refs}}
 	enc := cdx.NewBOMEncoder(w, cdx.BOMFileFormatJSON)
 	enc.SetPretty(true)
+	enc.SetEscapeHTML(false)
 	return enc.EncodeVersion(bom, cdx.SpecVersion1_6)
 }
 
@@ -162,7 +164,7 @@ func writeSPDX(w io.Writer, inv *catalog.Inventory, o *options) error {
 			PackageVersion:          d.VersionID,
 			PackageDescription:      d.PrettyName,
 			PackageDownloadLocation: "NOASSERTION",
-			PrimaryPackagePurpose:   "OPERATING-SYSTEM",
+			PrimaryPackagePurpose:   "OPERATING_SYSTEM",
 		})
 		doc.Relationships = append(doc.Relationships, &spdx.Relationship{
 			RefA: common.MakeDocElementID("", "Image"), RefB: common.MakeDocElementID("", "OperatingSystem"), Relationship: "CONTAINS",

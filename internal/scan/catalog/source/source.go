@@ -117,11 +117,15 @@ func Open(ctx context.Context, ref string, opts ...Option) (Image, error) {
 	if kind == "" {
 		var err error
 		kind, err = detect(p)
-		if errors.Is(err, fs.ErrNotExist) && looksLikeReference(ref) {
-			if img, rerr := openRegistry(ctx, ref, &o); rerr == nil {
-				return img, nil
+		if errors.Is(err, fs.ErrNotExist) {
+			if !looksLikeReference(ref) {
+				return nil, fmt.Errorf("%w: %w", ErrUnknownSource, err)
 			}
-			return nil, fmt.Errorf("%w: %s: no such file or directory, and not a reachable image reference", ErrUnknownSource, ref)
+			img, rerr := openRegistry(ctx, ref, &o)
+			if rerr != nil {
+				return nil, fmt.Errorf("%w: %s is no file or directory, and as an image reference: %w", ErrUnknownSource, ref, rerr)
+			}
+			return img, nil
 		}
 		if err != nil {
 			return nil, err
@@ -170,17 +174,16 @@ func splitKind(ref string) (Kind, string) {
 	return "", ref
 }
 
-// splitTag splits "path:tag" when path exists and path:tag does not.
+// splitTag splits "path:tag" when path exists and path:tag does not; the
+// tag may itself hold colons ("app.tar:local/app:1").
 func splitTag(s string) (string, string) {
 	if _, err := os.Lstat(s); err == nil {
 		return s, ""
 	}
-	i := strings.LastIndexByte(s, ':')
-	if i <= 0 || strings.Contains(s[i+1:], "/") {
-		return s, ""
-	}
-	if _, err := os.Lstat(s[:i]); err == nil {
-		return s[:i], s[i+1:]
+	for i := strings.LastIndexByte(s, ':'); i > 0; i = strings.LastIndexByte(s[:i], ':') {
+		if _, err := os.Lstat(s[:i]); err == nil {
+			return s[:i], s[i+1:]
+		}
 	}
 	return s, ""
 }
@@ -230,7 +233,7 @@ type image struct {
 	closer io.Closer
 }
 
-func (i *image) Digest() string           { return i.digest }
+func (i *image) Digest() string          { return i.digest }
 func (i *image) Layers() []catalog.Layer { return i.layers }
 func (i *image) Kind() Kind              { return i.kind }
 func (i *image) Close() error {

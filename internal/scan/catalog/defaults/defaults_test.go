@@ -1,0 +1,177 @@
+package defaults_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/package-url/packageurl-go"
+
+	"github.com/moat-dev/moat/internal/scan/catalog"
+	ct "github.com/moat-dev/moat/internal/scan/catalog/catalogtest"
+	"github.com/moat-dev/moat/internal/scan/catalog/defaults"
+	"github.com/moat-dev/moat/internal/scan/catalog/source"
+)
+
+// fixture catalogs the fixture image, built from real pieces of the app
+// image, through an OCI layout on disk.
+func fixture(t *testing.T) *catalog.Inventory {
+	t.Helper()
+	layers, err := ct.FixtureLayers("../testdata/fixture-src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := ct.WriteLayout(dir, "fixture", layers); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	img, err := source.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	cat, err := defaults.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := cat.Catalog(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Layers) != 4 {
+		t.Fatalf("%d layers", len(inv.Layers))
+	}
+	return inv
+}
+
+func TestFixtureDpkg(t *testing.T) {
+	inv := fixture(t)
+	if d := inv.Distro; d == nil || d.ID != "debian" || d.VersionID != "12" || d.Codename != "bookworm" {
+		t.Fatalf("distro %+v", inv.Distro)
+	}
+	want, err := os.ReadFile("testdata/fixture-dpkg.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range inv.Packages {
+		if p.Type != "deb" {
+			continue
+		}
+		if p.Layer != inv.Layers[0] {
+			t.Errorf("%s attributed to %s, want the first layer", p.Name, p.Layer)
+		}
+		if p.Ecosystem != catalog.Debian || !slices.Equal(p.Paths, []string{"/var/lib/dpkg/status"}) {
+			t.Errorf("%s: ecosystem %s paths %v", p.Name, p.Ecosystem, p.Paths)
+		}
+		u, err := packageurl.FromString(p.PURL)
+		if err != nil {
+			t.Fatalf("%s: %v", p.PURL, err)
+		}
+		q := u.Qualifiers.Map()
+		if u.Namespace != "debian" || q["distro"] != "debian-12" || u.Version != p.Version {
+			t.Errorf("purl %s", p.PURL)
+		}
+		got = append(got, strings.Join([]string{p.Name, p.Version, q["arch"], p.SourceName, p.SourceVersion}, "\t"))
+	}
+	slices.Sort(got)
+	if g, w := strings.Join(got, "\n")+"\n", string(want); g != w {
+		t.Errorf("dpkg packages differ from testdata/fixture-dpkg.txt (%d packages):\n%s", len(got), g)
+	}
+}
+
+func TestFixtureLanguages(t *testing.T) {
+	inv := fixture(t)
+	var py, npmInstalled []string
+	minimist := map[string]string{}
+	for _, p := range inv.Packages {
+		switch {
+		case p.Ecosystem == catalog.PyPI:
+			if p.Layer != inv.Layers[3] {
+				t.Errorf("%s in layer %s, want the fourth", p.Name, p.Layer)
+			}
+			if p.OwnedByOS {
+				t.Errorf("%s marked owned by an OS package; its dpkg record is absent", p.Name)
+			}
+			py = append(py, strings.ToLower(p.Name)+"@"+p.Version)
+		case p.Ecosystem == catalog.Npm && strings.Contains(p.Paths[0], "/node_modules/"):
+			if p.Layer != inv.Layers[2] {
+				t.Errorf("%s in layer %s, want the third", p.Name, p.Layer)
+			}
+			npmInstalled = append(npmInstalled, p.Name+"@"+p.Version)
+			if p.Name == "minimist" {
+				minimist[p.Version] = p.Paths[0]
+			}
+		}
+	}
+	slices.Sort(py)
+	if want := []string{"certifi@2022.9.24", "idna@3.3", "requests@2.28.1", "urllib3@1.26.12"}; !slices.Equal(py, want) {
+		t.Errorf("python %v, want %v", py, want)
+	}
+	if len(npmInstalled) != 65 {
+		t.Errorf("%d installed npm packages, want 65", len(npmInstalled))
+	}
+	if !strings.Contains(minimist["0.0.10"], "/node_modules/optimist/node_modules/minimist/") || minimist["1.2.0"] == "" {
+		t.Errorf("minimist %v", minimist)
+	}
+}
+
+// TestFixtureOwnedByOS adds a dpkg file list for the Python packages in a
+// fifth layer: they must then be marked as owned by the OS.
+func TestFixtureOwnedByOS(t *testing.T) {
+	layers, err := ct.FixtureLayers("../testdata/fixture-src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := "/usr/lib/python3/dist-packages/urllib3-1.26.12.egg-info\n/usr/lib/python3/dist-packages/urllib3-1.26.12.egg-info/PKG-INFO\n"
+	layers = append(layers, ct.Gzip(ct.Tar(ct.File("var/lib/dpkg/info/python3-urllib3.list", list))))
+	cat, err := defaults.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := cat.Catalog(context.Background(), ct.NewImage(layers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := map[string]bool{}
+	for _, p := range inv.Packages {
+		if p.Ecosystem == catalog.PyPI {
+			owned[strings.ToLower(p.Name)] = p.OwnedByOS
+		}
+	}
+	if fmt.Sprint(owned) != "map[certifi:false idna:false requests:false urllib3:true]" {
+		t.Errorf("owned %v", owned)
+	}
+}
+
+func TestDirSourceMatchesLayout(t *testing.T) {
+	// The first fixture layer as a plain root filesystem directory.
+	ctx := context.Background()
+	img, err := source.Open(ctx, "dir:"+filepath.Join("..", "testdata", "fixture-src", "1-debian"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	cat, err := defaults.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := cat.Catalog(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range inv.Packages {
+		if p.Type == "deb" {
+			n++
+		}
+	}
+	if n != 88 || inv.Distro == nil || inv.Distro.ID != "debian" || inv.Image != "" {
+		t.Errorf("dir source: %d deb packages, distro %+v, image %q", n, inv.Distro, inv.Image)
+	}
+}
