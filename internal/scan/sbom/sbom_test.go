@@ -115,8 +115,8 @@ func validate(t *testing.T, s *jsonschema.Schema, b []byte) {
 // and of the fixture image's real inventory, against the official schemas.
 func TestSchemas(t *testing.T) {
 	cdxSchema := compile(t, "http://cyclonedx.org/schema/bom-1.6.schema.json", map[string]string{
-		"http://cyclonedx.org/schema/bom-1.6.schema.json": "bom-1.6.schema.json",
-		"http://cyclonedx.org/schema/spdx.schema.json":    "spdx.schema.json",
+		"http://cyclonedx.org/schema/bom-1.6.schema.json":  "bom-1.6.schema.json",
+		"http://cyclonedx.org/schema/spdx.schema.json":     "spdx.schema.json",
 		"http://cyclonedx.org/schema/jsf-0.82.schema.json": "jsf-0.82.schema.json",
 	})
 	spdxSchema := compile(t, "http://spdx.org/rdf/terms/2.3", map[string]string{"http://spdx.org/rdf/terms/2.3": "spdx-schema-2.3.json"})
