@@ -12,6 +12,7 @@ import (
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/php"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/python"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/ruby"
+	"github.com/moat-dev/moat/internal/scan/catalog/lang/runtime"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/rust"
 )
 
@@ -26,6 +27,7 @@ func Analyzers() []catalog.Analyzer {
 		ruby.Gemspec{}, ruby.GemfileLock{},
 		php.Installed{}, php.Lock{},
 		dotnet.Deps{},
+		runtime.Node{}, runtime.Python{}, runtime.Java{},
 	}
 }
 
