@@ -28,8 +28,8 @@ const inventoryPrefix = "inventory:"
 
 type scanFlags struct {
 	format, output, dbDir, severity, failOn, ignoreFile, cacheDir string
-	vex                                                          []string
-	ignoreUnfixed, insecure, noCache                             bool
+	vex                                                           []string
+	ignoreUnfixed, insecure, noCache                              bool
 }
 
 func newScanCmd() *cobra.Command {

@@ -18,7 +18,7 @@ func WriteCycloneDX(w io.Writer, r *Report) error {
 	bom.SerialNumber = ""
 	bom.Metadata = &cdx.Metadata{
 		Timestamp: r.Created.UTC().Format(time.RFC3339),
-		Tools: &cdx.ToolsChoice{Components: &[]cdx.Component{{Type: cdx.ComponentTypeApplication, Name: "moat"}}},
+		Tools:     &cdx.ToolsChoice{Components: &[]cdx.Component{{Type: cdx.ComponentTypeApplication, Name: "moat"}}},
 		Component: &cdx.Component{
 			BOMRef: "target", Type: cdx.ComponentTypeContainer, Name: r.Target, Version: r.Image,
 		},

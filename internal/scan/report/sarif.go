@@ -154,7 +154,7 @@ func WriteSARIF(w io.Writer, r *Report) error {
 		}
 		run.Results = append(run.Results, sarifResult{
 			RuleID: f.ID, RuleIndex: ruleIdx[f.ID], Level: sarifLevel(f.Severity), Message: sarifText{msg},
-			Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: uri}, Region: sarifRegion{StartLine: 1}}}},
+			Locations:           []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: uri}, Region: sarifRegion{StartLine: 1}}}},
 			PartialFingerprints: map[string]string{"moat/v1": fingerprint(r, f)},
 		})
 	}

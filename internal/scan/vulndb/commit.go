@@ -10,7 +10,6 @@ import (
 	"errors"
 
 	"hash/fnv"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -70,6 +69,9 @@ func Commit(ctx context.Context, dir string, b *Batch, opts ...CommitOption) (Me
 	defer unlock()
 
 	prev, err := Open(dir)
+	if prev != nil {
+		defer prev.Close()
+	}
 	switch {
 	case errors.Is(err, ErrNoDatabase):
 		prev = nil
@@ -205,11 +207,10 @@ func Commit(ctx context.Context, dir string, b *Batch, opts ...CommitOption) (Me
 		if prev == nil {
 			return nil
 		}
-		b, err := os.ReadFile(filepath.Join(prev.dir, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
+		b, ok, err := prev.readLazy(name)
+		if ok && err == nil {
+			files[name] = b
 		}
-		files[name] = b
 		return err
 	}
 	if b.kev != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -102,6 +103,8 @@ const (
 type DB struct {
 	dir  string // the version directory
 	meta Meta
+	// lazy holds the files read on first use open from Open on.
+	lazy map[string]*os.File
 	idx  *index
 	data []byte // advisories.jsonl
 
@@ -123,23 +126,51 @@ type DB struct {
 }
 
 // Open opens the current version of the database in dir.
+//
+// A version can be pruned between reading CURRENT and opening its files
+// when updates follow each other quickly; Open then starts over with the
+// new CURRENT. Once open, a DB holds every file it reads lazily open, so
+// pruning never pulls data from under a reader.
 func Open(dir string) (*DB, error) {
-	name, err := os.ReadFile(filepath.Join(dir, fileCurrent))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w in %s", ErrNoDatabase, dir)
+	var last error
+	for range 5 {
+		name, err := os.ReadFile(filepath.Join(dir, fileCurrent))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w in %s", ErrNoDatabase, dir)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read current version: %w", err)
+		}
+		v := strings.TrimSpace(string(name))
+		if v == "" || strings.ContainsAny(v, `/\`) || v == "." || v == ".." {
+			return nil, fmt.Errorf("%w: bad CURRENT %q", ErrCorrupt, v)
+		}
+		db, err := openVersion(filepath.Join(dir, dirVersions, v))
+		if !errors.Is(err, fs.ErrNotExist) {
+			return db, err
+		}
+		last = err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read current version: %w", err)
-	}
-	v := strings.TrimSpace(string(name))
-	if v == "" || strings.ContainsAny(v, `/\`) || v == "." || v == ".." {
-		return nil, fmt.Errorf("%w: bad CURRENT %q", ErrCorrupt, v)
-	}
-	return openVersion(filepath.Join(dir, dirVersions, v))
+	return nil, last
 }
 
-func openVersion(vdir string) (*DB, error) {
-	db := &DB{dir: vdir, cache: map[uint32]*osv.Advisory{}}
+func openVersion(vdir string) (_ *DB, err error) {
+	db := &DB{dir: vdir, cache: map[uint32]*osv.Advisory{}, lazy: map[string]*os.File{}}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+	for _, name := range []string{fileChanges, fileKEV, fileEPSS, fileEOL} {
+		f, err := os.Open(filepath.Join(vdir, name))
+		if errors.Is(err, fs.ErrNotExist) && name != fileChanges {
+			continue // feed never imported
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		db.lazy[name] = f
+	}
 	mb, err := os.ReadFile(filepath.Join(vdir, fileMeta))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
@@ -168,8 +199,32 @@ func openVersion(vdir string) (*DB, error) {
 	return db, nil
 }
 
-// Close releases the database. Reads after Close are not allowed.
-func (db *DB) Close() error { return nil }
+// Close releases the database's open files. Reads after Close fail.
+func (db *DB) Close() error {
+	var errs []error
+	for _, f := range db.lazy {
+		errs = append(errs, f.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// readLazy reads a file opened by Open; ok is false when the version has
+// no such file.
+func (db *DB) readLazy(name string) (b []byte, ok bool, err error) {
+	f, ok := db.lazy[name]
+	if !ok {
+		return nil, false, nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return nil, true, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	b = make([]byte, st.Size())
+	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, true, fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err)
+	}
+	return b, true, nil
+}
 
 // Meta describes the open version.
 func (db *DB) Meta() Meta { return db.meta }
@@ -251,9 +306,9 @@ func (db *DB) Keys() []Key {
 // Changes lists the keys whose advisories changed when this version was
 // built (every key for the first version), for continuous rescans.
 func (db *DB) Changes() ([]Key, error) {
-	b, err := os.ReadFile(filepath.Join(db.dir, fileChanges))
+	b, _, err := db.readLazy(fileChanges)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return nil, err
 	}
 	var out []Key
 	if err := json.Unmarshal(b, &out); err != nil {
@@ -286,7 +341,7 @@ func (db *DB) record(r uint32) (*osv.Advisory, error) {
 func (db *DB) KEV(cve string) (KEVEntry, bool, error) {
 	db.kevOnce.Do(func() {
 		db.kev = map[string]KEVEntry{}
-		db.kevErr = readJSONIfExists(filepath.Join(db.dir, fileKEV), &db.kev)
+		db.kevErr = db.readJSONIfExists(fileKEV, &db.kev)
 	})
 	e, ok := db.kev[cve]
 	return e, ok, db.kevErr
@@ -295,12 +350,9 @@ func (db *DB) KEV(cve string) (KEVEntry, bool, error) {
 // EPSS returns the EPSS score of a CVE.
 func (db *DB) EPSS(cve string) (EPSS, bool, error) {
 	db.epssOnce.Do(func() {
-		b, err := os.ReadFile(filepath.Join(db.dir, fileEPSS))
-		if errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-		if err != nil {
-			db.epssErr = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		b, ok, err := db.readLazy(fileEPSS)
+		if !ok || err != nil {
+			db.epssErr = err
 			return
 		}
 		if db.epss, err = decodeEPSS(b); err != nil {
@@ -315,22 +367,19 @@ func (db *DB) EPSS(cve string) (EPSS, bool, error) {
 func (db *DB) EOL(product string) (*Product, bool, error) {
 	db.eolOnce.Do(func() {
 		db.eol = map[string]*Product{}
-		db.eolErr = readJSONIfExists(filepath.Join(db.dir, fileEOL), &db.eol)
+		db.eolErr = db.readJSONIfExists(fileEOL, &db.eol)
 	})
 	p, ok := db.eol[product]
 	return p, ok, db.eolErr
 }
 
-func readJSONIfExists(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+func (db *DB) readJSONIfExists(name string, v any) error {
+	b, ok, err := db.readLazy(name)
+	if !ok || err != nil {
+		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrCorrupt, filepath.Base(path), err)
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err)
 	}
 	return nil
 }
