@@ -16,18 +16,21 @@ import (
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/rust"
 )
 
-// Analyzers returns every language analyzer, in a fixed order.
+// Analyzers returns every language analyzer, in a fixed order. No two of
+// them want the same file, except a Java archive or metadata file that also
+// has an executable bit, so the catalog can stream each file to its one
+// analyzer rather than buffer it.
 func Analyzers() []catalog.Analyzer {
 	return []catalog.Analyzer{
-		golang.Binary{}, golang.Toolchain{},
+		Executables{}, golang.Toolchain{},
 		npm.Installed{}, npm.Lock{}, npm.Yarn{}, npm.Pnpm{},
 		python.Metadata{}, python.Poetry{}, python.Pipfile{}, python.Requirements{},
 		java.Archive{},
-		rust.Binary{}, rust.Lock{},
+		rust.Lock{},
 		ruby.Gemspec{}, ruby.GemfileLock{},
 		php.Installed{}, php.Lock{},
 		dotnet.Deps{},
-		runtime.Node{}, runtime.Python{}, runtime.Java{},
+		runtime.NodeHeader{}, runtime.Python{}, runtime.Java{},
 	}
 }
 

@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"io/fs"
 	"testing"
 
 	"github.com/moat-dev/moat/internal/scan/catalog"
@@ -73,5 +74,35 @@ func TestAnalyzersDistinct(t *testing.T) {
 			t.Errorf("analyzer %q duplicated or unversioned", a.Name())
 		}
 		seen[a.Name()] = true
+	}
+}
+
+// Files wanted by two analyzers would be buffered by the catalog; the
+// analyzers are arranged so that does not happen.
+func TestOneAnalyzerPerFile(t *testing.T) {
+	for _, f := range []struct {
+		path string
+		mode fs.FileMode
+	}{
+		{"/usr/local/bin/node", 0o755}, {"/usr/bin/app", 0o755}, {"/usr/local/go/VERSION", 0o644},
+		{"/srv/node_modules/a/package.json", 0o644}, {"/srv/package-lock.json", 0o644},
+		{"/srv/yarn.lock", 0o644}, {"/srv/pnpm-lock.yaml", 0o644},
+		{"/usr/lib/python3/dist-packages/a-1.egg-info/PKG-INFO", 0o644}, {"/app/poetry.lock", 0o644},
+		{"/app/Pipfile.lock", 0o644}, {"/app/requirements.txt", 0o644}, {"/usr/share/java/a.jar", 0o644},
+		{"/app/Cargo.lock", 0o644}, {"/usr/lib/ruby/gems/3.1.0/specifications/a-1.gemspec", 0o644},
+		{"/app/Gemfile.lock", 0o644}, {"/app/vendor/composer/installed.json", 0o644},
+		{"/app/composer.lock", 0o644}, {"/app/app.deps.json", 0o644},
+		{"/usr/local/include/node/node_version.h", 0o644}, {"/usr/local/include/python3.11/patchlevel.h", 0o644},
+		{"/opt/java/openjdk/release", 0o644},
+	} {
+		var names []string
+		for _, a := range Analyzers() {
+			if a.Wants(f.path, f.mode, 4096) {
+				names = append(names, a.Name())
+			}
+		}
+		if len(names) != 1 {
+			t.Errorf("%s is wanted by %v, want exactly one analyzer", f.path, names)
+		}
 	}
 }

@@ -65,47 +65,56 @@ func defines(r io.Reader) (map[string]string, error) {
 	return m, sc.Err()
 }
 
-// Node reads node_version.h or the node binary.
-type Node struct{}
+// NodeHeader reads include/node/node_version.h.
+type NodeHeader struct{}
 
-var _ catalog.Analyzer = Node{}
+var _ catalog.Analyzer = NodeHeader{}
 
-func (Node) Name() string { return "node-runtime" }
-func (Node) Version() int { return 1 }
+func (NodeHeader) Name() string { return "node-header" }
+func (NodeHeader) Version() int { return 1 }
 
-func (Node) Wants(path string, mode fs.FileMode, size int64) bool {
-	if strings.HasSuffix(path, "/include/node/node_version.h") {
-		return size <= maxTextSize
+func (NodeHeader) Wants(path string, _ fs.FileMode, size int64) bool {
+	return size <= maxTextSize && strings.HasSuffix(path, "/include/node/node_version.h")
+}
+
+func (NodeHeader) Analyze(_ context.Context, f *catalog.File) (*catalog.Result, error) {
+	d, err := defines(f.Content)
+	if err != nil {
+		return nil, fmt.Errorf("node_version.h: %w", err)
 	}
+	if d["NODE_MAJOR_VERSION"] == "" {
+		return nil, errors.New("node_version.h: no NODE_MAJOR_VERSION")
+	}
+	v := d["NODE_MAJOR_VERSION"] + "." + d["NODE_MINOR_VERSION"] + "." + d["NODE_PATCH_VERSION"]
+	if !validVersion(v) {
+		return nil, fmt.Errorf("node_version.h: invalid version %q", v)
+	}
+	return &catalog.Result{Packages: []catalog.Package{newRuntime(catalog.Npm, "node", v, f.Path)}}, nil
+}
+
+// NodeBinary reads the release string of a node executable.
+type NodeBinary struct{}
+
+var _ catalog.Analyzer = NodeBinary{}
+
+func (NodeBinary) Name() string { return "node-binary" }
+func (NodeBinary) Version() int { return 1 }
+
+func (NodeBinary) Wants(path string, mode fs.FileMode, size int64) bool {
 	return mode&0o111 != 0 && size <= maxBinarySize &&
 		(strings.HasSuffix(path, "/bin/node") || strings.HasSuffix(path, "/bin/nodejs"))
 }
 
-func (Node) Analyze(ctx context.Context, f *catalog.File) (*catalog.Result, error) {
-	var v string
-	if strings.HasSuffix(f.Path, ".h") {
-		d, err := defines(f.Content)
-		if err != nil {
-			return nil, fmt.Errorf("node_version.h: %w", err)
-		}
-		if d["NODE_MAJOR_VERSION"] == "" {
-			return nil, errors.New("node_version.h: no NODE_MAJOR_VERSION")
-		}
-		v = d["NODE_MAJOR_VERSION"] + "." + d["NODE_MINOR_VERSION"] + "." + d["NODE_PATCH_VERSION"]
-	} else {
-		var (
-			found bool
-			err   error
-		)
-		if v, found, err = scanFor(ctx, f.Content, []byte("node.js/v")); err != nil {
-			return nil, fmt.Errorf("node binary: %w", err)
-		}
-		if !found {
-			return nil, nil // a wrapper script or another program named node
-		}
+func (NodeBinary) Analyze(ctx context.Context, f *catalog.File) (*catalog.Result, error) {
+	v, found, err := scanFor(ctx, f.Content, []byte("node.js/v"))
+	if err != nil {
+		return nil, fmt.Errorf("node binary: %w", err)
+	}
+	if !found {
+		return nil, nil // a wrapper script or another program named node
 	}
 	if !validVersion(v) {
-		return nil, fmt.Errorf("node: invalid version %q", v)
+		return nil, fmt.Errorf("node binary: invalid version %q", v)
 	}
 	return &catalog.Result{Packages: []catalog.Package{newRuntime(catalog.Npm, "node", v, f.Path)}}, nil
 }

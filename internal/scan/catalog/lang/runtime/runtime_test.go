@@ -31,9 +31,9 @@ func TestRuntimes(t *testing.T) {
 		purl      string
 		ecosystem catalog.Ecosystem
 	}{
-		{Node{}, "/usr/local/include/node/node_version.h", 0o644, read(t, "testdata/node_version.h"), "pkg:generic/node@20.20.2", catalog.Npm},
-		{Node{}, "/usr/local/bin/node", 0o755, frag, "pkg:generic/node@20.20.2", catalog.Npm},
-		{Node{}, "/usr/bin/node", 0o755, padded, "pkg:generic/node@20.20.2", catalog.Npm},
+		{NodeHeader{}, "/usr/local/include/node/node_version.h", 0o644, read(t, "testdata/node_version.h"), "pkg:generic/node@20.20.2", catalog.Npm},
+		{NodeBinary{}, "/usr/local/bin/node", 0o755, frag, "pkg:generic/node@20.20.2", catalog.Npm},
+		{NodeBinary{}, "/usr/bin/node", 0o755, padded, "pkg:generic/node@20.20.2", catalog.Npm},
 		{Python{}, "/usr/local/include/python3.11/patchlevel.h", 0o644, read(t, "testdata/patchlevel.h"), "pkg:generic/python@3.11.7", catalog.PyPI},
 		{Java{}, "/usr/lib/jvm/java-17-openjdk-amd64/release", 0o644, read(t, "testdata/release"), "pkg:generic/java@17.0.15", catalog.Maven},
 	} {
@@ -57,7 +57,7 @@ func TestNotRuntimes(t *testing.T) {
 		path string
 		in   string
 	}{
-		{Node{}, "/usr/bin/node", "#!/bin/sh\nexec nodejs \"$@\"\n"},
+		{NodeBinary{}, "/usr/bin/node", "#!/bin/sh\nexec nodejs \"$@\"\n"},
 		{Java{}, "/opt/java/openjdk/release", "SOURCE=\".:git:abc\"\n"},
 	} {
 		res, err := tc.a.Analyze(t.Context(), &catalog.File{Path: tc.path, Content: strings.NewReader(tc.in)})
@@ -73,9 +73,9 @@ func TestBadInput(t *testing.T) {
 		path string
 		in   string
 	}{
-		{Node{}, "/usr/include/node/node_version.h", "#define X 1\n"},
-		{Node{}, "/usr/include/node/node_version.h", "#define NODE_MAJOR_VERSION ../..\n"},
-		{Node{}, "/usr/bin/node", "\x7fELFnode.js/v"},
+		{NodeHeader{}, "/usr/include/node/node_version.h", "#define X 1\n"},
+		{NodeHeader{}, "/usr/include/node/node_version.h", "#define NODE_MAJOR_VERSION ../..\n"},
+		{NodeBinary{}, "/usr/bin/node", "\x7fELFnode.js/v"},
 		{Python{}, "/usr/include/python3.11/patchlevel.h", "#define PY_VERSION \"x y\"\n"},
 		{Python{}, "/usr/include/python3.11/patchlevel.h", strings.Repeat("#", maxTextSize+1)},
 		{Java{}, "/opt/jdk/release", "JAVA_VERSION=\"$(rm -rf /)\"\n"},
@@ -93,11 +93,12 @@ func TestWants(t *testing.T) {
 		mode os.FileMode
 		want bool
 	}{
-		{Node{}, "/usr/local/bin/node", 0o755, true},
-		{Node{}, "/usr/bin/nodejs", 0o755, true},
-		{Node{}, "/usr/local/bin/node", 0o644, false},
-		{Node{}, "/usr/local/lib/node_modules/npm/bin/node-gyp", 0o755, false},
-		{Node{}, "/usr/include/node/node_version.h", 0o644, true},
+		{NodeBinary{}, "/usr/local/bin/node", 0o755, true},
+		{NodeBinary{}, "/usr/bin/nodejs", 0o755, true},
+		{NodeBinary{}, "/usr/local/bin/node", 0o644, false},
+		{NodeBinary{}, "/usr/local/lib/node_modules/npm/bin/node-gyp", 0o755, false},
+		{NodeBinary{}, "/usr/include/node/node_version.h", 0o644, false},
+		{NodeHeader{}, "/usr/include/node/node_version.h", 0o644, true},
 		{Python{}, "/usr/include/python3.11/patchlevel.h", 0o644, true},
 		{Python{}, "/usr/include/ruby/patchlevel.h", 0o644, false},
 		{Java{}, "/opt/java/openjdk/release", 0o644, true},
@@ -111,11 +112,11 @@ func TestWants(t *testing.T) {
 }
 
 func FuzzNodeBinary(f *testing.F) {
-	langtest.Fuzz(f, Node{}, "/usr/bin/node", 0o755, read(f, "testdata/node-fragment.bin"))
+	langtest.Fuzz(f, NodeBinary{}, "/usr/bin/node", 0o755, read(f, "testdata/node-fragment.bin"))
 }
 
 func FuzzNodeHeader(f *testing.F) {
-	langtest.Fuzz(f, Node{}, "/usr/include/node/node_version.h", 0o644, read(f, "testdata/node_version.h"))
+	langtest.Fuzz(f, NodeHeader{}, "/usr/include/node/node_version.h", 0o644, read(f, "testdata/node_version.h"))
 }
 
 func FuzzPython(f *testing.F) {
