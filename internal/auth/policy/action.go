@@ -1,0 +1,91 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Action names an operation, "service:Name".
+type Action string
+
+// The known actions. Patterns in policies are expanded against this list.
+const (
+	ActionPull             Action = "registry:Pull"
+	ActionPush             Action = "registry:Push"
+	ActionDelete           Action = "registry:Delete"
+	ActionListTags         Action = "registry:ListTags"
+	ActionListRepositories Action = "registry:ListRepositories"
+	ActionScanRead         Action = "scan:Read"
+	ActionScanWrite        Action = "scan:Write"
+	ActionAdminIdentities  Action = "admin:ManageIdentities"
+	ActionAdminPolicies    Action = "admin:ManagePolicies"
+	ActionAdminAudit       Action = "admin:ReadAudit"
+	ActionAdminRegistry    Action = "admin:ManageRegistry"
+)
+
+// knownActions lists every known action in a fixed order; an action's position
+// is its bit in compiled statements.
+var knownActions = [...]Action{
+	ActionPull, ActionPush, ActionDelete, ActionListTags, ActionListRepositories,
+	ActionScanRead, ActionScanWrite,
+	ActionAdminIdentities, ActionAdminPolicies, ActionAdminAudit, ActionAdminRegistry,
+}
+
+// Actions returns the known actions.
+func Actions() []Action { return append([]Action(nil), knownActions[:]...) }
+
+// actionSet is a bit set over knownActions.
+type actionSet uint64
+
+// actionBit returns the bit of a known action, matched case-insensitively.
+func actionBit(a Action) (actionSet, bool) {
+	for i, k := range knownActions {
+		if strings.EqualFold(string(k), string(a)) {
+			return 1 << i, true
+		}
+	}
+	return 0, false
+}
+
+// compileAction expands an action pattern into the set of known actions it
+// names: "*", "service:*", "service:Prefix*" or an exact action.
+func compileAction(p string) (actionSet, error) {
+	if p == "*" {
+		return actionSet(1)<<len(knownActions) - 1, nil
+	}
+	svc, name, ok := strings.Cut(p, ":")
+	if !ok || svc == "" || name == "" {
+		return 0, fmt.Errorf("action %q: want \"service:Name\", \"service:*\" or \"*\"", p)
+	}
+	for _, part := range []string{svc, strings.TrimSuffix(name, "*")} {
+		for _, r := range part {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+				return 0, fmt.Errorf("action %q: only letters and digits are allowed, with one trailing *", p)
+			}
+		}
+	}
+	var set actionSet
+	prefix, wild := strings.CutSuffix(name, "*")
+	for i, k := range knownActions {
+		ksvc, kname, _ := strings.Cut(string(k), ":")
+		if !strings.EqualFold(ksvc, svc) {
+			continue
+		}
+		if wild && len(kname) >= len(prefix) && strings.EqualFold(kname[:len(prefix)], prefix) ||
+			!wild && strings.EqualFold(kname, name) {
+			set |= 1 << i
+		}
+	}
+	if set == 0 {
+		return 0, fmt.Errorf("action %q names no known action (known: %s)", p, knownList())
+	}
+	return set, nil
+}
+
+func knownList() string {
+	s := make([]string, len(knownActions))
+	for i, a := range knownActions {
+		s[i] = string(a)
+	}
+	return strings.Join(s, ", ")
+}
