@@ -59,17 +59,12 @@ func loadMigrations() ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies pending migrations. The common case, an up-to-date
-// schema, costs one small query and takes no lock.
-func (s *Store) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return fmt.Errorf("sqlstore: %w", err)
-	}
+// migrate applies pending migrations of ms. The common case, an
+// up-to-date schema, costs one small query and takes no lock.
+func (s *Store) migrate(ctx context.Context, ms []migration) error {
 	latest := ms[len(ms)-1].version
-
 	var current int64
-	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current)
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current)
 	if err == nil && current == latest {
 		return nil
 	}

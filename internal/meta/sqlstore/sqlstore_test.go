@@ -262,3 +262,55 @@ func TestClock(t *testing.T) {
 		})
 	}
 }
+
+// A database at an older schema version is brought up to date step by
+// step, keeping its data.
+func TestOpenMigratesOlderSchema(t *testing.T) {
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 2 {
+		t.Skip("only one migration so far")
+	}
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			dsn := e.dsn(t)
+			var (
+				old *Store
+				err error
+			)
+			if isPostgres(dsn) {
+				old, err = openPostgres(ctx, dsn, options{now: time.Now})
+			} else {
+				old, err = openSQLite(ctx, dsn, options{now: time.Now, busyTimeout: time.Second})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := old.migrate(ctx, ms[:1]); err != nil {
+				t.Fatal(err)
+			}
+			d := digest.FromString("kept")
+			if err := old.PutBlob(ctx, "r", d, 7); err != nil {
+				t.Fatal(err)
+			}
+			old.Close()
+
+			s := open(t, dsn)
+			defer s.Close()
+			var version int64
+			if err := s.db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil {
+				t.Fatal(err)
+			}
+			if version != ms[len(ms)-1].version {
+				t.Fatalf("schema version %d after Open, want %d", version, ms[len(ms)-1].version)
+			}
+			if size, err := s.StatBlob(ctx, "r", d); err != nil || size != 7 {
+				t.Fatalf("StatBlob after migration = %d, %v", size, err)
+			}
+		})
+	}
+}

@@ -100,10 +100,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("sqlstore: %w", err)
 		}
 	}
-	var (
-		s   *Store
-		err error
-	)
+	ms, err := loadMigrations()
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
+	var s *Store
 	if isPostgres(dsn) {
 		s, err = openPostgres(ctx, dsn, o)
 	} else {
@@ -112,7 +113,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, ms); err != nil {
 		s.Close()
 		return nil, err
 	}
