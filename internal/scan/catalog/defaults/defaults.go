@@ -12,8 +12,7 @@ package defaults
 
 import (
 	"github.com/moat-dev/moat/internal/scan/catalog"
-	"github.com/moat-dev/moat/internal/scan/catalog/lang/npm"
-	"github.com/moat-dev/moat/internal/scan/catalog/lang/python"
+	"github.com/moat-dev/moat/internal/scan/catalog/lang"
 	"github.com/moat-dev/moat/internal/scan/catalog/os/apk"
 	"github.com/moat-dev/moat/internal/scan/catalog/os/dpkg"
 	"github.com/moat-dev/moat/internal/scan/catalog/os/osrelease"
@@ -21,23 +20,19 @@ import (
 
 // Analyzers returns every analyzer moat runs, OS first.
 func Analyzers() []catalog.Analyzer {
-	return []catalog.Analyzer{
+	return append([]catalog.Analyzer{
 		osrelease.Analyzer{},
 		dpkg.Analyzer{},
 		apk.Analyzer{},
-		// Language analyzers.
-		npm.Installed{},
-		npm.Lock{},
-		npm.Yarn{},
-		npm.Pnpm{},
-		python.Metadata{},
-		python.Poetry{},
-		python.Pipfile{},
-		python.Requirements{},
-	}
+	}, lang.Analyzers()...)
 }
 
-// New returns a catalog running Analyzers.
+// New returns a catalog running Analyzers, which settles lockfile and
+// installed-tree double counts (lang.Reconcile) after squashing; opts
+// come after and may add more.
 func New(opts ...catalog.Option) (*catalog.Catalog, error) {
-	return catalog.New(Analyzers(), opts...)
+	reconcile := catalog.WithPostProcess(func(inv *catalog.Inventory) {
+		inv.Packages = lang.Reconcile(inv.Packages)
+	})
+	return catalog.New(Analyzers(), append([]catalog.Option{reconcile}, opts...)...)
 }

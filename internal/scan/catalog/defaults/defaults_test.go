@@ -87,10 +87,20 @@ func TestFixtureDpkg(t *testing.T) {
 
 func TestFixtureLanguages(t *testing.T) {
 	inv := fixture(t)
-	var py, npmInstalled []string
+	var py, npmInstalled, golang, maven []string
 	minimist := map[string]string{}
 	for _, p := range inv.Packages {
 		switch {
+		case p.Ecosystem == catalog.Go:
+			if p.Layer != inv.Layers[1] {
+				t.Errorf("%s in layer %s, want the second", p.Name, p.Layer)
+			}
+			golang = append(golang, p.Name+"@"+p.Version)
+		case p.Ecosystem == catalog.Maven:
+			if p.Layer != inv.Layers[3] {
+				t.Errorf("%s in layer %s, want the fourth", p.Name, p.Layer)
+			}
+			maven = append(maven, p.Name+"@"+p.Version)
 		case p.Ecosystem == catalog.PyPI:
 			if p.Layer != inv.Layers[3] {
 				t.Errorf("%s in layer %s, want the fourth", p.Name, p.Layer)
@@ -112,6 +122,15 @@ func TestFixtureLanguages(t *testing.T) {
 	slices.Sort(py)
 	if want := []string{"certifi@2022.9.24", "idna@3.3", "requests@2.28.1", "urllib3@1.26.12"}; !slices.Equal(py, want) {
 		t.Errorf("python %v, want %v", py, want)
+	}
+	for _, want := range []string{"stdlib@1.26.8", "github.com/gin-gonic/gin@v1.6.0", "golang.org/x/text@v0.3.5", "gopkg.in/yaml.v2@v2.2.8"} {
+		if !slices.Contains(golang, want) {
+			t.Errorf("Go packages lack %s: %v", want, golang)
+		}
+	}
+	slices.Sort(maven)
+	if want := []string{"org.apache.logging.log4j:log4j-jcl@2.19.0", "org.apache.logging.log4j:log4j-to-slf4j@2.19.0"}; !slices.Equal(maven, want) {
+		t.Errorf("maven %v, want %v", maven, want)
 	}
 	if len(npmInstalled) != 65 {
 		t.Errorf("%d installed npm packages, want 65", len(npmInstalled))
