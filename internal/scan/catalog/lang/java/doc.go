@@ -1,7 +1,8 @@
 // Package java finds Maven artifacts in Java archives (jar, war, ear and
 // the plugin formats built on them): every
 // META-INF/maven/<groupId>/<artifactId>/pom.properties (a shaded jar holds
-// several), else the META-INF/MANIFEST.MF main attributes together with the
+// several) with the licenses its sibling pom.xml declares, else the
+// META-INF/MANIFEST.MF main attributes together with the
 // file name, and the same again inside nested archives (WEB-INF/lib,
 // BOOT-INF/lib, lib/) down to a depth limit.
 //

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -41,7 +42,7 @@ type Archive struct{}
 var _ catalog.Analyzer = Archive{}
 
 func (Archive) Name() string { return "java-archive" }
-func (Archive) Version() int { return 1 }
+func (Archive) Version() int { return 2 }
 
 func (Archive) Wants(p string, _ fs.FileMode, size int64) bool {
 	return size > 0 && size <= maxArchiveSize && isArchive(p)
@@ -110,6 +111,7 @@ func (w *walker) archive(b []byte, name string, depth int) error {
 	}
 	var (
 		poms     []*zip.File
+		pomXML   = map[string]*zip.File{}
 		manifest *zip.File
 		nested   []*zip.File
 	)
@@ -118,6 +120,8 @@ func (w *walker) archive(b []byte, name string, depth int) error {
 		switch {
 		case strings.HasPrefix(n, "META-INF/maven/") && strings.HasSuffix(n, "/pom.properties") && strings.Count(n, "/") == 4:
 			poms = append(poms, zf)
+		case strings.HasPrefix(n, "META-INF/maven/") && strings.HasSuffix(n, "/pom.xml") && strings.Count(n, "/") == 4:
+			pomXML[path.Dir(n)] = zf
 		case n == "META-INF/MANIFEST.MF":
 			manifest = zf
 		case isArchive(n) && !zf.FileInfo().IsDir():
@@ -130,10 +134,16 @@ func (w *walker) archive(b []byte, name string, depth int) error {
 		if err != nil {
 			return fmt.Errorf("%s: %s: %w", name, zf.Name, err)
 		}
-		if ok {
-			w.add(p)
-			found = true
+		if !ok {
+			continue
 		}
+		if x := pomXML[path.Dir(zf.Name)]; x != nil {
+			// Licenses are optional: a POM that inherits them or does not
+			// parse costs nothing but the licenses.
+			p.Licenses, _ = readLicenses(x)
+		}
+		w.add(p)
+		found = true
 	}
 	if !found && manifest != nil {
 		p, ok, err := readManifest(manifest, name)
@@ -233,6 +243,28 @@ func readPom(zf *zip.File) (catalog.Package, bool, error) {
 		return catalog.Package{}, false, fmt.Errorf("invalid coordinates %q:%q:%q", g, a, v)
 	}
 	return newPackage(g, a, v), true, nil
+}
+
+// readLicenses returns the license names a pom.xml declares itself.
+// encoding/xml expands no custom entities, so a hostile POM cannot grow.
+func readLicenses(zf *zip.File) ([]string, error) {
+	b, err := readEntry(zf, maxManifestSize)
+	if err != nil {
+		return nil, err
+	}
+	var pom struct {
+		Licenses []string `xml:"licenses>license>name"`
+	}
+	if err := xml.Unmarshal(b, &pom); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range pom.Licenses {
+		if l = strings.Join(strings.Fields(l), " "); l != "" && !strings.Contains(l, "${") {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
 
 func validCoordinate(s string) bool {

@@ -110,6 +110,36 @@ func TestShadedJar(t *testing.T) {
 	}
 }
 
+func TestPomLicenses(t *testing.T) {
+	xmlPom := `<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>org.yaml</groupId>
+  <artifactId>snakeyaml</artifactId>
+  <version>1.33</version>
+  <licenses>
+    <license>
+      <name>Apache License, Version 2.0</name>
+      <url>http://www.apache.org/licenses/LICENSE-2.0.txt</url>
+    </license>
+    <license><name>${project.license}</name></license>
+  </licenses>
+</project>`
+	b := makeZip(t, pom("org.yaml", "snakeyaml", "1.33"),
+		entry{name: "META-INF/maven/org.yaml/snakeyaml/pom.xml", data: []byte(xmlPom)},
+		pom("g", "broken-pom", "1"), entry{name: "META-INF/maven/g/broken-pom/pom.xml", data: []byte("<project><licenses>")})
+	pkgs, err := analyze(t, "/a.jar", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pkgs {
+		want := map[string]string{"org.yaml:snakeyaml": "Apache License, Version 2.0", "g:broken-pom": ""}[p.Name]
+		if got := strings.Join(p.Licenses, ","); got != want {
+			t.Errorf("%s licenses %q, want %q", p.Name, got, want)
+		}
+	}
+}
+
 func TestManifestFallback(t *testing.T) {
 	for _, tc := range []struct {
 		file, manifest, want string
