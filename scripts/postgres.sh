@@ -3,7 +3,7 @@
 #
 #   scripts/postgres.sh start   # install if needed, init, start; prints the admin URL
 #   scripts/postgres.sh url     # prints the admin URL
-#   scripts/postgres.sh status  # exit 0 if running
+#   scripts/postgres.sh status  # exit 0 if running, non-zero otherwise
 #   scripts/postgres.sh stop    # stops the server (data stays for the next start)
 #
 # Typical use:
@@ -95,13 +95,14 @@ start() {
 		printf '%s\n' "$url"
 		return 0
 	fi
-	if [[ "$(id -u)" == 0 ]]; then
-		id postgres >/dev/null 2>&1 || die "running as root but there is no postgres user to run the server"
+	if [[ "$(id -u)" == 0 ]] && ! id postgres >/dev/null 2>&1; then
+		log "creating system user postgres to run the server"
+		useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/sh postgres
 	fi
 	mkdir -p "$dir"
 	chmod 700 "$dir"
-	if [[ "$(id -u)" == 0 ]]; then
-		chown postgres: "$dir"
+	if [[ "$(id -u)" == 0 && "$(stat -c %U "$dir")" != postgres ]]; then
+		chown -R postgres: "$dir"
 	fi
 	if [[ ! -f "$dir/PG_VERSION" ]]; then
 		log "initialising cluster in $dir"
