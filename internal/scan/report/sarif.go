@@ -105,7 +105,7 @@ func securitySeverity(f *Finding) string {
 
 // WriteSARIF writes the findings as a SARIF 2.1.0 log.
 func WriteSARIF(w io.Writer, r *Report) error {
-	run := sarifRun{Tool: sarifTool{Driver: sarifDriver{Name: "moat", InformationURI: "https://github.com/moat-dev/moat"}}, Results: []sarifResult{}}
+	run := sarifRun{Tool: sarifTool{Driver: sarifDriver{Name: "moat", InformationURI: "https://github.com/moat-dev/moat", Rules: []sarifRule{}}}, Results: []sarifResult{}}
 	ruleIdx := map[string]int{}
 	for i := range r.Findings {
 		f := &r.Findings[i]

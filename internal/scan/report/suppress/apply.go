@@ -48,6 +48,9 @@ func suppressed(f *report.Finding, image string, ig *IgnoreFile, vexes []*VEX, n
 			}
 			why += last.Impact
 		}
+		if why == "" {
+			why = "OpenVEX statement: " + last.Status
+		}
 		return last.Status, why, true
 	}
 	return "", "", false
