@@ -332,7 +332,10 @@ func readManifest(zf *zip.File, archiveName string) (catalog.Package, bool, erro
 		return catalog.Package{}, false, nil
 	}
 	artifact = strings.ReplaceAll(artifact, " ", "-")
-	if !validCoordinate(group) || !validCoordinate(artifact) || !validCoordinate(version) {
+	if !validCoordinate(group) {
+		group = "" // a vendor's display name, not a groupId
+	}
+	if !validCoordinate(artifact) || !validCoordinate(version) {
 		return catalog.Package{}, false, nil // free-text attributes that name nothing usable
 	}
 	return newPackage(group, artifact, version), true, nil

@@ -147,6 +147,7 @@ func TestManifestFallback(t *testing.T) {
 		{"/opt/snakeyaml.jar", "Manifest-Version: 1.0\nBundle-SymbolicName: org.yaml.snakeyaml\nBundle-Version: 1.33.0\nImplementation-Version: 1.33\n", "pkg:maven/org.yaml/snakeyaml@1.33"},
 		{"/opt/commons-io-2.11.0.jar", "Manifest-Version: 1.0\nImplementation-Vendor-Id: commons-io\n", "pkg:maven/commons-io/commons-io@2.11.0"},
 		{"/opt/lib.jar", "Implementation-Title: lib\nImplementation-Ver\n sion: 3.2.1\n\nName: other\nImplementation-Version: 9\n", "pkg:maven/lib@3.2.1"},
+		{"/opt/tool-1.2.jar", "Implementation-Vendor-Id: The Tool Authors\n", "pkg:maven/tool@1.2"},
 		{"/opt/plain.jar", "Manifest-Version: 1.0\nCreated-By: javac\n", ""},
 		{"/opt/free-text.jar", "Implementation-Version: see the web site: it varies\n", ""},
 	} {
