@@ -189,10 +189,14 @@ func expectations(i int, layer []byte) ([]expect, error) {
 		}
 	}
 	dpkg := expect{what: "dpkg packages (status)", eco: catalog.Debian, pkgs: map[string]bool{},
-		key: func(p *catalog.Package) string { return p.Name + "@" + p.Version + "/" + p.SourceName + "/" + p.SourceVersion }}
+		key: func(p *catalog.Package) string {
+			return p.Name + "@" + p.Version + "/" + p.SourceName + "/" + p.SourceVersion
+		}}
 	npm := expect{what: "npm packages (node_modules)", eco: catalog.Npm, pkgs: map[string]bool{},
 		match: func(p *catalog.Package) bool { return strings.Contains(p.Paths[0], "node_modules/") },
-		key:   func(p *catalog.Package) string { return strings.TrimSuffix(p.Paths[0], "/package.json") + "@" + p.Version }}
+		key: func(p *catalog.Package) string {
+			return strings.TrimSuffix(p.Paths[0], "/package.json") + "@" + p.Version
+		}}
 	maven := expect{what: "Maven coordinates (pom.properties)", eco: catalog.Maven, pkgs: map[string]bool{},
 		key: func(p *catalog.Package) string {
 			n := p.Name
