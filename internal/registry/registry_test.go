@@ -481,3 +481,48 @@ func TestParallelPushes(t *testing.T) {
 		}
 	})
 }
+
+// cancellingReader delivers n bytes, then cancels the request context and
+// fails, as a client disconnecting mid-chunk does.
+type cancellingReader struct {
+	data   []byte
+	cancel context.CancelFunc
+}
+
+func (c *cancellingReader) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		c.cancel()
+		return 0, context.Canceled
+	}
+	n := copy(p, c.data)
+	c.data = c.data[n:]
+	return n, nil
+}
+
+// TestDisconnectMidChunkIsResumable: bytes that arrived before the client
+// dropped are recorded, so the session resumes where storage ends.
+func TestDisconnectMidChunkIsResumable(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		content := randomBytes(t, 4000)
+		up, err := e.reg.StartUpload(context.Background(), "drop/repo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err = e.reg.AppendUpload(ctx, "drop/repo", up.ID, registry.Chunk{Start: 0, Length: 4000, Body: &cancellingReader{data: content[:1500], cancel: cancel}})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("append: %v", err)
+		}
+		st, err := e.reg.UploadStatus(context.Background(), "drop/repo", up.ID)
+		if err != nil || st.Offset != 1500 {
+			t.Fatalf("status after drop: %+v, %v", st, err)
+		}
+		d := digest.FromBytes(content)
+		if _, err := e.reg.FinishUpload(context.Background(), "drop/repo", up.ID, d, &registry.Chunk{Start: 1500, Length: 2500, Body: bytes.NewReader(content[1500:])}); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(readBlob(t, e.reg, "drop/repo", d), content) {
+			t.Fatal("resumed content differs")
+		}
+	})
+}

@@ -332,7 +332,9 @@ func (r *Registry) appendLocked(ctx context.Context, u *meta.Upload, c Chunk) (*
 	next.Offset = u.Offset + n
 	next.HashState = state
 	next.UpdatedAt = r.now()
-	if err := r.md.AdvanceUpload(ctx, &next, u.Offset); errors.Is(err, meta.ErrConflict) {
+	// Record progress even if the client went away: the bytes are stored,
+	// and an unrecorded append would leave storage ahead of metadata.
+	if err := r.md.AdvanceUpload(context.WithoutCancel(ctx), &next, u.Offset); errors.Is(err, meta.ErrConflict) {
 		return nil, &BusyError{Key: "upload " + u.ID}
 	} else if err != nil {
 		return nil, fmt.Errorf("advance upload %s: %w", u.ID, err)
@@ -387,6 +389,10 @@ func (r *Registry) commitUpload(ctx context.Context, u *meta.Upload, d digest.Di
 		return err
 	}
 	defer unlock()
+	// Commit, record and end the session as one unit that a dropped
+	// client cannot cut short: committed bytes without their record
+	// would be invisible, and the session's bytes are gone after commit.
+	ctx = context.WithoutCancel(ctx)
 	if err := r.blobs.CommitUpload(ctx, u.ID, d, u.Offset); errors.Is(err, blob.ErrUploadBusy) {
 		return &BusyError{Key: "upload " + u.ID}
 	} else if errors.Is(err, blob.ErrSizeMismatch) {
