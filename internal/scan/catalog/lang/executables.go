@@ -10,6 +10,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/scan/catalog"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/golang"
+	"github.com/moat-dev/moat/internal/scan/catalog/lang/java"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/runtime"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/rust"
 )
@@ -45,6 +46,9 @@ func (e Executables) Version() int {
 }
 
 func (e Executables) Wants(path string, mode fs.FileMode, size int64) bool {
+	if (java.Archive{}).Wants(path, mode, size) {
+		return false // an executable jar is read as an archive
+	}
 	for _, a := range e.analyzers() {
 		if a.Wants(path, mode, size) {
 			return true

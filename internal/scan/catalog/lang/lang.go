@@ -17,8 +17,7 @@ import (
 )
 
 // Analyzers returns every language analyzer, in a fixed order. No two of
-// them want the same file, except a Java archive or metadata file that also
-// has an executable bit, so the catalog can stream each file to its one
+// them want the same file, so the catalog can stream each file to its one
 // analyzer rather than buffer it.
 func Analyzers() []catalog.Analyzer {
 	return []catalog.Analyzer{
@@ -34,25 +33,27 @@ func Analyzers() []catalog.Analyzer {
 	}
 }
 
-// installDirs names, per lockfile, the directory beside it where the
-// package manager installs what the lockfile pins.
-var installDirs = map[string]string{
-	"package-lock.json":   "node_modules",
-	"npm-shrinkwrap.json": "node_modules",
-	"yarn.lock":           "node_modules",
-	"pnpm-lock.yaml":      "node_modules",
-	"composer.lock":       "vendor",
-	"Gemfile.lock":        "vendor",
-	"poetry.lock":         ".venv",
-	"Pipfile.lock":        ".venv",
-	"Cargo.lock":          "",
+// installDir names the directory beside a lockfile where its package
+// manager installs what the lockfile pins ("" when there is none).
+func installDir(lockfile string) (dir string, ok bool) {
+	switch lockfile {
+	case "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml":
+		return "node_modules", true
+	case "composer.lock", "Gemfile.lock":
+		return "vendor", true
+	case "poetry.lock", "Pipfile.lock":
+		return ".venv", true
+	case "Cargo.lock":
+		return "", true
+	}
+	return "", false
 }
 
 // IsLockfile reports whether p names a file that declares dependencies
 // rather than recording installed ones.
 func IsLockfile(p string) bool {
 	b := path.Base(p)
-	if _, ok := installDirs[b]; ok {
+	if _, ok := installDir(b); ok {
 		return true
 	}
 	return strings.HasPrefix(b, "requirements") && strings.HasSuffix(b, ".txt")
@@ -91,7 +92,7 @@ func Reconcile(pkgs []catalog.Package) []catalog.Package {
 			continue
 		}
 		shadowed[lock] = false
-		dir := installDirs[path.Base(lock)]
+		dir, _ := installDir(path.Base(lock))
 		if dir == "" {
 			continue
 		}

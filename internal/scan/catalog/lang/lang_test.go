@@ -88,7 +88,7 @@ func TestOneAnalyzerPerFile(t *testing.T) {
 		{"/srv/node_modules/a/package.json", 0o644}, {"/srv/package-lock.json", 0o644},
 		{"/srv/yarn.lock", 0o644}, {"/srv/pnpm-lock.yaml", 0o644},
 		{"/usr/lib/python3/dist-packages/a-1.egg-info/PKG-INFO", 0o644}, {"/app/poetry.lock", 0o644},
-		{"/app/Pipfile.lock", 0o644}, {"/app/requirements.txt", 0o644}, {"/usr/share/java/a.jar", 0o644},
+		{"/app/Pipfile.lock", 0o644}, {"/app/requirements.txt", 0o644}, {"/usr/share/java/a.jar", 0o644}, {"/opt/app/app.jar", 0o755},
 		{"/app/Cargo.lock", 0o644}, {"/usr/lib/ruby/gems/3.1.0/specifications/a-1.gemspec", 0o644},
 		{"/app/Gemfile.lock", 0o644}, {"/app/vendor/composer/installed.json", 0o644},
 		{"/app/composer.lock", 0o644}, {"/app/app.deps.json", 0o644},
