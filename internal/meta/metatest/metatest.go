@@ -1,6 +1,7 @@
 package metatest
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding"
@@ -45,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"GCCandidates", testGCCandidates},
 		{"DeleteBlobIfUnreferenced", testDeleteBlobIfUnreferenced},
 		{"TouchProtectsFromGC", testTouchProtectsFromGC},
+		{"CanceledContext", testCanceledContext},
 		{"ConcurrentPushesDifferentRepos", testConcurrentPushesDifferentRepos},
 		{"ConcurrentPushesSharedBlobs", testConcurrentPushesSharedBlobs},
 		{"ConcurrentTagMoves", testConcurrentTagMoves},
@@ -927,5 +929,37 @@ func testTouchProtectsFromGC(t *testing.T, s meta.Store) {
 	noErr(t, "GCCandidates", err)
 	if len(cands) != 3 {
 		t.Fatalf("GCCandidates later = %v, want all 3", cands)
+	}
+}
+
+// A canceled context stops every call with its error and leaves the store
+// usable.
+func testCanceledContext(t *testing.T, s meta.Store) {
+	m := push(t, s, "app", "v1", 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	d := blob(t)
+	calls := map[string]func() error{
+		"PutBlob":     func() error { return s.PutBlob(ctx, "app", d, 1) },
+		"PutManifest": func() error { return s.PutManifest(ctx, manifest(t, "app", m.Blobs), "v2") },
+		"GetManifest": func() error { _, err := s.GetManifest(ctx, "app", m.Digest); return err },
+		"ListTags":    func() error { _, err := s.ListTags(ctx, "app", meta.Page{}); return err },
+		"DeleteBlobIfUnreferenced": func() error {
+			_, err := s.DeleteBlobIfUnreferenced(ctx, m.Blobs[0], far())
+			return err
+		},
+		"AdvanceUpload": func() error { return s.AdvanceUpload(ctx, &meta.Upload{ID: "x", Offset: 1}, 0) },
+	}
+	for name, call := range calls {
+		wantErr(t, name+" with canceled context", call(), context.Canceled)
+	}
+	if ok, err := s.HasBlob(t.Context(), d); err != nil || ok {
+		t.Fatalf("canceled PutBlob stored the blob (%v, %v)", ok, err)
+	}
+	if _, err := s.ResolveTag(t.Context(), "app", "v2"); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("canceled PutManifest set its tag: %v", err)
+	}
+	if got, err := s.ResolveTag(t.Context(), "app", "v1"); err != nil || got != m.Digest {
+		t.Fatalf("store unusable after canceled calls: %s, %v", got, err)
 	}
 }
