@@ -80,7 +80,7 @@ func TestBinaryMagicAcrossWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := bytes.Index(b, buildInfoMagic)
+	i := bytes.Index(b, []byte(buildInfoMagic))
 	for _, at := range []int{window - 5, window, window + 1, 3*window - 13} {
 		in := append(append(append([]byte{}, b[:4]...), make([]byte, at-4)...), b[i:]...)
 		res, err := Binary{}.Analyze(t.Context(), &catalog.File{Path: "/x", Mode: 0o755, Content: bytes.NewReader(in)})

@@ -9,7 +9,7 @@ import (
 	"io"
 )
 
-var buildInfoMagic = []byte("\xff Go buildinf:")
+const buildInfoMagic = "\xff Go buildinf:"
 
 const (
 	headerSize   = 32
@@ -70,7 +70,7 @@ func scanBuildInfo(ctx context.Context, r io.Reader) (goVersion, modInfo string,
 		if err := fill(window); err != nil {
 			return "", "", err
 		}
-		i := bytes.Index(buf, buildInfoMagic)
+		i := bytes.Index(buf, []byte(buildInfoMagic))
 		for i >= 0 {
 			v, m, need, err := decodeInline(buf[i:])
 			for need > 0 && !eof {
@@ -87,7 +87,7 @@ func scanBuildInfo(ctx context.Context, r io.Reader) (goVersion, modInfo string,
 			}
 			// Not the real header: the magic also occurs as a string
 			// constant in binaries that link debug/buildinfo.
-			j := bytes.Index(buf[i+1:], buildInfoMagic)
+			j := bytes.Index(buf[i+1:], []byte(buildInfoMagic))
 			if j < 0 {
 				break
 			}

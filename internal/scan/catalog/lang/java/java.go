@@ -68,7 +68,9 @@ type limits struct {
 	nestedTotal int64
 }
 
-var defaultLimits = limits{depth: maxDepth, nestedSize: maxNestedSize, nestedTotal: maxNestedTotal}
+func defaultLimits() limits {
+	return limits{depth: maxDepth, nestedSize: maxNestedSize, nestedTotal: maxNestedTotal}
+}
 
 // walker carries the budget shared by one top-level archive and the
 // archives nested in it.
@@ -86,7 +88,7 @@ func (Archive) Analyze(ctx context.Context, f *catalog.File) (*catalog.Result, e
 	if err != nil {
 		return nil, fmt.Errorf("java archive: %w", err)
 	}
-	w := &walker{limits: defaultLimits, ctx: ctx, path: f.Path}
+	w := &walker{limits: defaultLimits(), ctx: ctx, path: f.Path}
 	if err := w.archive(b, path.Base(f.Path), 0); err != nil {
 		return nil, fmt.Errorf("java archive: %w", err)
 	}

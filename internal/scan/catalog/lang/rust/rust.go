@@ -29,7 +29,7 @@ const (
 	maxBinarySize = 2 << 30
 )
 
-var auditPrefix = []byte(`{"packages":[`)
+const auditPrefix = `{"packages":[`
 
 func newPackage(name, version, path string) catalog.Package {
 	return catalog.Package{
@@ -121,7 +121,7 @@ func findAuditJSON(ctx context.Context, r io.Reader) ([]byte, error) {
 	buf := make([]byte, window+probeTail)
 	n, eof := 0, false
 	var (
-		probe   [len(`{"packages":[`)]byte
+		probe   [len(auditPrefix)]byte
 		src     bytes.Reader
 		inflate io.ReadCloser
 	)
@@ -157,7 +157,7 @@ func findAuditJSON(ctx context.Context, r io.Reader) ([]byte, error) {
 			} else if err := inflate.(flate.Resetter).Reset(&src, nil); err != nil {
 				continue
 			}
-			if _, err := io.ReadFull(inflate, probe[:]); err != nil || !bytes.Equal(probe[:], auditPrefix) {
+			if _, err := io.ReadFull(inflate, probe[:]); err != nil || string(probe[:]) != auditPrefix {
 				continue
 			}
 			zr, err := zlib.NewReader(io.MultiReader(bytes.NewReader(buf[i:n]), r))
