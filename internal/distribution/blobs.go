@@ -13,20 +13,24 @@ import (
 
 // getBlob serves GET and HEAD of a blob, honouring a single byte range.
 func (h *handler) getBlob(w http.ResponseWriter, req *http.Request, rt route) error {
+	ctx := req.Context()
 	d := digest.Digest(rt.arg)
-	size, err := h.reg.StatBlob(req.Context(), rt.name, d)
+	size, err := h.reg.StatBlob(ctx, rt.name, d)
 	if err != nil {
 		return err
 	}
 	hd := w.Header()
-	hd.Set("Docker-Content-Digest", d.String())
-	hd.Set("Accept-Ranges", "bytes")
-	hd.Set("Content-Type", "application/octet-stream")
-	hd.Set("ETag", `"`+d.String()+`"`)
 	start, end, partial, err := parseRange(req.Header.Get("Range"), size)
 	if err != nil {
 		hd.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 		return err
+	}
+	var body io.ReadCloser
+	if req.Method != http.MethodHead {
+		if body, _, err = h.reg.OpenBlob(ctx, rt.name, d, start); err != nil {
+			return err
+		}
+		defer body.Close()
 	}
 	status := http.StatusOK
 	if partial {
@@ -35,19 +39,16 @@ func (h *handler) getBlob(w http.ResponseWriter, req *http.Request, rt route) er
 	}
 	length := end - start + 1
 	hd.Set("Content-Length", strconv.FormatInt(length, 10))
-	if req.Method == http.MethodHead {
-		w.WriteHeader(status)
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("Docker-Content-Digest", d.String())
+	hd.Set("Accept-Ranges", "bytes")
+	hd.Set("ETag", `"`+d.String()+`"`)
+	w.WriteHeader(status)
+	if body == nil {
 		return nil
 	}
-	rc, _, err := h.reg.OpenBlob(req.Context(), rt.name, d, start)
-	if err != nil {
-		hd.Del("Content-Range")
-		return err
-	}
-	defer rc.Close()
-	w.WriteHeader(status)
-	if _, err := io.CopyN(w, rc, length); err != nil {
-		// Headers are out; all we can do is stop and log.
+	if _, err := io.CopyN(w, body, length); err != nil {
+		// The status is sent; all that is left is to stop.
 		h.log.Debug("blob response interrupted", "digest", d, "err", err)
 	}
 	return nil
