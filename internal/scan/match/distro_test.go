@@ -2,6 +2,7 @@ package match
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -136,5 +137,43 @@ func TestEndOfLife(t *testing.T) {
 				t.Errorf("%s: %s severity %s, want %s", tt.now.Format(time.DateOnly), id, got[id], s)
 			}
 		}
+	}
+}
+
+// aliasDB adds id lookups to fakeDB.
+type aliasDB struct {
+	fakeDB
+	byID map[string]*osv.Advisory
+}
+
+func (a *aliasDB) Advisory(id string) (*osv.Advisory, error) {
+	if x, ok := a.byID[id]; ok {
+		return x, nil
+	}
+	return nil, errors.New("not found")
+}
+
+func TestAliasRatingAndSummary(t *testing.T) {
+	goRec := adv("GO-2021-0052", "Go", "github.com/gin-gonic/gin", "1.7.7")
+	goRec.Aliases = []string{"CVE-2020-28483", "GHSA-h395-qcrw-5vmq"}
+	goRec.Details = "Due to improper HTTP header sanitization, a malicious user can spoof their source address. Second sentence."
+	ghsa := &osv.Advisory{ID: "GHSA-h395-qcrw-5vmq", DatabaseSeverity: "MODERATE",
+		Severity: []osv.Severity{{Type: "CVSS_V3", Score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:N"}}}
+	db := &aliasDB{fakeDB: fakeDB{advs: []*osv.Advisory{goRec}}, byID: map[string]*osv.Advisory{ghsa.ID: ghsa}}
+	inv := &catalog.Inventory{Packages: []catalog.Package{{Ecosystem: catalog.Go, Name: "github.com/gin-gonic/gin", Version: "v1.6.0"}}}
+	res := run(t, db, time.Now(), inv)
+	if len(res.Findings) != 1 {
+		t.Fatalf("findings %v", res.Findings)
+	}
+	f := res.Findings[0]
+	if f.Severity != report.Medium || f.Score != 5.3 {
+		t.Errorf("severity %s %v, want MEDIUM 5.3 from the GHSA alias", f.Severity, f.Score)
+	}
+	if f.Summary != "Due to improper HTTP header sanitization, a malicious user can spoof their source address." {
+		t.Errorf("summary %q", f.Summary)
+	}
+	// Without id lookups the finding stays unrated rather than guessed.
+	if res := run(t, &db.fakeDB, time.Now(), inv); res.Findings[0].Severity != report.Unknown {
+		t.Errorf("severity without alias records: %s", res.Findings[0].Severity)
 	}
 }

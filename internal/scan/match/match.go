@@ -28,6 +28,13 @@ type DB interface {
 	EOL(product string) (*vulndb.Product, bool, error)
 }
 
+// AliasDB is an optional extension of DB: given it, a vulnerability that
+// its matched records leave unrated takes the rating of an alias record
+// held for another ecosystem (a GHSA record rating a GO- record's CVE).
+type AliasDB interface {
+	Advisory(id string) (*osv.Advisory, error)
+}
+
 // Option configures a Matcher.
 type Option func(*Matcher) error
 
@@ -402,6 +409,16 @@ func (m *Matcher) findings(p *catalog.Package, t target, hits []hit, cmps map[st
 				}
 			}
 		}
+		if best.rank == 0 {
+			best = m.aliasRating(ids)
+		}
+		if f.Summary == "" {
+			for _, h := range g {
+				if f.Summary = firstSentence(h.adv.Details); f.Summary != "" {
+					break
+				}
+			}
+		}
 		f.IDs = orderIDs(ids)
 		f.ID = f.IDs[0]
 		f.Severity, f.Score, f.Vector = best.sev, best.score, best.vector
@@ -413,6 +430,39 @@ func (m *Matcher) findings(p *catalog.Package, t target, hits []hit, cmps map[st
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// aliasRating rates a vulnerability by alias records the database holds
+// outside the matched package's ecosystem.
+func (m *Matcher) aliasRating(ids map[string]bool) rating {
+	adb, ok := m.db.(AliasDB)
+	if !ok {
+		return rating{}
+	}
+	var best rating
+	for id := range ids {
+		a, err := adb.Advisory(id)
+		if err != nil {
+			continue // not held: nothing to learn
+		}
+		if r := rate(a, nil); r.rank > 0 && (best.rank == 0 || r.better(best)) {
+			best = r
+		}
+	}
+	return best
+}
+
+// firstSentence makes a summary of details for records that have none
+// (PyPA's): the first line, clipped.
+func firstSentence(details string) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(details), "\n")
+	if i := strings.Index(s, ". "); i > 0 {
+		s = s[:i+1]
+	}
+	if r := []rune(s); len(r) > 160 {
+		s = string(r[:159]) + "…"
+	}
+	return s
 }
 
 // enrich adds KEV and EPSS context from every CVE of the finding.

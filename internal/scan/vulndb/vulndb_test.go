@@ -382,3 +382,30 @@ func TestFetch(t *testing.T) {
 		t.Errorf("left %v", left)
 	}
 }
+
+// TestHugeRecord: a record beyond MaxRecordSize is a counted warning, read
+// no further, and the rest of the import goes on.
+func TestHugeRecord(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "npm")
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(in, "HUGE.json")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sparse: takes no disk space, but reports the size.
+	if err := f.Truncate(vulndb.MaxRecordSize + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.WriteFile(filepath.Join(in, "B-1.json"), []byte(recB), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := importPath(t, t.TempDir(), t0, in)
+	s := source(m, "npm")
+	if s == nil || s.Records != 1 || s.Warnings != 1 || !strings.Contains(s.Messages[0], "exceeds") {
+		t.Errorf("source %+v, want 1 record and a size warning", s)
+	}
+}
