@@ -25,7 +25,7 @@ type Binary struct{}
 var _ catalog.Analyzer = Binary{}
 
 func (Binary) Name() string { return "go-binary" }
-func (Binary) Version() int { return 1 }
+func (Binary) Version() int { return 2 }
 
 func (Binary) Wants(_ string, mode fs.FileMode, size int64) bool {
 	return mode&0o111 != 0 && size >= minBinarySize && size <= maxBinarySize
@@ -36,21 +36,31 @@ func (Binary) Analyze(ctx context.Context, f *catalog.File) (*catalog.Result, er
 	if _, err := io.ReadFull(f.Content, magic[:]); err != nil || !isExecutable(magic[:]) {
 		return nil, nil // a script or data file; not ours
 	}
-	goVersion, modInfo, err := scanBuildInfo(ctx, io.MultiReader(strings.NewReader(string(magic[:])), f.Content))
+	found, err := scanBuildInfo(ctx, io.MultiReader(strings.NewReader(string(magic[:])), f.Content))
 	if err != nil {
 		return nil, fmt.Errorf("go binary: %w", err)
 	}
-	if goVersion == "" {
+	switch {
+	case found.goVersion == "" && found.modInfo == "" && found.legacy:
+		return nil, fmt.Errorf("go binary: %w", ErrLegacyBuildInfo)
+	case found.goVersion == "" && found.modInfo == "":
 		return nil, nil // not a Go binary
 	}
 	bi := &debug.BuildInfo{}
-	if modInfo != "" {
-		if bi, err = debug.ParseBuildInfo(modInfo); err != nil {
+	if found.modInfo != "" {
+		if bi, err = debug.ParseBuildInfo(found.modInfo); err != nil {
 			return nil, fmt.Errorf("go binary: module info: %w", err)
 		}
 	}
-	bi.GoVersion = goVersion
-	return &catalog.Result{Packages: Packages(bi, f.Path)}, nil
+	bi.GoVersion = found.goVersion
+	pkgs := Packages(bi, f.Path)
+	if found.goVersion == "" && len(pkgs) > 0 {
+		// Modules without the toolchain: say so rather than stay silent
+		// about the standard library.
+		pkgs[0].Warnings = append(pkgs[0].Warnings,
+			"Go toolchain version not readable: the binary predates Go 1.18; its standard library is not reported")
+	}
+	return &catalog.Result{Packages: pkgs}, nil
 }
 
 // Packages converts build information into packages: the Go standard

@@ -155,11 +155,35 @@ func TestBinaryNotGo(t *testing.T) {
 	}
 }
 
+// A Go 1.13–1.17 binary: the framed module information sits in read-only
+// data, the header after it only points at the Go version.
 func TestBinaryLegacy(t *testing.T) {
-	in := append([]byte("\x7fELF\xff Go buildinf:\x08\x00"), make([]byte, 64)...)
-	_, err := Binary{}.Analyze(t.Context(), &catalog.File{Path: "/x", Mode: 0o755, Content: bytes.NewReader(in)})
-	if !errors.Is(err, ErrLegacyBuildInfo) {
-		t.Fatalf("err = %v, want ErrLegacyBuildInfo", err)
+	mod := "path\texample.com/old\nmod\texample.com/old\tv1.0.0\t\ndep\tgithub.com/gin-gonic/gin\tv1.4.0\th1:x=\n"
+	header := "\xff Go buildinf:\x08\x00" + strings.Repeat("\x00", 16)
+	filler := strings.Repeat("\x00", window)
+	for name, tc := range map[string]struct {
+		in, want string
+		err      error
+	}{
+		"modules": {"\x7fELF" + filler + infoStart + mod + infoEnd + filler + header + filler,
+			"pkg:golang/example.com/old@v1.0.0 pkg:golang/github.com/gin-gonic/gin@v1.4.0", nil},
+		"no modules":   {"\x7fELF" + filler + header, "", ErrLegacyBuildInfo},
+		"unterminated": {"\x7fELF" + infoStart + mod + filler + header, "", ErrLegacyBuildInfo},
+	} {
+		res, err := Binary{}.Analyze(t.Context(), &catalog.File{Path: "/x", Mode: 0o755, Content: strings.NewReader(tc.in)})
+		if !errors.Is(err, tc.err) {
+			t.Errorf("%s: err = %v, want %v", name, err, tc.err)
+			continue
+		}
+		if tc.err != nil {
+			continue
+		}
+		if got := langtest.PURLs(res.Packages); got != tc.want {
+			t.Errorf("%s: got %s, want %s", name, got, tc.want)
+		}
+		if len(res.Packages[0].Warnings) != 1 {
+			t.Errorf("%s: no warning about the unknown toolchain: %+v", name, res.Packages[0])
+		}
 	}
 }
 

@@ -20,8 +20,8 @@ const (
 	sentinelSize = 16
 )
 
-// ErrLegacyBuildInfo reports a binary built before Go 1.18, whose build
-// information cannot be read from a stream.
+// ErrLegacyBuildInfo reports a binary built before Go 1.18 whose module
+// information was not found either; its header alone points elsewhere.
 var ErrLegacyBuildInfo = errors.New("build info of a Go binary older than Go 1.18 is not readable from a stream")
 
 // isExecutable reports whether b starts like an ELF, PE or Mach-O file.
@@ -40,11 +40,30 @@ func isExecutable(b []byte) bool {
 	return false
 }
 
-// scanBuildInfo reads r to the embedded build information and returns the
-// Go version and the module information text. It returns "", "", nil when r
-// holds no Go build information.
-func scanBuildInfo(ctx context.Context, r io.Reader) (goVersion, modInfo string, err error) {
-	buf := make([]byte, 0, window+len(buildInfoMagic))
+// The module information text is framed by these sentinels wherever the
+// linker stores it; binaries of every Go release since 1.13 keep a framed
+// copy among their read-only data.
+const (
+	infoStart = "\x30\x77\xaf\x0c\x92\x74\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6"
+	infoEnd   = "\xf9\x32\x43\x31\x86\x18\x20\x72\x00\x82\x42\x10\x41\x16\xd8\xf2"
+)
+
+// buildInfo is what a stream scan found.
+type buildInfo struct {
+	goVersion string // "" when unknown
+	modInfo   string // the text debug.ParseBuildInfo reads
+	// legacy marks a binary older than Go 1.18, whose header points at
+	// the Go version instead of holding it.
+	legacy bool
+}
+
+// scanBuildInfo reads r to the embedded build information. It prefers the
+// Go 1.18+ header, which holds the Go version and the module information
+// inline; for older binaries it keeps the framed module information met on
+// the way. A zero buildInfo means r holds no Go build information.
+func scanBuildInfo(ctx context.Context, r io.Reader) (buildInfo, error) {
+	var found buildInfo
+	buf := make([]byte, 0, window+len(infoStart))
 	eof := false
 	fill := func(n int) error { // read until len(buf) >= n or EOF
 		for len(buf) < n && !eof {
@@ -65,25 +84,43 @@ func scanBuildInfo(ctx context.Context, r io.Reader) (goVersion, modInfo string,
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return "", "", err
+			return buildInfo{}, err
 		}
 		if err := fill(window); err != nil {
-			return "", "", err
+			return buildInfo{}, err
+		}
+		if found.modInfo == "" {
+			if s := bytes.Index(buf, []byte(infoStart)); s >= 0 {
+				for {
+					e := bytes.Index(buf[s+len(infoStart):], []byte(infoEnd))
+					if e >= 0 {
+						found.modInfo = string(buf[s+len(infoStart) : s+len(infoStart)+e])
+						break
+					}
+					if eof || len(buf)-s > maxModInfo {
+						break
+					}
+					if err := fill(len(buf) + window); err != nil {
+						return buildInfo{}, err
+					}
+				}
+			}
 		}
 		i := bytes.Index(buf, []byte(buildInfoMagic))
 		for i >= 0 {
 			v, m, need, err := decodeInline(buf[i:])
 			for need > 0 && !eof {
 				if err := fill(i + need); err != nil {
-					return "", "", err
+					return buildInfo{}, err
 				}
 				v, m, need, err = decodeInline(buf[i:])
 			}
 			if err == nil && need == 0 {
-				return v, m, nil
+				return buildInfo{goVersion: v, modInfo: m}, nil
 			}
 			if errors.Is(err, ErrLegacyBuildInfo) {
-				return "", "", err
+				found.legacy = true
+				return found, nil
 			}
 			// Not the real header: the magic also occurs as a string
 			// constant in binaries that link debug/buildinfo.
@@ -94,16 +131,16 @@ func scanBuildInfo(ctx context.Context, r io.Reader) (goVersion, modInfo string,
 			i += 1 + j
 		}
 		if eof {
-			return "", "", nil
+			return found, nil
 		}
-		// Keep a tail that may hold the start of a magic split across reads.
-		keep := len(buildInfoMagic) - 1
+		// Keep a tail that may hold the start of a marker split across reads.
+		keep := len(infoStart) - 1
 		if len(buf) > keep {
 			copy(buf, buf[len(buf)-keep:])
 			buf = buf[:keep]
 		}
-		if cap(buf) > 2*window { // shrink after a false candidate grew it
-			nb := make([]byte, len(buf), window+len(buildInfoMagic))
+		if cap(buf) > 2*window { // shrink after a long candidate grew it
+			nb := make([]byte, len(buf), window+len(infoStart))
 			copy(nb, buf)
 			buf = nb
 		}
