@@ -1,0 +1,24 @@
+// Package token implements the Docker registry token authentication
+// protocol: resource scopes ("repository:team-a/app:pull,push"), the
+// WWW-Authenticate Bearer challenge, signed JWT access tokens carrying an
+// "access" claim, refresh tokens, and the token endpoint's GET and OAuth2
+// POST forms.
+//
+// The cores are HTTP-free: [ParseScopes], [BearerChallenge],
+// [ParseChallenges], [Issuer] and [Server.Issue] work on plain values;
+// [Server.Handler] is a thin adapter for /auth/token.
+//
+// Tokens are signed with ES256 and carry "kid", the key's RFC 7638 JWK
+// thumbprint. Verification accepts ES256 only (so "alg":"none" and HMAC
+// confusion are refused), checks the signature, expiry, not-before,
+// issuer and audience (the registry's service name), and refuses a
+// refresh token presented as an access token and the reverse.
+//
+// Granted access is the intersection of what was requested and what an
+// [AllowFunc] permits, action by action; what is not granted is left out,
+// never an error, as the protocol expects. Access tokens are short-lived
+// (default 5 minutes) and are not revocable: the registry re-checks policy
+// on every request, so a revoked credential loses access when its current
+// token expires. Refresh tokens are revalidated against the credential
+// they came from on every use.
+package token
