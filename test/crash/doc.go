@@ -1,0 +1,15 @@
+// Package crash holds moat's crash-consistency test: it builds the real
+// binary, kills `moat serve` with SIGKILL while 20 clients push images (with
+// go-containerregistry and with hand-made chunked uploads), restarts it on
+// the same data directory and database, and checks what it serves:
+//
+//   - every blob reachable from the catalog verifies against its digest,
+//   - no blob whose upload was interrupted is visible in part,
+//   - no manifest references a missing blob,
+//   - every push acknowledged before the kill is still there,
+//   - chunked upload sessions interrupted by the kill resume where the
+//     registry says they stopped, both between chunks and mid-chunk.
+//
+// It runs on SQLite, and on PostgreSQL when MOAT_TEST_POSTGRES_URL is set
+// (required under CI=true).
+package crash
