@@ -142,7 +142,6 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		"data_dir", cfg.DataDir,
 		"storage", fsd.Root(),
 		"database", cfg.DatabaseForLog(),
-		"engine", md.Engine(),
 		"startup", time.Since(start).Round(time.Millisecond))
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
