@@ -14,6 +14,7 @@ func TestBase(t *testing.T) {
 	e := newTestHandler(t)
 	expect(t, e.do(t, req{method: "GET", path: "/v2/"}), http.StatusOK, "")
 	expect(t, e.do(t, req{method: "HEAD", path: "/v2/"}), http.StatusOK, "")
+	expect(t, e.do(t, req{method: "GET", path: "/v2"}), http.StatusOK, "")
 	w := e.do(t, req{method: "POST", path: "/v2/"})
 	expect(t, w, http.StatusMethodNotAllowed, "UNSUPPORTED")
 	if w.Header().Get("Allow") == "" {

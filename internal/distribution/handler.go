@@ -51,6 +51,7 @@ func newHandler(reg *registry.Registry, opts ...Option) (*handler, error) {
 		}
 	}
 	h.mux.HandleFunc("/v2/{$}", h.wrap(h.base))
+	h.mux.HandleFunc("/v2", h.wrap(h.base)) // clients probe it without the slash too
 	h.mux.HandleFunc("/v2/_catalog", h.wrap(h.catalog))
 	// Repository names contain slashes, so the rest is routed by the
 	// path's tail (see route).
