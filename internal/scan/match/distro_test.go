@@ -83,6 +83,7 @@ func TestDistributionReleases(t *testing.T) {
 		// The advisory names the source version: a binNMU'd binary
 		// version must not hide it.
 		{catalog.Distro{ID: "debian", VersionID: "12"}, catalog.Package{Ecosystem: catalog.Debian, Name: "libc6", SourceName: "glibc", SourceVersion: "2.36-9+deb12u3", Version: "2.36-9+deb12u3+b1"}, "DSA-1 libc6"},
+		{catalog.Distro{ID: "debian", Codename: "bookworm"}, catalog.Package{Ecosystem: catalog.Debian, Name: "libc6", SourceName: "glibc", Version: "2.36-9+deb12u3"}, "DSA-1 libc6"},
 	}
 	for _, tt := range tests {
 		got := ids(run(t, db, now, &catalog.Inventory{Distro: &tt.distro, Packages: []catalog.Package{tt.pkg}}).Findings)

@@ -267,11 +267,18 @@ func isGoToolchain(p *catalog.Package) bool {
 
 // distroEcosystems names the OSV ecosystems of a distribution release.
 func distroEcosystems(d *catalog.Distro, eco catalog.Ecosystem) []string {
-	if d == nil || d.VersionID == "" {
+	if d == nil {
 		return nil
 	}
 	id := strings.ToLower(d.ID)
 	v := d.VersionID
+	if v == "" && id == "debian" {
+		// Point releases in development name only a codename.
+		v = debianCodenames[strings.ToLower(d.Codename)]
+	}
+	if v == "" {
+		return nil
+	}
 	major, _, _ := strings.Cut(v, ".")
 	switch {
 	case id == "debian" || eco == catalog.Debian && id == "":
@@ -290,6 +297,11 @@ func distroEcosystems(d *catalog.Distro, eco catalog.Ecosystem) []string {
 		return []string{"AlmaLinux:" + major}
 	}
 	return nil
+}
+
+// debianCodenames maps codenames to the release numbers OSV keys by.
+var debianCodenames = map[string]string{
+	"stretch": "9", "buster": "10", "bullseye": "11", "bookworm": "12", "trixie": "13", "forky": "14",
 }
 
 // judgeTarget collects the advisories affecting a target.
