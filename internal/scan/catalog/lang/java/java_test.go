@@ -198,14 +198,33 @@ func TestDepthLimit(t *testing.T) {
 }
 
 func TestZipBomb(t *testing.T) {
-	bomb := make([]byte, 40<<20) // zeros deflate about 1000:1
-	b := makeZip(t, pom("g", "outer", "1"), entry{name: "lib/bomb.jar", data: bomb})
-	pkgs, err := analyze(t, "/a.jar", b)
-	if !errors.Is(err, ErrZipBomb) {
-		t.Fatalf("err = %v, want ErrZipBomb", err)
+	// Zeros deflate about 1000:1: past the ratio limit at any size over
+	// 1 MiB, and past a (scaled down) size limit.
+	for name, tc := range map[string]struct {
+		size   int
+		limits limits
+	}{
+		"ratio": {3 << 19, defaultLimits()},
+		"size":  {3 << 19, limits{depth: 3, nestedSize: 1 << 20, nestedTotal: 8 << 20}},
+	} {
+		b := makeZip(t, pom("g", "outer", "1"), entry{name: "lib/bomb.jar", data: make([]byte, tc.size)})
+		w := &walker{limits: tc.limits, ctx: t.Context(), path: "/a.jar"}
+		if err := w.archive(b, "a.jar", 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := errors.Join(w.errs...); !errors.Is(err, ErrZipBomb) {
+			t.Errorf("%s: err = %v, want ErrZipBomb", name, err)
+		}
+		if langtest.PURLs(w.out) != "pkg:maven/g/outer@1" {
+			t.Errorf("%s: outer package lost: %v", name, w.out)
+		}
 	}
-	if langtest.PURLs(pkgs) != "pkg:maven/g/outer@1" {
-		t.Errorf("outer package lost: %v", pkgs)
+
+	// Through Analyze: the packages found come back with the error.
+	b := makeZip(t, pom("g", "outer", "1"), entry{name: "lib/bomb.jar", data: make([]byte, 3<<19)})
+	pkgs, err := analyze(t, "/a.jar", b)
+	if !errors.Is(err, ErrZipBomb) || langtest.PURLs(pkgs) != "pkg:maven/g/outer@1" {
+		t.Errorf("Analyze: %v, %v", pkgs, err)
 	}
 
 	// Many nested archives within the per-archive limit still exhaust the

@@ -74,7 +74,7 @@ func (Binary) Analyze(ctx context.Context, f *catalog.File) (*catalog.Result, er
 	if _, err := io.ReadFull(f.Content, magic[:]); err != nil || !isExecutable(magic[:]) {
 		return nil, nil
 	}
-	js, err := findAuditJSON(ctx, io.MultiReader(bytes.NewReader(magic[:]), f.Content))
+	js, err := findAuditJSON(ctx, io.MultiReader(bytes.NewReader(magic[:]), f.Content), maxJSON)
 	if err != nil {
 		return nil, fmt.Errorf("rust binary: %w", err)
 	}
@@ -116,8 +116,8 @@ func zlibHeader(b []byte) bool {
 }
 
 // findAuditJSON streams r looking for the compressed audit JSON and returns
-// it decompressed, or nil when r holds none.
-func findAuditJSON(ctx context.Context, r io.Reader) ([]byte, error) {
+// it decompressed (at most limit bytes), or nil when r holds none.
+func findAuditJSON(ctx context.Context, r io.Reader, limit int64) ([]byte, error) {
 	buf := make([]byte, window+probeTail)
 	n, eof := 0, false
 	var (
@@ -164,7 +164,7 @@ func findAuditJSON(ctx context.Context, r io.Reader) ([]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("audit data: %w", err)
 			}
-			js, err := bounded.ReadAll(zr, maxJSON)
+			js, err := bounded.ReadAll(zr, limit)
 			if err != nil {
 				return nil, fmt.Errorf("audit data: %w", err)
 			}

@@ -3,12 +3,14 @@ package rust
 import (
 	"bytes"
 	"compress/zlib"
+	"errors"
 	"math/rand"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/moat-dev/moat/internal/scan/catalog"
+	"github.com/moat-dev/moat/internal/scan/catalog/lang/internal/bounded"
 	"github.com/moat-dev/moat/internal/scan/catalog/lang/internal/langtest"
 )
 
@@ -64,14 +66,12 @@ func TestAuditableAtAnyOffset(t *testing.T) {
 func TestAuditableHostile(t *testing.T) {
 	compress := func(s string) []byte {
 		var buf bytes.Buffer
-		zw := zlib.NewWriter(&buf)
+		zw, _ := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
 		zw.Write([]byte(s))
 		zw.Close()
 		return buf.Bytes()
 	}
-	bomb := `{"packages":[` + strings.Repeat(" ", maxJSON) + `]}`
 	for name, data := range map[string][]byte{
-		"bomb":      compress(bomb),
 		"truncated": compress(`{"packages":[{"name":"a","version":"1"}]}`)[:20],
 		"bad json":  compress(`{"packages":[{"name":1}]}`),
 		"bad name":  compress(`{"packages":[{"name":"a b","version":"1","source":"crates.io"}]}`),
@@ -81,6 +81,11 @@ func TestAuditableHostile(t *testing.T) {
 		if _, err := (Binary{}).Analyze(t.Context(), &catalog.File{Path: "/x", Mode: 0o755, Content: bytes.NewReader(in)}); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+	// A decompression bomb stops at the limit (scaled down here).
+	bomb := append([]byte("\x7fELF"), compress(`{"packages":[`+strings.Repeat(" ", 1<<20)+`]}`)...)
+	if _, err := findAuditJSON(t.Context(), bytes.NewReader(bomb), 64<<10); !errors.Is(err, bounded.ErrTooLarge) {
+		t.Errorf("bomb: err = %v, want ErrTooLarge", err)
 	}
 	if res, err := (Binary{}).Analyze(t.Context(), &catalog.File{Path: "/x", Content: strings.NewReader("#!/bin/sh\n")}); res != nil || err != nil {
 		t.Errorf("script: %v %v", res, err)
