@@ -13,8 +13,12 @@ import (
 	"time"
 )
 
-// conformanceModule is the pinned version of the OCI conformance suite.
-const conformanceModule = "github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111"
+// The pinned version of the OCI conformance suite; scripts/install-deps.sh
+// builds the same version into .tools/conformance/<version>/conformance.
+const (
+	conformanceVersion = "v0.0.0-20260831232431-97274622c111"
+	conformanceModule  = "github.com/opencontainers/distribution-spec/conformance@" + conformanceVersion
+)
 
 // conformanceEnv is the environment the suite needs, all features on.
 func conformanceEnv(host, results string) []string {
@@ -59,12 +63,20 @@ func conformanceEnv(host, results string) []string {
 	}
 }
 
-// buildConformance compiles the pinned suite, or returns the binary named
-// by MOAT_CONFORMANCE_BIN.
+// buildConformance returns the binary named by MOAT_CONFORMANCE_BIN, the
+// one scripts/install-deps.sh built, or compiles the pinned suite.
 func buildConformance(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv("MOAT_CONFORMANCE_BIN"); bin != "" {
 		return bin
+	}
+	installed := filepath.Join("..", "..", ".tools", "conformance", conformanceVersion, "conformance")
+	if fi, err := os.Stat(installed); err == nil && fi.Mode().IsRegular() {
+		abs, err := filepath.Abs(installed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return abs
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

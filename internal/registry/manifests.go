@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/moat-dev/moat/internal/manifest"
 	"github.com/moat-dev/moat/internal/meta"
@@ -119,6 +120,10 @@ func manifestStoreError(repo string, d digest.Digest, err error) error {
 	return fmt.Errorf("store manifest %s in %s: %w", d, repo, err)
 }
 
+// pullResolution is how stale a manifest's last-pull time may get before
+// a pull rewrites it.
+const pullResolution = time.Minute
+
 // GetManifest returns the manifest ref (tag or digest) of repo and records
 // the pull.
 func (r *Registry) GetManifest(ctx context.Context, repo, ref string) (*meta.Manifest, error) {
@@ -126,7 +131,12 @@ func (r *Registry) GetManifest(ctx context.Context, repo, ref string) (*meta.Man
 	if err != nil {
 		return nil, err
 	}
-	if err := r.md.MarkPulled(ctx, repo, m.Digest, r.now()); err != nil {
+	now := r.now()
+	if now.Sub(m.PulledAt) < pullResolution {
+		// Recorded recently enough: spare the database a write per pull.
+		return m, nil
+	}
+	if err := r.md.MarkPulled(ctx, repo, m.Digest, now); err != nil {
 		// Bookkeeping only: a pull must not fail because of it.
 		r.log.Warn("record pull", "repository", repo, "digest", m.Digest, "err", err)
 	}

@@ -309,8 +309,31 @@ func TestManifestActorAndArtifactType(t *testing.T) {
 		if m.PushedBy != "alice" || m.Digest != res.Digest || m.ArtifactType != v1.MediaTypeImageConfig {
 			t.Errorf("manifest pushed by %q, digest %s, artifact type %q", m.PushedBy, m.Digest, m.ArtifactType)
 		}
-		if stored, err := e.md.GetManifest(ctx, "act/repo", res.Digest); err != nil || stored.PulledAt.IsZero() {
-			t.Errorf("pull not recorded: %v", err)
+		pulledAt := func() time.Time {
+			stored, err := e.md.GetManifest(ctx, "act/repo", res.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return stored.PulledAt
+		}
+		first := pulledAt()
+		if first.IsZero() {
+			t.Fatal("pull not recorded")
+		}
+		// Pulls within a minute of the recorded one do not rewrite it.
+		e.clock.Advance(30 * time.Second)
+		if _, err := e.reg.GetManifest(ctx, "act/repo", "v1"); err != nil {
+			t.Fatal(err)
+		}
+		if got := pulledAt(); !got.Equal(first) {
+			t.Errorf("pull time rewritten after 30s: %v", got)
+		}
+		e.clock.Advance(time.Minute)
+		if _, err := e.reg.GetManifest(ctx, "act/repo", "v1"); err != nil {
+			t.Fatal(err)
+		}
+		if got := pulledAt(); !got.After(first) {
+			t.Errorf("pull time not refreshed after 90s: %v", got)
 		}
 		if registry.Actor(context.Background()) != "" {
 			t.Error("actor without WithActor")
