@@ -174,6 +174,7 @@ func TestLockBadInput(t *testing.T) {
 		in string
 	}{
 		{Lock{}, ``}, {Lock{}, `{"packages":[]}`}, {Lock{}, deep},
+		{Lock{}, `{"packages":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}`},
 		{Lock{}, `{"packages":{"node_modules/a b":{"version":"1"}}}`},
 		{Yarn{}, "a@1:\n  version \"1\"\nnot a header\n"},
 		{Yarn{}, "\"a b@1\":\n  version \"1\"\n"},
