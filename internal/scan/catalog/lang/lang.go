@@ -121,3 +121,9 @@ func Reconcile(pkgs []catalog.Package) []catalog.Package {
 	}
 	return out
 }
+
+// ReconcileInventory applies Reconcile to an inventory; it is meant for
+// catalog.WithPostProcess.
+func ReconcileInventory(inv *catalog.Inventory) {
+	inv.Packages = Reconcile(inv.Packages)
+}

@@ -24,6 +24,11 @@ func TestReconcileRealNpmApp(t *testing.T) {
 			t.Errorf("lockfile package kept: %+v", p)
 		}
 	}
+	inv := &catalog.Inventory{Packages: all}
+	ReconcileInventory(inv)
+	if len(inv.Packages) != 65 {
+		t.Errorf("ReconcileInventory left %d packages", len(inv.Packages))
+	}
 	if m := langtest.Find(got, "minimist"); len(m) != 2 {
 		t.Errorf("minimist = %+v, want 1.2.0 and nested 0.0.10", m)
 	}
