@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -31,7 +32,14 @@ type MissingError struct {
 }
 
 func (e *MissingError) Error() string {
-	return "meta: manifest references unknown content"
+	msg := "meta: manifest references unknown content"
+	if len(e.Blobs) > 0 {
+		msg += fmt.Sprintf(": blobs %v", e.Blobs)
+	}
+	if len(e.Manifests) > 0 {
+		msg += fmt.Sprintf(": manifests %v", e.Manifests)
+	}
+	return msg
 }
 
 func (e *MissingError) Unwrap() error { return ErrBlobUnknown }
