@@ -549,3 +549,55 @@ func TestDisconnectMidChunkIsResumable(t *testing.T) {
 		}
 	})
 }
+
+// failingStore makes chosen metadata calls fail, to test how the registry
+// handles a store outage between its steps.
+type failingStore struct {
+	meta.Store
+	failPutBlob bool
+}
+
+var errOutage = errors.New("database unavailable")
+
+func (f *failingStore) PutBlob(ctx context.Context, repo string, d digest.Digest, size int64) error {
+	if f.failPutBlob {
+		return errOutage
+	}
+	return f.Store.PutBlob(ctx, repo, d, size)
+}
+
+// TestRecordFailureEndsSession: when the blob record cannot be written,
+// the error surfaces, the blob is not visible, the session is gone, and
+// pushing again succeeds.
+func TestRecordFailureEndsSession(t *testing.T) {
+	e := newEnv(t, engines[0])
+	flaky := &failingStore{Store: e.md, failPutBlob: true}
+	reg, err := registry.New(e.blobs, flaky, registry.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	content := randomBytes(t, 100)
+	d := digest.FromBytes(content)
+	up, err := reg.StartUpload(ctx, "fail/repo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = reg.FinishUpload(ctx, "fail/repo", up.ID, d, &registry.Chunk{Start: 0, Length: 100, Body: bytes.NewReader(content)})
+	if !errors.Is(err, errOutage) {
+		t.Fatalf("finish: %v", err)
+	}
+	if _, err := reg.StatBlob(ctx, "fail/repo", d); !errors.Is(err, registry.ErrBlobUnknown) {
+		t.Errorf("blob visible without a record: %v", err)
+	}
+	if _, err := reg.UploadStatus(ctx, "fail/repo", up.ID); !errors.Is(err, registry.ErrBlobUploadUnknown) {
+		t.Errorf("spent session still open: %v", err)
+	}
+	flaky.failPutBlob = false
+	if _, err := reg.PutBlob(ctx, "fail/repo", d, 100, bytes.NewReader(content)); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if !bytes.Equal(readBlob(t, reg, "fail/repo", d), content) {
+		t.Fatal("retried content differs")
+	}
+}

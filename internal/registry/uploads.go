@@ -401,6 +401,12 @@ func (r *Registry) commitUpload(ctx context.Context, u *meta.Upload, d digest.Di
 		return fmt.Errorf("commit upload %s as %s: %w", u.ID, d, err)
 	}
 	if err := r.md.PutBlob(ctx, u.Repository, d, u.Offset); err != nil {
+		// The session's bytes became the blob, so the session is spent;
+		// end it so a retry starts cleanly. The unrecorded bytes stay
+		// unreachable until the same content is pushed again.
+		if derr := r.discardUpload(ctx, u.ID); derr != nil && !errors.Is(derr, ErrBlobUploadUnknown) {
+			r.log.Warn("end upload session after failed record", "upload", u.ID, "err", derr)
+		}
 		return fmt.Errorf("record blob %s in %s: %w", d, u.Repository, err)
 	}
 	if err := r.md.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, meta.ErrNotFound) {
