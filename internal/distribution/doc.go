@@ -11,6 +11,19 @@
 // or return an error. One function (writeError) turns every error into the
 // spec's JSON envelope, using one table of error kinds, codes and statuses.
 //
+// Behaviour worth knowing:
+//   - Manifests are served in the media type they were pushed with; an
+//     Accept header that lists types excluding it (and no wildcard) gets
+//     404 MANIFEST_UNKNOWN, as in the reference registry. Manifests are
+//     never converted.
+//   - DELETE of a manifest by tag removes only the tag; by digest, the
+//     manifest and every tag pointing at it.
+//   - A mount without "from" links the blob if any repository holds it
+//     (registry.WithAnonymousMount turns that off).
+//   - A manifest digest is also readable through the blob endpoint.
+//   - Upload Location headers are absolute paths (/v2/...), as is every
+//     Location; mount this handler at /v2/ without stripping the prefix.
+//
 // Limits: authentication and authorization are not handled here; the
 // server wraps this handler with them and passes the actor in the request
 // context (registry.WithActor). Only single byte ranges are served; a

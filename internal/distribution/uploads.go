@@ -97,7 +97,7 @@ func (h *handler) patchUpload(w http.ResponseWriter, req *http.Request, rt route
 	}
 	u, err := h.reg.AppendUpload(req.Context(), rt.name, rt.arg, c)
 	if err != nil {
-		return h.withUploadState(w, req, rt, err)
+		return withUploadState(w, rt, err)
 	}
 	writeUploadState(w, http.StatusAccepted, u)
 	return nil
@@ -120,7 +120,7 @@ func (h *handler) finishUpload(w http.ResponseWriter, req *http.Request, rt rout
 		last = &c
 	}
 	if _, err := h.reg.FinishUpload(req.Context(), rt.name, rt.arg, d, last); err != nil {
-		return h.withUploadState(w, req, rt, err)
+		return withUploadState(w, rt, err)
 	}
 	writeBlobCreated(w, rt.name, d)
 	return nil
@@ -137,7 +137,7 @@ func (h *handler) cancelUpload(w http.ResponseWriter, req *http.Request, rt rout
 
 // withUploadState adds the session's Location and Range to an error
 // response for a rejected chunk, so the client knows where to resume.
-func (h *handler) withUploadState(w http.ResponseWriter, req *http.Request, rt route, err error) error {
+func withUploadState(w http.ResponseWriter, rt route, err error) error {
 	var re *registry.RangeError
 	if errors.As(err, &re) {
 		hd := w.Header()
