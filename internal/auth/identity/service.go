@@ -160,6 +160,9 @@ func NewService(store Store, opts ...Option) (*Service, error) {
 
 // hash runs fn holding a hashing slot; ctx bounds the wait.
 func (s *Service) hash(ctx context.Context, fn func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case s.hashSem <- struct{}{}:
 	case <-ctx.Done():

@@ -32,7 +32,9 @@ func NewMemStore() *MemStore {
 
 func (m *MemStore) id() int64 { m.nextID++; return m.nextID }
 
-func notFound(kind, name string) error { return fmt.Errorf("%s %q: %w", kind, name, identity.ErrNotFound) }
+func notFound(kind, name string) error {
+	return fmt.Errorf("%s %q: %w", kind, name, identity.ErrNotFound)
+}
 
 func (m *MemStore) CreateUser(_ context.Context, u identity.User) (identity.User, error) {
 	m.mu.Lock()
