@@ -95,7 +95,9 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 // start-up time does not grow with the number of blobs or manifests.
 func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	start := time.Now()
-	log := newLogger(logw, cfg.Log)
+	lw := server.NewBufferedWriter(logw, 100*time.Millisecond)
+	defer lw.Close()
+	log := newLogger(lw, cfg.Log)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
