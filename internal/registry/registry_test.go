@@ -601,3 +601,34 @@ func TestRecordFailureEndsSession(t *testing.T) {
 		t.Fatal("retried content differs")
 	}
 }
+
+func TestPageLimitAndAnonymousMount(t *testing.T) {
+	e := newEnv(t, engines[0], registry.WithMaxPage(2), registry.WithAnonymousMount(false))
+	ctx := context.Background()
+	cfg, layer := e.push(t, "page/repo", []byte("{}")), e.push(t, "page/repo", []byte("abc"))
+	body := imageManifest(t, cfg, layer)
+	for _, tag := range []string{"a", "b", "c"} {
+		if _, err := e.reg.PutManifest(ctx, registry.PutManifestRequest{Repository: "page/repo", Reference: tag, ContentType: v1.MediaTypeImageManifest, Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tags, more, err := e.reg.Tags(ctx, "page/repo", registry.Page{N: -1})
+	if err != nil || len(tags) != 2 || !more {
+		t.Errorf("unbounded request: %v, more=%v, %v", tags, more, err)
+	}
+	tags, more, err = e.reg.Tags(ctx, "page/repo", registry.Page{N: 100, Last: "b"})
+	if err != nil || len(tags) != 1 || tags[0] != "c" || more {
+		t.Errorf("last page: %v, more=%v, %v", tags, more, err)
+	}
+	if _, _, err := e.reg.Tags(ctx, "page/none", registry.Page{N: 0}); !errors.Is(err, registry.ErrNameUnknown) {
+		t.Errorf("unknown repository with n=0: %v", err)
+	}
+	res, err := e.reg.MountBlob(ctx, "page/other", "", layer)
+	if err != nil || res.Mounted || res.Upload == nil {
+		t.Errorf("anonymous mount disabled: %+v, %v", res, err)
+	}
+	res, err = e.reg.MountBlob(ctx, "page/other", "page/repo", layer)
+	if err != nil || !res.Mounted || res.Size != 3 {
+		t.Errorf("mount from source: %+v, %v", res, err)
+	}
+}
