@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,22 +20,41 @@ import (
 // (2026-07-11) but within LTS (2028-06-30).
 var scanTime = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 
-// openFixtureDB imports testdata (real records copied from the public
-// feeds, trimmed to the packages of the app image) into a fresh database.
-func openFixtureDB(t testing.TB) *vulndb.DB {
-	t.Helper()
-	dir := t.TempDir()
+// fixtureDir imports testdata (real records copied from the public feeds,
+// trimmed to the packages of the app image) into a database, once per
+// test binary; each test opens its own reader.
+var fixtureDir = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "moat-match-db-")
+	if err != nil {
+		return "", err
+	}
 	b := vulndb.NewBatch(func() time.Time { return scanTime })
 	if err := b.AddPath(context.Background(), "testdata"); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	if _, err := vulndb.Commit(context.Background(), dir, b); err != nil {
+	_, err = vulndb.Commit(context.Background(), dir, b)
+	return dir, err
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if dir, err := fixtureDir(); err == nil {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
+}
+
+func openFixtureDB(t testing.TB) *vulndb.DB {
+	t.Helper()
+	dir, err := fixtureDir()
+	if err != nil {
 		t.Fatal(err)
 	}
 	db, err := vulndb.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
 	return db
 }
 
