@@ -56,19 +56,19 @@ func (c *clock) Advance(d time.Duration) {
 // engine opens a fresh metadata store on one SQL engine.
 type engine struct {
 	name string
-	open func(t *testing.T, now func() time.Time) meta.Store
+	open func(t testing.TB, now func() time.Time) meta.Store
 }
 
 var engines = []engine{
-	{"sqlite", func(t *testing.T, now func() time.Time) meta.Store {
+	{"sqlite", func(t testing.TB, now func() time.Time) meta.Store {
 		return openStore(t, filepath.Join(t.TempDir(), "meta.db"), now)
 	}},
-	{"postgres", func(t *testing.T, now func() time.Time) meta.Store {
+	{"postgres", func(t testing.TB, now func() time.Time) meta.Store {
 		return openStore(t, pgtest.NewDatabase(t), now)
 	}},
 }
 
-func openStore(t *testing.T, dsn string, now func() time.Time) meta.Store {
+func openStore(t testing.TB, dsn string, now func() time.Time) meta.Store {
 	t.Helper()
 	s, err := sqlstore.Open(context.Background(), dsn, sqlstore.WithClock(now))
 	if err != nil {
@@ -86,7 +86,7 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-func newEnv(t *testing.T, eng engine, opts ...registry.Option) *env {
+func newEnv(t testing.TB, eng engine, opts ...registry.Option) *env {
 	t.Helper()
 	blobs, err := fs.New(t.TempDir(), fs.WithoutSyncUnsafe())
 	if err != nil {
