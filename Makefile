@@ -5,7 +5,7 @@
 GO        ?= go
 DATA_DIR  ?= .tmp/data
 ADDR      ?= 127.0.0.1:5000
-FUZZTIME  ?= 4s
+FUZZTIME  ?= 2s
 
 # Packages with goroutines, locks or shared state run under the race
 # detector; the rest (pure parsers and scanners) run without it to keep
@@ -33,7 +33,7 @@ lint:
 deps:
 	scripts/install-deps.sh
 
-# test runs every stage even when one fails, then fails if any did.
+# test runs every stage even when one fails (make -k), then fails if any did.
 # MOAT_TEST_POSTGRES_URL, when already set, names a server to use instead of
 # the throwaway one scripts/postgres.sh starts.
 test: deps
@@ -44,8 +44,10 @@ test: deps
 
 test-race:
 	@echo "== unit tests with -race =="
-	@pkgs="$$($(GO) list $(RACE_PATTERNS) 2>/dev/null)"; \
-	if [ -n "$$pkgs" ]; then $(GO) test -race -timeout 15m $$pkgs; fi
+	@start=$$(date +%s); \
+	pkgs="$$($(GO) list $(RACE_PATTERNS) 2>/dev/null)"; \
+	$(GO) test -race -timeout 15m $$pkgs; status=$$?; \
+	echo "== unit tests with -race: $$(( $$(date +%s) - start ))s =="; exit $$status
 
 test-unit:
 	@echo "== unit tests =="
@@ -56,18 +58,22 @@ test-unit:
 		case "$$p" in */test/e2e) continue ;; esac; \
 		pkgs="$$pkgs $$p"; \
 	done; \
-	$(GO) test -timeout 15m $$pkgs
+	start=$$(date +%s); \
+	$(GO) test -timeout 15m $$pkgs; status=$$?; \
+	echo "== unit tests: $$(( $$(date +%s) - start ))s =="; exit $$status
 
-# test-e2e builds moat and drives it with the real clients and the OCI
-# conformance suite (SQLite and PostgreSQL).
+# test-e2e builds moat (with the race detector: the server is where
+# concurrency lives) and drives it with the real clients and the OCI
+# conformance suite (SQLite and PostgreSQL). It runs last so that go test's
+# summary closes the log.
 test-e2e:
 	@echo "== end-to-end and conformance tests =="
-	PATH="$(CURDIR)/.tools/bin:$$PATH" $(GO) test -v -count=1 -timeout 30m $(E2E_PKG)
+	PATH="$(CURDIR)/.tools/bin:$$PATH" MOAT_E2E_RACE=1 $(GO) test -v -count=1 -timeout 30m $(E2E_PKG)
 
 # fuzz-smoke runs every fuzz target for FUZZTIME each.
 fuzz-smoke:
 	@echo "== fuzz smoke ($(FUZZTIME) per target) =="
-	@fail=0; log="$$(mktemp)"; \
+	@fail=0; log="$$(mktemp)"; start=$$(date +%s); \
 	for file in $$(grep -rl --include='*_test.go' '^func Fuzz' cmd internal); do \
 		dir="./$$(dirname "$$file")"; \
 		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
@@ -76,7 +82,8 @@ fuzz-smoke:
 				{ fail=1; cat "$$log"; }; \
 		done; \
 	done; \
-	rm -f "$$log"; exit $$fail
+	rm -f "$$log"; \
+	echo "== fuzz smoke: $$(( $$(date +%s) - start ))s =="; exit $$fail
 
 # bench runs the Go benchmarks once; pass BENCH=pattern PKG=./internal/x/...
 # to narrow them and compare runs with benchstat.

@@ -212,9 +212,8 @@ func tryStartServer(t *testing.T, opts serverOpts) (*server, error) {
 		if err := stop(); err != nil {
 			t.Error(err)
 		}
-		logText := tail(s.LogPath, 200)
-		if strings.Contains(logText, "WARNING: DATA RACE") || strings.Contains(logText, "panic:") {
-			t.Errorf("moat log shows a data race or panic:\n%s", logText)
+		if report := findTrouble(s.LogPath); report != "" {
+			t.Errorf("moat log shows a data race or panic:\n%s", report)
 		} else if t.Failed() {
 			t.Logf("last lines of the moat log (%s):\n%s", s.Addr, tail(s.LogPath, 60))
 		}
@@ -251,6 +250,27 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// findTrouble returns the part of a server log from the first data race
+// report or panic on (at most 120 lines), or "" when there is none.
+func findTrouble(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+	}
+	text := string(data)
+	at := -1
+	for _, marker := range []string{"WARNING: DATA RACE", "panic:"} {
+		if i := strings.Index(text, marker); i >= 0 && (at < 0 || i < at) {
+			at = i
+		}
+	}
+	if at < 0 {
+		return ""
+	}
+	lines := strings.SplitN(text[at:], "\n", 121)
+	return strings.Join(lines[:min(len(lines), 120)], "\n")
 }
 
 // tail returns the last n lines of a file.
