@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,6 +112,9 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := metrics.Register(storageCollector(fsd.Root())); err != nil {
+		return err
+	}
 	md, err := sqlstore.Open(ctx, cfg.DatabaseDSN())
 	if err != nil {
 		return fmt.Errorf("metadata store %s: %w", cfg.DatabaseForLog(), err)
@@ -185,4 +189,33 @@ func gcTask(log *slog.Logger, reg *registry.Registry, grace time.Duration) serve
 		}
 		return err
 	}
+}
+
+// storageCollector reports the size and free space of the filesystem that
+// holds the blobs, read with statfs at scrape time: constant cost, and what
+// an operator alerts on before pushes start failing for lack of space.
+func storageCollector(root string) prometheus.Collector {
+	return storageStats{
+		root:  root,
+		size:  prometheus.NewDesc("moat_storage_filesystem_size_bytes", "Size of the filesystem holding the blob store.", nil, nil),
+		avail: prometheus.NewDesc("moat_storage_filesystem_available_bytes", "Bytes available to moat on the filesystem holding the blob store.", nil, nil),
+	}
+}
+
+type storageStats struct {
+	root        string
+	size, avail *prometheus.Desc
+}
+
+func (s storageStats) Describe(ch chan<- *prometheus.Desc) { ch <- s.size; ch <- s.avail }
+
+func (s storageStats) Collect(ch chan<- prometheus.Metric) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.root, &st); err != nil {
+		ch <- prometheus.NewInvalidMetric(s.size, fmt.Errorf("statfs %s: %w", s.root, err))
+		return
+	}
+	bs := float64(st.Bsize)
+	ch <- prometheus.MustNewConstMetric(s.size, prometheus.GaugeValue, float64(st.Blocks)*bs)
+	ch <- prometheus.MustNewConstMetric(s.avail, prometheus.GaugeValue, float64(st.Bavail)*bs)
 }
