@@ -1,0 +1,343 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+)
+
+// Results of an audited operation.
+const (
+	ResultSuccess = "success"
+	ResultFailure = "failure"
+	ResultDenied  = "denied"
+)
+
+// Errors, classified with errors.Is / errors.As.
+var (
+	ErrInvalid = errors.New("invalid audit entry")
+	// ErrTampered: Verify found the chain broken; the error is a
+	// *TamperError.
+	ErrTampered = errors.New("audit log tampered")
+)
+
+// Entry is what a caller records.
+type Entry struct {
+	Actor    string // "user:alice", "robot:ci", "anonymous"
+	Action   string // "registry:Push", "auth:Login", "policy:Update"...
+	Resource string // "repository/team-a/app", "user/bob"...
+	SourceIP string
+	Result   string // ResultSuccess, ResultFailure or ResultDenied
+	// Details is a JSON object with anything else worth keeping
+	// (digest, tag, reason); empty for none.
+	Details json.RawMessage
+}
+
+// Record is a stored entry with its place in the chain.
+type Record struct {
+	Seq  int64
+	Time time.Time
+	Entry
+	PrevHash []byte
+	Hash     []byte
+}
+
+// Head is the end of the chain: the last sequence number and its hash.
+type Head struct {
+	Seq  int64
+	Hash []byte
+}
+
+// Genesis returns the prev_hash of the first record: 32 zero bytes.
+func Genesis() []byte { return make([]byte, sha256.Size) }
+
+// Limits on entry fields.
+const (
+	maxField   = 1024
+	maxDetails = 64 << 10
+)
+
+func (e *Entry) normalize() error {
+	for name, v := range map[string]string{"actor": e.Actor, "action": e.Action, "resource": e.Resource, "source IP": e.SourceIP} {
+		if len(v) > maxField || !utf8.ValidString(v) || bytes.IndexByte([]byte(v), 0) >= 0 {
+			return fmt.Errorf("%w: %s is not text of at most %d bytes", ErrInvalid, name, maxField)
+		}
+	}
+	if e.Actor == "" || e.Action == "" {
+		return fmt.Errorf("%w: actor and action are required", ErrInvalid)
+	}
+	switch e.Result {
+	case ResultSuccess, ResultFailure, ResultDenied:
+	default:
+		return fmt.Errorf("%w: result %q: want %s, %s or %s", ErrInvalid, e.Result, ResultSuccess, ResultFailure, ResultDenied)
+	}
+	if len(e.Details) > 0 {
+		if len(e.Details) > maxDetails {
+			return fmt.Errorf("%w: details larger than %d bytes", ErrInvalid, maxDetails)
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(e.Details, &obj); err != nil {
+			return fmt.Errorf("%w: details must be a JSON object: %v", ErrInvalid, err)
+		}
+		var b bytes.Buffer
+		if err := json.Compact(&b, e.Details); err != nil {
+			return fmt.Errorf("%w: details: %v", ErrInvalid, err)
+		}
+		e.Details = b.Bytes()
+	}
+	return nil
+}
+
+// ComputeHash returns SHA-256 over the canonical encoding of the record:
+// the tag "moat-audit-v1", the sequence number and the time in Unix
+// nanoseconds as 8-byte big-endian integers, then actor, action,
+// resource, source IP, result, details and prev_hash, each preceded by
+// its length as a uvarint. Lengths make the encoding unambiguous.
+func (r *Record) ComputeHash() []byte {
+	h := sha256.New()
+	h.Write([]byte("moat-audit-v1"))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(r.Seq))
+	h.Write(n[:])
+	binary.BigEndian.PutUint64(n[:], uint64(r.Time.UnixNano()))
+	h.Write(n[:])
+	var l [binary.MaxVarintLen64]byte
+	for _, f := range [][]byte{[]byte(r.Actor), []byte(r.Action), []byte(r.Resource), []byte(r.SourceIP), []byte(r.Result), r.Details, r.PrevHash} {
+		h.Write(l[:binary.PutUvarint(l[:], uint64(len(f)))])
+		h.Write(f)
+	}
+	return h.Sum(nil)
+}
+
+// Filter selects records for Query and Export. Zero fields match all.
+type Filter struct {
+	Actor          string
+	Action         string
+	ResourcePrefix string
+	Result         string
+	Since, Until   time.Time // Since inclusive, Until exclusive
+	// After continues a listing: records after this sequence number (or
+	// before it, when Descending). 0 starts at the beginning (the end).
+	After      int64
+	Descending bool
+	// Limit caps the page; 0 means 100, and at most 1000.
+	Limit int
+}
+
+// Store persists the chain.
+type Store interface {
+	// Append calls build with the current head while holding the chain's
+	// append lock, stores the record it returns and moves the head to it,
+	// all in one transaction.
+	Append(ctx context.Context, build func(head Head) (Record, error)) (Record, error)
+	// Head returns the recorded end of the chain.
+	Head(ctx context.Context) (Head, error)
+	// Scan returns up to limit records with Seq > after, by Seq.
+	Scan(ctx context.Context, after int64, limit int) ([]Record, error)
+	// Query returns up to f.Limit records matching f, by Seq (descending
+	// if asked), after f.After.
+	Query(ctx context.Context, f Filter) ([]Record, error)
+}
+
+// Log appends to and checks a chain.
+type Log struct {
+	store Store
+	now   func() time.Time
+}
+
+// Option configures New.
+type Option func(*Log) error
+
+// WithClock sets the clock stamping records. Default: time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(l *Log) error {
+		if now == nil {
+			return errors.New("nil clock")
+		}
+		l.now = now
+		return nil
+	}
+}
+
+// New returns a Log over store.
+func New(store Store, opts ...Option) (*Log, error) {
+	if store == nil {
+		return nil, errors.New("audit: nil store")
+	}
+	l := &Log{store: store, now: time.Now}
+	for _, o := range opts {
+		if err := o(l); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// Append records e as the next link of the chain.
+func (l *Log) Append(ctx context.Context, e Entry) (Record, error) {
+	if err := e.normalize(); err != nil {
+		return Record{}, err
+	}
+	rec, err := l.store.Append(ctx, func(head Head) (Record, error) {
+		prev := head.Hash
+		if head.Seq == 0 {
+			prev = Genesis()
+		}
+		r := Record{Seq: head.Seq + 1, Time: l.now().UTC(), Entry: e, PrevHash: bytes.Clone(prev)}
+		r.Hash = r.ComputeHash()
+		return r, nil
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("audit: append: %w", err)
+	}
+	return rec, nil
+}
+
+// TamperError says where the chain breaks.
+type TamperError struct {
+	Seq    int64 // the first bad record, or the missing one
+	Reason string
+}
+
+func (e *TamperError) Error() string {
+	return fmt.Sprintf("audit log tampered at record %d: %s", e.Seq, e.Reason)
+}
+
+func (e *TamperError) Unwrap() error { return ErrTampered }
+
+// Report summarizes a verification.
+type Report struct {
+	Records int64 // records checked
+	Head    Head  // the recorded head
+}
+
+// verifyPage is how many records Verify reads at a time.
+const verifyPage = 1000
+
+// Verify walks the whole chain. It returns a *TamperError (wrapping
+// ErrTampered) for the first record that does not hold: a hash that does
+// not match its fields (edited), a sequence gap (deleted), a prev_hash
+// that is not the previous record's hash (reordered, or a record
+// re-hashed after an edit), or a chain that ends before the recorded head
+// (truncated).
+func (l *Log) Verify(ctx context.Context) (Report, error) {
+	head, err := l.store.Head(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("audit: read head: %w", err)
+	}
+	rep := Report{Head: head}
+	prev := Head{Seq: 0, Hash: Genesis()}
+	for {
+		recs, err := l.store.Scan(ctx, prev.Seq, verifyPage)
+		if err != nil {
+			return rep, fmt.Errorf("audit: scan after %d: %w", prev.Seq, err)
+		}
+		for i := range recs {
+			r := &recs[i]
+			switch {
+			case r.Seq != prev.Seq+1:
+				return rep, &TamperError{Seq: prev.Seq + 1, Reason: fmt.Sprintf("record missing (next present is %d)", r.Seq)}
+			case !bytes.Equal(r.Hash, r.ComputeHash()):
+				return rep, &TamperError{Seq: r.Seq, Reason: "contents do not match the record's hash (edited or moved)"}
+			case !bytes.Equal(r.PrevHash, prev.Hash):
+				return rep, &TamperError{Seq: r.Seq, Reason: fmt.Sprintf("prev_hash does not match record %d", prev.Seq)}
+			}
+			prev = Head{Seq: r.Seq, Hash: r.Hash}
+			rep.Records++
+		}
+		if len(recs) < verifyPage {
+			break
+		}
+	}
+	switch {
+	case prev.Seq < head.Seq:
+		return rep, &TamperError{Seq: prev.Seq + 1, Reason: fmt.Sprintf("chain ends at %d but the head says %d (records removed from the end)", prev.Seq, head.Seq)}
+	case prev.Seq > head.Seq || prev.Seq > 0 && !bytes.Equal(prev.Hash, head.Hash):
+		return rep, &TamperError{Seq: head.Seq, Reason: "head does not match the last record"}
+	}
+	return rep, nil
+}
+
+// Query returns a page of records matching f and the cursor for the next
+// page (0 when there is none).
+func (l *Log) Query(ctx context.Context, f Filter) ([]Record, int64, error) {
+	switch {
+	case f.Limit == 0:
+		f.Limit = 100
+	case f.Limit < 0 || f.Limit > 1000:
+		return nil, 0, fmt.Errorf("%w: limit %d outside 1..1000", ErrInvalid, f.Limit)
+	}
+	if f.After < 0 {
+		return nil, 0, fmt.Errorf("%w: negative cursor", ErrInvalid)
+	}
+	if f.Result != "" && f.Result != ResultSuccess && f.Result != ResultFailure && f.Result != ResultDenied {
+		return nil, 0, fmt.Errorf("%w: result %q", ErrInvalid, f.Result)
+	}
+	// One extra record tells whether another page exists.
+	want := f.Limit
+	f.Limit++
+	recs, err := l.store.Query(ctx, f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("audit: query: %w", err)
+	}
+	if len(recs) <= want {
+		return recs, 0, nil
+	}
+	recs = recs[:want]
+	return recs, recs[want-1].Seq, nil
+}
+
+// jsonRecord is a record's export form.
+type jsonRecord struct {
+	Seq      int64           `json:"seq"`
+	Time     string          `json:"time"`
+	Actor    string          `json:"actor"`
+	Action   string          `json:"action"`
+	Resource string          `json:"resource,omitempty"`
+	SourceIP string          `json:"source_ip,omitempty"`
+	Result   string          `json:"result"`
+	Details  json.RawMessage `json:"details,omitempty"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+}
+
+// MarshalJSON renders the export form, hashes in hex.
+func (r Record) MarshalJSON() ([]byte, error) {
+	return json.Marshal(jsonRecord{
+		Seq: r.Seq, Time: r.Time.UTC().Format(time.RFC3339Nano), Actor: r.Actor, Action: r.Action,
+		Resource: r.Resource, SourceIP: r.SourceIP, Result: r.Result, Details: r.Details,
+		PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash),
+	})
+}
+
+// Export writes every record matching f (f.Limit and f.After are
+// ignored) as JSON lines, one record per line, in sequence order.
+func (l *Log) Export(ctx context.Context, w io.Writer, f Filter) (int, error) {
+	f.After, f.Limit = 0, 1000
+	enc := json.NewEncoder(w)
+	n := 0
+	for {
+		recs, next, err := l.Query(ctx, f)
+		if err != nil {
+			return n, err
+		}
+		for _, r := range recs {
+			if err := enc.Encode(r); err != nil {
+				return n, fmt.Errorf("audit: export: %w", err)
+			}
+			n++
+		}
+		if next == 0 {
+			return n, nil
+		}
+		f.After = next
+	}
+}
