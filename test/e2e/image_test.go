@@ -219,8 +219,28 @@ func writeLayoutMarker(t *testing.T, dir string) {
 	}
 }
 
-// readLayout reads back the root descriptor tagged tag from an OCI layout
-// and checks that every blob c references is present with identical bytes.
+// layoutRootDigest returns the digest tagged tag in an OCI layout.
+func layoutRootDigest(t *testing.T, dir, tag string) digest.Digest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, ocispec.ImageIndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(data, &idx); err != nil {
+		t.Fatalf("index.json of %s: %v", dir, err)
+	}
+	for _, m := range idx.Manifests {
+		if m.Annotations[ocispec.AnnotationRefName] == tag {
+			return m.Digest
+		}
+	}
+	t.Fatalf("layout %s has no manifest tagged %q: %s", dir, tag, data)
+	return ""
+}
+
+// checkLayoutMatches checks that the layout's root tagged tag is c's root
+// and that every blob c references is present with identical bytes.
 func checkLayoutMatches(t *testing.T, dir, tag string, c *content) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, ocispec.ImageIndexFile))

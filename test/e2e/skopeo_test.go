@@ -3,8 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -103,6 +105,40 @@ func TestSkopeo(t *testing.T) {
 		dst := filepath.Join(tmp, "dst-index")
 		r.run(skopeo, "copy", "--all", "--preserve-digests", "--src-tls-verify=false", ref, "oci:"+dst+":multi")
 		checkLayoutMatches(t, dst, "multi", idx)
+	})
+
+	t.Run("umoci-built", func(t *testing.T) {
+		// An image another tool wrote, layer by layer, survives the trip.
+		rc, r := newRegistryClient(t, s), newRunner(t)
+		umoci := requireTool(t, "umoci")
+		src := filepath.Join(tmp, "src-umoci")
+		files := filepath.Join(tmp, "umoci-files")
+		if err := os.MkdirAll(files, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(files, "a.bin"), randomBytes(rnd, 200*1024), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.run(umoci, "init", "--layout", src)
+		r.run(umoci, "new", "--image", src+":v1")
+		r.run(umoci, "insert", "--image", src+":v1", files, "/data")
+		r.run(umoci, "insert", "--image", src+":v1", filepath.Join(files, "a.bin"), "/copy/a.bin")
+		want := layoutRootDigest(t, src, "v1")
+
+		ref := "docker://" + s.Addr + "/e2e/skopeo/umoci:v1"
+		r.run(skopeo, "copy", "--preserve-digests", "--dest-tls-verify=false", "oci:"+src+":v1", ref)
+		if got := rc.manifestDigest("e2e/skopeo/umoci", "v1"); got != want {
+			t.Fatalf("manifest digest in moat %s, want %s", got, want)
+		}
+		dst := filepath.Join(tmp, "dst-umoci")
+		r.run(skopeo, "copy", "--preserve-digests", "--src-tls-verify=false", ref, "oci:"+dst+":v1")
+		if got := layoutRootDigest(t, dst, "v1"); got != want {
+			t.Errorf("pulled back %s, want %s", got, want)
+		}
+		stat := r.run(umoci, "stat", "--image", dst+":v1")
+		if n := strings.Count(stat, "umoci insert"); n != 2 {
+			t.Errorf("umoci stat of the pulled image shows %d inserted layers, want 2:\n%s", n, stat)
+		}
 	})
 
 	t.Run("delete", func(t *testing.T) {
