@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/moat-dev/moat/internal/blob"
@@ -630,5 +631,36 @@ func TestPageLimitAndAnonymousMount(t *testing.T) {
 	res, err = e.reg.MountBlob(ctx, "page/other", "page/repo", layer)
 	if err != nil || !res.Mounted || res.Size != 3 {
 		t.Errorf("mount from source: %+v, %v", res, err)
+	}
+}
+
+// fullDisk is a blob driver whose appends fail after reading the body.
+type fullDisk struct{ blob.Driver }
+
+var errDiskFull = errors.New("write /srv/moat/uploads/x/data: no space left on device")
+
+func (fullDisk) AppendUpload(_ context.Context, _ string, _ int64, r io.Reader) (int64, error) {
+	_, _ = io.Copy(io.Discard, r)
+	return 0, errDiskFull
+}
+
+// TestStorageFaultIsNotTheClients: a storage failure with a healthy body
+// is an internal error, not BLOB_UPLOAD_INVALID; a broken body is.
+func TestStorageFaultIsNotTheClients(t *testing.T) {
+	e := newEnv(t, engines[0])
+	ctx := context.Background()
+	reg, err := registry.New(fullDisk{e.blobs}, e.md, registry.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, _ := reg.StartUpload(ctx, "disk/full")
+	_, err = reg.AppendUpload(ctx, "disk/full", up.ID, registry.Chunk{Start: -1, Length: -1, Body: bytes.NewReader([]byte("data"))})
+	if !errors.Is(err, errDiskFull) || errors.Is(err, registry.ErrBlobUploadInvalid) {
+		t.Errorf("storage fault: %v", err)
+	}
+	up, _ = e.reg.StartUpload(ctx, "disk/full")
+	_, err = e.reg.AppendUpload(ctx, "disk/full", up.ID, registry.Chunk{Start: -1, Length: -1, Body: io.MultiReader(bytes.NewReader([]byte("abc")), iotest.ErrReader(io.ErrUnexpectedEOF))})
+	if !errors.Is(err, registry.ErrBlobUploadInvalid) || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("broken body: %v", err)
 	}
 }

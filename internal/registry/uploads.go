@@ -315,7 +315,7 @@ func (r *Registry) appendLocked(ctx context.Context, u *meta.Upload, c Chunk) (*
 		return nil, fmt.Errorf("%w: upload %s: %w", ErrBlobUploadInvalid, u.ID, appendErr)
 	}
 	if n == 0 && appendErr != nil {
-		return nil, classifyBodyError(u.ID, appendErr)
+		return nil, appendError(u.ID, hr, appendErr)
 	}
 	if hr.n != n {
 		// The driver stored fewer bytes than it read: rebuild the hash
@@ -340,7 +340,7 @@ func (r *Registry) appendLocked(ctx context.Context, u *meta.Upload, c Chunk) (*
 		return nil, fmt.Errorf("advance upload %s: %w", u.ID, err)
 	}
 	if appendErr != nil {
-		return nil, classifyBodyError(u.ID, appendErr)
+		return nil, appendError(u.ID, hr, appendErr)
 	}
 	if c.Length >= 0 && n < c.Length {
 		return nil, fmt.Errorf("%w: upload %s: chunk truncated: got %d of %d bytes", ErrSizeInvalid, u.ID, n, c.Length)
@@ -348,15 +348,19 @@ func (r *Registry) appendLocked(ctx context.Context, u *meta.Upload, c Chunk) (*
 	return &next, nil
 }
 
-// classifyBodyError reports a failed body read as an invalid upload,
-// except a cancelled request.
-func classifyBodyError(id string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("upload %s: %w", id, err)
+// appendError tells the client's fault from ours: a body that broke off
+// is an invalid upload (or a cancelled request); a storage failure with a
+// healthy body is an internal error whose text stays in the logs.
+func appendError(id string, hr *hashingReader, err error) error {
+	if hr.err == nil {
+		return fmt.Errorf("append to upload %s: %w", id, err)
+	}
+	if errors.Is(hr.err, context.Canceled) || errors.Is(hr.err, context.DeadlineExceeded) {
+		return fmt.Errorf("upload %s: %w", id, hr.err)
 	}
 	// The cause stays in the chain, so the edge can still find e.g. its
 	// own body-limit error with errors.As.
-	return fmt.Errorf("%w: upload %s: %w", ErrBlobUploadInvalid, id, err)
+	return fmt.Errorf("%w: upload %s: reading the request body: %w", ErrBlobUploadInvalid, id, hr.err)
 }
 
 // commitUpload verifies session u against d, commits the bytes, records
@@ -453,16 +457,21 @@ func restoreHash(state []byte) (hash.Hash, error) {
 	return h, nil
 }
 
-// hashingReader hashes what it reads and counts it.
+// hashingReader hashes what it reads and counts it. It remembers a read
+// error of the body itself, to tell a broken request from a storage fault.
 type hashingReader struct {
-	r io.Reader
-	h hash.Hash
-	n int64
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	err error
 }
 
 func (hr *hashingReader) Read(p []byte) (int, error) {
 	n, err := hr.r.Read(p)
 	hr.h.Write(p[:n])
 	hr.n += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		hr.err = err
+	}
 	return n, err
 }
