@@ -77,9 +77,9 @@ install_apt() {
 	local apt_env=(env DEBIAN_FRONTEND=noninteractive)
 	# Package lists are only fetched when installing from them fails, which
 	# is the case on a fresh machine whose lists are empty.
-	if ! "${sudo[@]}" "${apt_env[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+	if ! "${sudo[@]}" "${apt_env[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; then
 		"${sudo[@]}" apt-get update -qq
-		"${sudo[@]}" "${apt_env[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		"${sudo[@]}" "${apt_env[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 	fi
 }
 
