@@ -12,7 +12,7 @@ FUZZTIME  ?= 2s
 # the suite fast. Directories that do not exist yet are ignored.
 RACE_DIRS := cmd internal/server internal/distribution internal/registry \
 	internal/blob internal/meta internal/auth internal/events internal/jobs \
-	internal/lifecycle internal/replication internal/proxy
+	internal/lifecycle internal/replication internal/proxy internal/scan/catalog
 RACE_PATTERNS := $(foreach d,$(RACE_DIRS),$(if $(wildcard $(d)),./$(d)/...))
 
 E2E_PKG := ./test/e2e

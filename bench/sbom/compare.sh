@@ -29,7 +29,7 @@ if [ ! -x "$WORK/syft" ]; then
 		GOFLAGS=-mod=mod go build -o "$WORK/syft" ./cmd/syft
 	)
 fi
-go build -o "$WORK/moat" ./cmd/moat
+CGO_ENABLED=0 go build -o "$WORK/moat" ./cmd/moat
 
 # measure LABEL CMD...: runs CMD under /usr/bin/time -v, appends
 # "wall_seconds peak_kib" to $WORK/LABEL.runs.

@@ -1,4 +1,4 @@
-package defaults_test
+package memory_test
 
 import (
 	"context"
@@ -44,7 +44,7 @@ func TestBoundedMemory(t *testing.T) {
 }
 
 func catalogSynthetic(t *testing.T) {
-	status, err := os.ReadFile("../testdata/fixture-src/1-debian/var/lib/dpkg/status")
+	status, err := os.ReadFile("../../../internal/scan/catalog/testdata/fixture-src/1-debian/var/lib/dpkg/status")
 	if err != nil {
 		t.Fatal(err)
 	}
