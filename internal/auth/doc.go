@@ -1,0 +1,20 @@
+// Package auth joins identities, tokens and policies at the HTTP edge of
+// the registry. A [Guard] identifies the caller of each request
+// (anonymous, Basic credentials or a bearer token from /auth/token),
+// keeps it in the request context, and answers the handlers' question
+// "may this caller do action X on repository R?" ([Authorize]) with the
+// policy engine and, for bearer tokens, the token's granted access.
+//
+// Denials carry what the HTTP layer needs: a 401 with a WWW-Authenticate
+// challenge naming the scope to ask for (anonymous callers, or tokens
+// lacking the scope), or a 403 DENIED for a known caller the policy
+// refuses. Handlers classify them with errors.As against an interface of
+// their own ({ Challenge() string }) and never import the policy engine.
+//
+// The engine is read through an [EngineHolder] so policy changes swap in a
+// newly compiled engine without locking requests.
+//
+// Limits: the source address is the TCP peer (no trusted-proxy header
+// handling yet); a bearer token's subject is re-resolved at most every
+// few seconds, so disabling an account takes effect within that time.
+package auth

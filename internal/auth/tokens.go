@@ -1,0 +1,78 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/moat-dev/moat/internal/auth/identity"
+	"github.com/moat-dev/moat/internal/auth/policy"
+	"github.com/moat-dev/moat/internal/auth/token"
+)
+
+// Revalidator is the identity service's refresh-token check.
+type Revalidator interface {
+	Authenticate(ctx context.Context, username, password string) (identity.Principal, error)
+	Revalidate(ctx context.Context, subject, credential string) (identity.Principal, error)
+}
+
+// TokenAuthenticator adapts the identity service to token.Authenticator.
+func TokenAuthenticator(ids Revalidator) token.Authenticator { return tokenAuthn{ids} }
+
+type tokenAuthn struct{ ids Revalidator }
+
+func (a tokenAuthn) Authenticate(ctx context.Context, user, pass string) (token.Identity, error) {
+	p, err := a.ids.Authenticate(ctx, user, pass)
+	if errors.Is(err, identity.ErrUnauthenticated) {
+		return token.Identity{}, fmt.Errorf("%w: %w", token.ErrUnauthorized, err)
+	}
+	if err != nil {
+		return token.Identity{}, err
+	}
+	return token.Identity{Subject: p.Subject(), Credential: p.Credential}, nil
+}
+
+func (a tokenAuthn) Revalidate(ctx context.Context, subject, cred string) error {
+	_, err := a.ids.Revalidate(ctx, subject, cred)
+	if errors.Is(err, identity.ErrUnauthenticated) {
+		return fmt.Errorf("%w: %w", token.ErrUnauthorized, err)
+	}
+	return err
+}
+
+// TokenAllow returns the token server's AllowFunc: the policy engine's
+// answer for the subject (groups resolved), with the request's address,
+// listener and client certificate taken from the caller that
+// RequestContext put in ctx. Without one, conditions on them fail closed.
+func (g *Guard) TokenAllow() token.AllowFunc {
+	return func(ctx context.Context, subject string, action policy.Action, resource string) bool {
+		e := g.engine.Load()
+		if e == nil {
+			return false
+		}
+		p, err := g.lookup(ctx, subject)
+		if err != nil {
+			return false
+		}
+		req := policy.Request{Principal: p, Action: action, Resource: resource}
+		if c, ok := CallerFrom(ctx); ok {
+			req.Context = c.Context
+		} else {
+			req.Context.Time = g.now()
+		}
+		if resource == "" {
+			return e.DecideAny(req).Allowed
+		}
+		return e.Decide(req).Allowed
+	}
+}
+
+// RequestContext records the request's address, listener and client
+// certificate for TokenAllow; wrap the token endpoint in it.
+func (g *Guard) RequestContext(listener string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &Caller{Principal: policy.Principal{Type: policy.Anonymous}, Context: requestContext(r, listener, g.now())}
+		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
+	})
+}
