@@ -93,8 +93,9 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startServer runs moat on addr and waits until /readyz answers 200.
-func startServer(t *testing.T, addr, dataDir, database string) *server {
+// startServer runs moat on addr and waits until /readyz answers 200. env
+// adds KEY=VALUE settings after the test's defaults.
+func startServer(t *testing.T, addr, dataDir, database string, env ...string) *server {
 	t.Helper()
 	args := []string{"serve", "--addr", addr, "--data-dir", dataDir}
 	if database != "" {
@@ -105,6 +106,7 @@ func startServer(t *testing.T, addr, dataDir, database string) *server {
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	// Background tasks must not interfere with what the test inspects.
 	s.cmd.Env = append(os.Environ(), "MOAT_GC_INTERVAL=0", "MOAT_UPLOADS_PURGE_INTERVAL=0", "MOAT_LOG_LEVEL=warn")
+	s.cmd.Env = append(s.cmd.Env, env...)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

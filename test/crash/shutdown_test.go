@@ -1,0 +1,107 @@
+package crash
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// TestGracefulShutdown sends SIGTERM while a chunk is still streaming: the
+// server stops accepting connections, lets the chunk finish, and exits 0;
+// after a restart the upload completes.
+func TestGracefulShutdown(t *testing.T) {
+	ctx := withTimeout(t, 2*time.Minute)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	addr := portAddr(freePort(t))
+	srv := startServer(t, addr, dataDir, "", "MOAT_LOG_LEVEL=info")
+	client := &http.Client{}
+
+	up := newResumable(t, client, srv, "shutdown/app", 2<<20)
+	pr, pw := io.Pipe()
+	result := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "PATCH", up.loc, pr)
+		req.ContentLength = int64(len(up.data))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("Content-Range", fmt.Sprintf("0-%d", len(up.data)-1))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Errorf("in-flight PATCH failed across SIGTERM: %v", err)
+			result <- nil
+			return
+		}
+		resp.Body.Close()
+		result <- resp
+	}()
+	half := len(up.data) / 2
+	if _, err := pw.Write(up.data[:half]); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The listener closes at once; the process stays up for the request.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("server still accepts connections 10s after SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-srv.done:
+		t.Fatalf("server exited with a request in flight:\n%s", srv.logs)
+	default:
+	}
+
+	if _, err := pw.Write(up.data[half:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	resp := <-result
+	if resp == nil {
+		return
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("in-flight PATCH: %s", resp.Status)
+	}
+	select {
+	case <-srv.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server did not exit after draining:\n%s", srv.logs)
+	}
+	if code := srv.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM:\n%s", code, srv.logs)
+	}
+	if !strings.Contains(srv.logs.String(), "shutting down") {
+		t.Errorf("no shutdown line in the log:\n%s", srv.logs)
+	}
+
+	// The chunk that finished during the drain is durable.
+	srv = startServer(t, addr, dataDir, "")
+	up.srv = srv
+	d := digest.FromBytes(up.data)
+	resp, err := do(ctx, client, "PUT", withDigest(up.loc, d), nil)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("finish upload after restart: %v %v\n%s", resp, err, srv.logs)
+	}
+	w := &walker{t: t, ctx: ctx, c: client, srv: srv, verified: map[string]bool{}}
+	w.verifyBlob("shutdown/app", d, int64(len(up.data)))
+	if w.blobs != 1 {
+		t.Fatal("blob not verified")
+	}
+}
