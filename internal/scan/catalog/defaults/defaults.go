@@ -16,6 +16,7 @@ import (
 	"github.com/moat-dev/moat/internal/scan/catalog/os/apk"
 	"github.com/moat-dev/moat/internal/scan/catalog/os/dpkg"
 	"github.com/moat-dev/moat/internal/scan/catalog/os/osrelease"
+	"github.com/moat-dev/moat/internal/scan/catalog/os/rpm"
 )
 
 // Analyzers returns every analyzer moat runs, OS first.
@@ -24,6 +25,7 @@ func Analyzers() []catalog.Analyzer {
 		osrelease.Analyzer{},
 		dpkg.Analyzer{},
 		apk.Analyzer{},
+		rpm.Analyzer{},
 	}, lang.Analyzers()...)
 }
 

@@ -194,3 +194,37 @@ func TestDirSourceMatchesLayout(t *testing.T) {
 		t.Errorf("dir source: %d deb packages, distro %+v, image %q", n, inv.Distro, inv.Image)
 	}
 }
+
+// TestAlpineDistroQualifiers checks that OS packages get the image's
+// distribution as ecosystem and purl qualifier once os-release is read,
+// whichever layer it comes from.
+func TestAlpineDistroQualifiers(t *testing.T) {
+	db, err := os.ReadFile("../os/apk/testdata/installed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := ct.NewImage(
+		ct.Gzip(ct.Tar(ct.File("lib/apk/db/installed", string(db)))),
+		ct.Gzip(ct.Tar(ct.File("etc/os-release", "ID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME=\"Alpine Linux v3.19\"\n"))),
+	)
+	cat, err := defaults.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := cat.Catalog(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range inv.Packages {
+		got = append(got, string(p.Ecosystem)+" "+p.PURL)
+	}
+	want := []string{
+		"Alpine pkg:apk/alpine/busybox@1.36.1-r15?arch=x86_64&distro=alpine-3.19.1",
+		"Alpine pkg:apk/alpine/libcrypto3@3.1.4-r1?arch=x86_64&distro=alpine-3.19.1",
+		"Alpine pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.19.1",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v", got)
+	}
+}
