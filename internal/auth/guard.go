@@ -247,15 +247,15 @@ func (e *DeniedError) Challenge() string { return e.challenge }
 // protocolScope maps a policy action on a repository (or the catalog) to
 // the token scope that grants it.
 func protocolScope(a policy.Action, repo string) (token.Scope, bool) {
-	if a == policy.ActionListRepositories && repo == "" {
+	if a == policy.ActionListRepositories {
+		// Listing the catalog and each entry in it needs the catalog scope.
 		return token.Scope{Type: token.TypeRegistry, Name: token.CatalogName, Actions: []string{"*"}}, true
 	}
 	act := map[policy.Action]string{
-		policy.ActionPull:             "pull",
-		policy.ActionListTags:         "pull",
-		policy.ActionListRepositories: "pull",
-		policy.ActionPush:             "push",
-		policy.ActionDelete:           "delete",
+		policy.ActionPull:     "pull",
+		policy.ActionListTags: "pull",
+		policy.ActionPush:     "push",
+		policy.ActionDelete:   "delete",
 	}[a]
 	if act == "" || repo == "" {
 		return token.Scope{}, false
@@ -269,7 +269,8 @@ func protocolScope(a policy.Action, repo string) (token.Scope, bool) {
 // denies.
 //
 // A bearer token must grant the matching scope (pull for Pull and
-// ListTags, push, delete, registry:catalog:* for the catalog) and the
+// ListTags, push, delete; registry:catalog:* for ListRepositories, both
+// for the catalog as a whole and for each entry shown) and the
 // policy must allow the action now, from this address and listener: a
 // token obtained elsewhere gains nothing a listener policy forbids.
 func (g *Guard) Authorize(ctx context.Context, action policy.Action, repo string) error {
