@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 )
 
 // Defaults for the limits a Catalog applies to every layer.
@@ -39,6 +40,9 @@ type Catalog struct {
 	concurrency  int
 	post         []func(*Inventory)
 	setID        string
+	// inflight merges concurrent reads of the same layer, e.g. two images
+	// sharing a base pushed at once.
+	inflight singleflight.Group
 }
 
 // Option configures a Catalog.
@@ -175,7 +179,7 @@ func (c *Catalog) Catalog(ctx context.Context, img Image) (*Inventory, error) {
 			first[d] = i
 		}
 		g.Go(func() error {
-			r, err := c.layer(gctx, l)
+			r, err := c.sharedLayer(gctx, l)
 			if err != nil {
 				return fmt.Errorf("layer %d (%s): %w", i, l.Digest(), err)
 			}
@@ -197,6 +201,25 @@ func (c *Catalog) Catalog(ctx context.Context, img Image) (*Inventory, error) {
 		fn(inv)
 	}
 	return inv, nil
+}
+
+// sharedLayer is layer, deduplicated across concurrent calls by digest.
+// A caller whose context ends stops waiting; the shared read goes on for
+// the others only while its own (first) caller's context lives.
+func (c *Catalog) sharedLayer(ctx context.Context, l Layer) (*LayerResult, error) {
+	if l.Digest() == "" {
+		return c.layer(ctx, l)
+	}
+	ch := c.inflight.DoChan(l.Digest(), func() (any, error) { return c.layer(ctx, l) })
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*LayerResult), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // layer returns the result for one layer, from the cache when possible.

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/moat-dev/moat/internal/scan/catalog"
 	ct "github.com/moat-dev/moat/internal/scan/catalog/catalogtest"
@@ -285,5 +287,52 @@ func TestCancelled(t *testing.T) {
 	_, err := newCatalog(t, &listAnalyzer{}).Catalog(ctx, ct.NewImage(layer(entries...)))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// slowLayer blocks Open until released, so concurrent catalogs overlap.
+type slowLayer struct {
+	*ct.Layer
+	release chan struct{}
+	opens   atomic.Int64
+}
+
+func (s *slowLayer) Open(ctx context.Context) (io.ReadCloser, error) {
+	s.opens.Add(1)
+	<-s.release
+	return s.Layer.Open(ctx)
+}
+
+func TestConcurrentCatalogsShareLayerReads(t *testing.T) {
+	l := &slowLayer{Layer: ct.NewLayer(layer(ct.File("pkgs/a", "a 1"))), release: make(chan struct{})}
+	c := newCatalog(t, &listAnalyzer{})
+	var wg sync.WaitGroup
+	results := make([][]string, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inv, err := c.Catalog(context.Background(), &ct.Image{Ls: []catalog.Layer{l}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results[i] = names(inv)
+		}()
+	}
+	// Let every goroutine reach the shared read before releasing it.
+	for l.opens.Load() == 0 {
+		runtime.Gosched()
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(l.release)
+	wg.Wait()
+	if n := l.opens.Load(); n > 2 {
+		t.Errorf("layer opened %d times by 4 concurrent catalogs", n)
+	}
+	for _, r := range results {
+		if !slices.Equal(r, []string{"a@1@0"}) {
+			t.Errorf("got %v", r)
+		}
 	}
 }
