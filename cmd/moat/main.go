@@ -39,6 +39,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newSBOMCmd(),
 		newScanCmd(), newDBCmd(),
+		newLintCmd(),
 	)
 	return root
 }
