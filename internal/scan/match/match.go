@@ -434,8 +434,8 @@ func (m *Matcher) findings(p *catalog.Package, t target, hits []hit, cmps map[st
 		f.IDs = orderIDs(ids)
 		f.ID = f.IDs[0]
 		f.Severity, f.Score, f.Vector = best.sev, best.score, best.vector
-		_, f.FixedIn = orderFixed(cmp, fixed, t.version)
-		f.Fixed, _ = orderFixed(cmp, all, t.version)
+		f.FixedIn = smallestAbove(cmp, fixed, t.version)
+		f.Fixed = sortVersions(cmp, all)
 		if err := m.enrich(&f); err != nil {
 			return nil, err
 		}
@@ -536,39 +536,67 @@ func orderIDs(set map[string]bool) []string {
 	return ids
 }
 
-// orderFixed sorts fixed versions ascending and picks the smallest one
-// above the installed version.
-func orderFixed(cmp version.Comparator, set map[string]bool, installed string) ([]string, string) {
+// smallestAbove picks the smallest version of set above installed: the
+// upgrade that removes a finding.
+func smallestAbove(cmp version.Comparator, set map[string]bool, installed string) string {
+	iv, err := cmp.Parse(installed)
+	if err != nil {
+		return ""
+	}
+	var best version.Version
+	bestS := ""
+	for s := range set {
+		v, err := cmp.Parse(s)
+		if err != nil || v.Compare(iv) <= 0 {
+			continue
+		}
+		if best == nil || v.Compare(best) < 0 || (v.Compare(best) == 0 && s < bestS) {
+			best, bestS = v, s
+		}
+	}
+	return bestS
+}
+
+// sortVersions lists set ascending by cmp, unparsable ones last. A caching
+// comparator remembers each sorted list: every version of a package
+// yields the same one.
+func sortVersions(cmp version.Comparator, set map[string]bool) []string {
+	strs := make([]string, 0, len(set))
+	for s := range set {
+		strs = append(strs, s)
+	}
+	sort.Strings(strs)
+	cc, caching := cmp.(*cachingComparator)
+	var key string
+	if caching {
+		key = strings.Join(strs, "\x00")
+		if out, ok := cc.sorted[key]; ok {
+			return out
+		}
+	}
 	type pv struct {
 		s string
 		v version.Version
 	}
 	var vs []pv
 	var bad []string
-	for s := range set {
+	for _, s := range strs {
 		if v, err := cmp.Parse(s); err == nil {
 			vs = append(vs, pv{s, v})
 		} else {
 			bad = append(bad, s)
 		}
 	}
-	sort.Slice(vs, func(i, j int) bool {
-		if c := vs[i].v.Compare(vs[j].v); c != 0 {
-			return c < 0
-		}
-		return vs[i].s < vs[j].s
-	})
-	sort.Strings(bad)
+	sort.SliceStable(vs, func(i, j int) bool { return vs[i].v.Compare(vs[j].v) < 0 })
 	out := make([]string, 0, len(set))
-	upgrade := ""
-	iv, err := cmp.Parse(installed)
 	for _, x := range vs {
 		out = append(out, x.s)
-		if upgrade == "" && err == nil && x.v.Compare(iv) > 0 {
-			upgrade = x.s
-		}
 	}
-	return append(out, bad...), upgrade
+	out = append(out, bad...)
+	if caching {
+		cc.sorted[key] = out
+	}
+	return out
 }
 
 // Sort orders findings by severity (highest first), then package, then id.

@@ -178,8 +178,9 @@ func isGo(cmp version.Comparator) bool {
 // the same event versions recur for every package built from one source
 // and every version of one module.
 type cachingComparator struct {
-	c version.Comparator
-	m map[string]cachedVersion
+	c      version.Comparator
+	m      map[string]cachedVersion
+	sorted map[string][]string // see sortVersions
 }
 
 type cachedVersion struct {
@@ -188,7 +189,7 @@ type cachedVersion struct {
 }
 
 func newCaching(c version.Comparator) *cachingComparator {
-	return &cachingComparator{c: c, m: map[string]cachedVersion{}}
+	return &cachingComparator{c: c, m: map[string]cachedVersion{}, sorted: map[string][]string{}}
 }
 
 func (cc *cachingComparator) Parse(s string) (version.Version, error) {

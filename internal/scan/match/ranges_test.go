@@ -90,10 +90,19 @@ func TestGroupByAlias(t *testing.T) {
 	}
 }
 
-func TestOrderFixed(t *testing.T) {
-	all, up := orderFixed(version.For("Maven"), map[string]bool{"2.15.0": true, "2.3.1": true, "2.12.2": true}, "2.14.1")
-	if !slices.Equal(all, []string{"2.3.1", "2.12.2", "2.15.0"}) || up != "2.15.0" {
-		t.Errorf("orderFixed = %v, %q", all, up)
+func TestFixedVersions(t *testing.T) {
+	set := map[string]bool{"2.15.0-1": true, "2.3.1-1": true, "1:0.1-1": true, "2.12.2-1": true, "bogus!": true}
+	for _, cmp := range []version.Comparator{version.For("Debian:12"), newCaching(version.For("Debian:12"))} {
+		for range 2 { // the second round is served from the cache
+			if all := sortVersions(cmp, set); !slices.Equal(all, []string{"2.3.1-1", "2.12.2-1", "2.15.0-1", "1:0.1-1", "bogus!"}) {
+				t.Errorf("sortVersions = %v", all)
+			}
+		}
+		for installed, want := range map[string]string{"2.14.1-1": "2.15.0-1", "2.0": "2.3.1-1", "2.15.0-1": "1:0.1-1", "1:0.1-1": "", "x y": ""} {
+			if got := smallestAbove(cmp, set, installed); got != want {
+				t.Errorf("smallestAbove(%q) = %q, want %q", installed, got, want)
+			}
+		}
 	}
 }
 
