@@ -694,3 +694,39 @@ func (s *Service) Bootstrap(ctx context.Context, password string, out io.Writer)
 	}
 	return true, err
 }
+
+// Users lists users by name.
+func (s *Service) Users(ctx context.Context) ([]User, error) { return s.store.Users(ctx) }
+
+// Groups lists groups by name.
+func (s *Service) Groups(ctx context.Context) ([]Group, error) { return s.store.Groups(ctx) }
+
+// Members lists a group's users.
+func (s *Service) Members(ctx context.Context, group string) ([]string, error) {
+	return s.store.Members(ctx, group)
+}
+
+// DeleteGroup removes a group and its memberships.
+func (s *Service) DeleteGroup(ctx context.Context, name string) error {
+	s.forget()
+	return s.store.DeleteGroup(ctx, name)
+}
+
+// Robots lists robots by name.
+func (s *Service) Robots(ctx context.Context) ([]Robot, error) { return s.store.Robots(ctx) }
+
+// DeleteRobot removes a robot.
+func (s *Service) DeleteRobot(ctx context.Context, name string) error {
+	return s.store.DeleteRobot(ctx, name)
+}
+
+// AccessTokens lists a user's tokens, newest first (hashes only).
+func (s *Service) AccessTokens(ctx context.Context, user string) ([]AccessToken, error) {
+	return s.store.Tokens(ctx, user)
+}
+
+// PurgeExpiredTokens deletes tokens that expired more than a day ago
+// (kept that long so a user can still see why a login failed).
+func (s *Service) PurgeExpiredTokens(ctx context.Context) (int, error) {
+	return s.store.DeleteExpiredTokens(ctx, s.now().Add(-24*time.Hour))
+}

@@ -266,6 +266,18 @@ func TestAccessTokens(t *testing.T) {
 	if _, _, err := s.CreateAccessToken(ctx, "carol", "", 0); !errors.Is(err, identity.ErrNotFound) {
 		t.Errorf("token for missing user: %v", err)
 	}
+	if ts, err := s.AccessTokens(ctx, "alice"); err != nil || len(ts) != 2 {
+		t.Fatalf("tokens: %v %v", ts, err)
+	}
+	// Only tokens expired for over a day are purged: none yet, both
+	// 36 hours later.
+	if n, err := s.PurgeExpiredTokens(ctx); err != nil || n != 0 {
+		t.Errorf("purge now: %d %v", n, err)
+	}
+	c.add(36 * time.Hour)
+	if n, err := s.PurgeExpiredTokens(ctx); err != nil || n != 2 {
+		t.Errorf("purge later: %d %v", n, err)
+	}
 }
 
 func TestBootstrap(t *testing.T) {
