@@ -52,19 +52,16 @@ func squash(results []*LayerResult) *Inventory {
 		}
 	}
 
-	owned := map[string]bool{}
 	var distro *Distro
 	distroRank := 0
 	for _, f := range live {
-		for _, o := range f.Owned {
-			owned[o] = true
-		}
 		if f.Distro != nil {
 			if r := rankDistro(f.Path); distro == nil || r < distroRank {
 				distro, distroRank = f.Distro, r
 			}
 		}
 	}
+	owned := ownedCandidates(live)
 	inv.Distro = distro
 	for _, f := range live {
 		for _, p := range f.Packages {
@@ -162,6 +159,38 @@ func rankDistro(p string) int {
 }
 
 func isOSType(t string) bool { return t == "deb" || t == "apk" || t == "rpm" }
+
+// ownedCandidates returns, for the paths that could make a language
+// package OS-owned (its files and their directories), whether a surviving
+// OS file list names them. Only those few paths are looked up, rather
+// than indexing every owned file of the image.
+func ownedCandidates(live []liveFile) map[string]bool {
+	cand := map[string]bool{}
+	for _, f := range live {
+		for _, p := range f.Packages {
+			if isOSType(p.Type) {
+				continue
+			}
+			for _, q := range p.Paths {
+				if outer, _, ok := strings.Cut(q, "!"); ok {
+					q = outer
+				}
+				cand[q], cand[path.Dir(q)] = false, false
+			}
+		}
+	}
+	if len(cand) == 0 {
+		return cand
+	}
+	for _, f := range live {
+		for _, o := range f.Owned {
+			if _, ok := cand[o]; ok {
+				cand[o] = true
+			}
+		}
+	}
+	return cand
+}
 
 // ownedPath reports whether a language package's files belong to an OS
 // package: its own path or its directory (egg-info, dist-info) is listed,

@@ -1,7 +1,9 @@
 // Package diskcache keeps catalog layer results in a directory, for the
-// CLI. Each result is one JSON file named by the SHA-256 of its key:
+// CLI. Each result is one gob-encoded file named by the SHA-256 of its
+// key (gob decodes the large owned-file lists several times faster than
+// JSON, which keeps a warm `moat sbom` run short):
 //
-//	<dir>/<hex[:2]>/<hex>.json
+//	<dir>/<hex[:2]>/<hex>.gob
 //
 // Files are written to a temporary name in the same directory and renamed,
 // so a reader sees a whole result or none; concurrent writers of the same
@@ -14,7 +16,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"bytes"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -52,7 +55,7 @@ func DefaultDir() (string, error) {
 func (c *Cache) path(k catalog.CacheKey) string {
 	h := sha256.Sum256([]byte(k.Layer + "\x00" + k.Analyzers))
 	s := hex.EncodeToString(h[:])
-	return filepath.Join(c.dir, s[:2], s+".json")
+	return filepath.Join(c.dir, s[:2], s+".gob")
 }
 
 // Get returns catalog.ErrCacheMiss when the key is absent or its entry is
@@ -66,7 +69,7 @@ func (c *Cache) Get(_ context.Context, k catalog.CacheKey) (*catalog.LayerResult
 		return nil, fmt.Errorf("diskcache: %w", err)
 	}
 	var r catalog.LayerResult
-	if err := json.Unmarshal(b, &r); err != nil || r.Digest != k.Layer {
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&r); err != nil || r.Digest != k.Layer {
 		return nil, fmt.Errorf("%w: corrupt entry", catalog.ErrCacheMiss)
 	}
 	return &r, nil
@@ -74,10 +77,11 @@ func (c *Cache) Get(_ context.Context, k catalog.CacheKey) (*catalog.LayerResult
 
 // Put stores r under k.
 func (c *Cache) Put(_ context.Context, k catalog.CacheKey, r *catalog.LayerResult) error {
-	b, err := json.Marshal(r)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(r); err != nil {
 		return fmt.Errorf("diskcache: %w", err)
 	}
+	b := buf.Bytes()
 	p := c.path(k)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("diskcache: %w", err)
