@@ -394,13 +394,20 @@ func newResumable(t *testing.T, c *http.Client, srv *server, repo string, size i
 
 func (r *resumable) patch(t *testing.T, ctx context.Context, from, to int) {
 	t.Helper()
-	resp, err := do(ctx, r.c, "PATCH", r.loc, bytes.NewReader(r.data[from:to]),
-		"Content-Type", "application/octet-stream", "Content-Range", fmt.Sprintf("%d-%d", from, to-1))
+	req, err := http.NewRequestWithContext(ctx, "PATCH", r.loc, bytes.NewReader(r.data[from:to]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", from, to-1))
+	resp, err := r.c.Do(req)
 	if err != nil {
 		t.Fatalf("%s: patch %d-%d: %v", r.repo, from, to-1, err)
 	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Range") != fmt.Sprintf("0-%d", to-1) {
-		t.Fatalf("%s: patch %d-%d: %s, Range %q", r.repo, from, to-1, resp.Status, resp.Header.Get("Range"))
+		t.Fatalf("%s: patch %d-%d: %s, Range %q: %s", r.repo, from, to-1, resp.Status, resp.Header.Get("Range"), body)
 	}
 	if r.loc, err = location(r.srv, resp); err != nil {
 		t.Fatal(err)
