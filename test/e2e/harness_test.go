@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -117,10 +118,22 @@ type server struct {
 	URL     string // http://host:port
 	DataDir string
 	LogPath string
+
+	stopOnce sync.Once
+	stopErr  error
+	stopFn   func() error
+}
+
+// Stop sends SIGTERM and waits for a clean exit; later calls return the
+// first result. Tests call it to restart a server on the same data.
+func (s *server) Stop() error {
+	s.stopOnce.Do(func() { s.stopErr = s.stopFn() })
+	return s.stopErr
 }
 
 type serverOpts struct {
 	database string // a PostgreSQL URL; empty means the embedded SQLite
+	dataDir  string // reuse this data directory; empty means a fresh one
 }
 
 // startServer starts `moat serve` on a free loopback port with a fresh data
@@ -157,6 +170,9 @@ func tryStartServer(t *testing.T, opts serverOpts) (*server, error) {
 		DataDir: filepath.Join(base, "data"),
 		LogPath: filepath.Join(base, "moat.log"),
 	}
+	if opts.dataDir != "" {
+		s.DataDir = opts.dataDir
+	}
 	s.URL = "http://" + s.Addr
 	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 		return nil, err
@@ -180,7 +196,7 @@ func tryStartServer(t *testing.T, opts serverOpts) (*server, error) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); logFile.Close() }()
 
-	stop := func() error {
+	s.stopFn = func() error {
 		select {
 		case err := <-exited:
 			return fmt.Errorf("moat exited before the test ended: %v", err)
@@ -209,7 +225,7 @@ func tryStartServer(t *testing.T, opts serverOpts) (*server, error) {
 		return nil, fmt.Errorf("%v; moat log:\n%s", err, logTail)
 	}
 	t.Cleanup(func() {
-		if err := stop(); err != nil {
+		if err := s.Stop(); err != nil {
 			t.Error(err)
 		}
 		if report := findTrouble(s.LogPath); report != "" {

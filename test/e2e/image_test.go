@@ -440,3 +440,56 @@ func (rc *registryClient) referrers(repo string, d digest.Digest, artifactType s
 	}
 	return idx
 }
+
+// startChunkedUpload opens an upload session and sends its first chunk. It
+// returns the session's location as a path, so it can be resumed against a
+// restarted server on another port.
+func (rc *registryClient) startChunkedUpload(repo string, chunk []byte) string {
+	rc.t.Helper()
+	resp, body := rc.do(http.MethodPost, "/v2/"+repo+"/blobs/uploads/", nil, nil)
+	if resp.StatusCode != http.StatusAccepted {
+		rc.t.Fatalf("POST /v2/%s/blobs/uploads/: status %d: %s", repo, resp.StatusCode, body)
+	}
+	return rc.patchChunk(rc.location(resp), 0, chunk)
+}
+
+// finishChunkedUpload sends the rest of an upload from offset on and closes
+// it with the expected digest.
+func (rc *registryClient) finishChunkedUpload(location string, offset int, rest []byte, d digest.Digest) digest.Digest {
+	rc.t.Helper()
+	location = rc.patchChunk(location, offset, rest)
+	u, err := url.Parse(location)
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("digest", d.String())
+	u.RawQuery = q.Encode()
+	resp, body := rc.do(http.MethodPut, u.String(), nil, nil)
+	if resp.StatusCode != http.StatusCreated {
+		rc.t.Fatalf("PUT %s: status %d: %s", u.Path, resp.StatusCode, body)
+	}
+	return d
+}
+
+func (rc *registryClient) patchChunk(location string, offset int, chunk []byte) string {
+	rc.t.Helper()
+	resp, body := rc.do(http.MethodPatch, location, chunk, map[string]string{
+		"Content-Type":  "application/octet-stream",
+		"Content-Range": fmt.Sprintf("%d-%d", offset, offset+len(chunk)-1),
+	})
+	if resp.StatusCode != http.StatusAccepted {
+		rc.t.Fatalf("PATCH %s (bytes %d-%d): status %d: %s", location, offset, offset+len(chunk)-1, resp.StatusCode, body)
+	}
+	return rc.location(resp)
+}
+
+// location returns a response's Location header as a path with its query.
+func (rc *registryClient) location(resp *http.Response) string {
+	rc.t.Helper()
+	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.Header.Get("Location") == "" {
+		rc.t.Fatalf("%s %s: bad Location %q: %v", resp.Request.Method, resp.Request.URL.Path, resp.Header.Get("Location"), err)
+	}
+	return loc.RequestURI()
+}
