@@ -1,0 +1,69 @@
+package secrets
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzMatcher checks the automaton against a naive case-insensitive search.
+func FuzzMatcher(f *testing.F) {
+	kws := [][]string{{"ghp_", "gho_"}, {"password", "pass"}, {"aws"}, {"sswo"}, {"a"}, {"://"}}
+	m := newMatcher(kws)
+	f.Add([]byte("my PassWord is ghp_x at https://aws"))
+	f.Add([]byte("ssssswooo"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := map[int]bool{}
+		m.scan(b, func(r int) { got[r] = true })
+		low := bytes.ToLower(b)
+		for r, words := range kws {
+			want := false
+			for _, w := range words {
+				want = want || bytes.Contains(low, []byte(w))
+			}
+			// bytes.ToLower folds non-ASCII too; compare on ASCII input only.
+			if isASCII(b) && want != got[r] {
+				t.Fatalf("rule %d: got %v, want %v on %q", r, got[r], want, b)
+			}
+		}
+	})
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestGlobs(t *testing.T) {
+	re, err := globsRegexp([]string{"**/node_modules/**/{test,tests}/**", "/usr/share/doc/**", "*.png", "a?c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{
+		"/app/node_modules/x/test/a.js":      true,
+		"/app/node_modules/x/y/tests/z/a.js": true,
+		"/app/node_modules/x/index.js":       false,
+		"/usr/share/doc/a/b":                 true,
+		"/opt/usr/share/doc/a":               false,
+		"/a/b/logo.png":                      true,
+		"/a/b/logo.png.txt":                  false,
+		"/x/abc":                             true,
+		"/x/a/c":                             false,
+	} {
+		if re.MatchString(p) != want {
+			t.Errorf("%s: got %v", p, !want)
+		}
+	}
+}
+
+func TestEntropy(t *testing.T) {
+	if e := entropy([]byte("aaaa")); e != 0 {
+		t.Errorf("aaaa: %v", e)
+	}
+	if e := entropy([]byte("abcd")); e != 2 {
+		t.Errorf("abcd: %v", e)
+	}
+}

@@ -1,0 +1,1 @@
+URL = "https://alice:al4YCMwOpz5q@host.internal/"
