@@ -258,6 +258,67 @@ func TestRangeErrorReportsOffset(t *testing.T) {
 	})
 }
 
+// TestStorageAheadOfRecordCatchesUp reproduces a crash mid-chunk: bytes
+// reached storage but their offset was never recorded. Status must report
+// what is stored, a chunk at the stale offset must be refused with the true
+// one, and the upload must finish with the right digest.
+func TestStorageAheadOfRecordCatchesUp(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		const repo = "crash/mid-chunk"
+		content := randomBytes(t, 9000)
+		up, _ := e.reg.StartUpload(ctx, repo)
+		if _, err := e.reg.AppendUpload(ctx, repo, up.ID, registry.Chunk{Start: 0, Length: 3000, Body: bytes.NewReader(content[:3000])}); err != nil {
+			t.Fatal(err)
+		}
+		// The part of the next chunk that arrived before the crash.
+		if _, err := e.blobs.AppendUpload(ctx, up.ID, 3000, bytes.NewReader(content[3000:4500])); err != nil {
+			t.Fatal(err)
+		}
+
+		_, err := e.reg.AppendUpload(ctx, repo, up.ID, registry.Chunk{Start: 3000, Length: 3000, Body: bytes.NewReader(content[3000:6000])})
+		var re *registry.RangeError
+		if !errors.As(err, &re) || re.Offset != 4500 {
+			t.Fatalf("chunk at stale offset: %v", err)
+		}
+		st, err := e.reg.UploadStatus(ctx, repo, up.ID)
+		if err != nil || st.Offset != 4500 {
+			t.Fatalf("status = %+v, %v; want offset 4500", st, err)
+		}
+		if _, err := e.reg.AppendUpload(ctx, repo, up.ID, registry.Chunk{Start: 4500, Length: 4500, Body: bytes.NewReader(content[4500:])}); err != nil {
+			t.Fatal(err)
+		}
+		d := digest.FromBytes(content)
+		if _, err := e.reg.FinishUpload(ctx, repo, up.ID, d, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(readBlob(t, e.reg, repo, d), content) {
+			t.Fatal("content differs")
+		}
+	})
+}
+
+// TestStatusCatchesUpFreshSession covers a crash during the first chunk:
+// the record says 0 and storage holds bytes.
+func TestStatusCatchesUpFreshSession(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		content := randomBytes(t, 2000)
+		up, _ := e.reg.StartUpload(ctx, "crash/first")
+		if _, err := e.blobs.AppendUpload(ctx, up.ID, 0, bytes.NewReader(content[:700])); err != nil {
+			t.Fatal(err)
+		}
+		st, err := e.reg.UploadStatus(ctx, "crash/first", up.ID)
+		if err != nil || st.Offset != 700 {
+			t.Fatalf("status = %+v, %v; want offset 700", st, err)
+		}
+		d := digest.FromBytes(content)
+		if _, err := e.reg.FinishUpload(ctx, "crash/first", up.ID, d, &registry.Chunk{Start: 700, Length: 1300, Body: bytes.NewReader(content[700:])}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // blockingReader blocks its first Read until release is closed.
 type blockingReader struct {
 	started chan struct{}

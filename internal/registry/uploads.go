@@ -52,10 +52,24 @@ func (r *Registry) StartUpload(ctx context.Context, repo string) (*Upload, error
 	return uploadOf(u), nil
 }
 
-// UploadStatus reports how far session id of repo has come.
+// UploadStatus reports how far session id of repo has come. A session
+// whose stored bytes ran ahead of its record (a crash mid-chunk) is first
+// caught up, so the client resumes from what is really stored.
 func (r *Registry) UploadStatus(ctx context.Context, repo, id string) (*Upload, error) {
 	u, err := r.getUpload(ctx, repo, id)
 	if err != nil {
+		return nil, err
+	}
+	unlock, _, ok := r.uploadLocks.TryLock(id)
+	if !ok {
+		// A chunk is streaming right now; its record is the truth so far.
+		return uploadOf(u), nil
+	}
+	defer unlock()
+	if u, err = r.getUpload(ctx, repo, id); err != nil {
+		return nil, err
+	}
+	if u, err = r.catchUpLocked(ctx, u); err != nil {
 		return nil, err
 	}
 	return uploadOf(u), nil
@@ -311,8 +325,13 @@ func (r *Registry) appendLocked(ctx context.Context, u *meta.Upload, c Chunk) (*
 	}
 	if errors.Is(appendErr, blob.ErrOffsetMismatch) {
 		// Storage and metadata disagree about the session's length (a
-		// crash between the two writes); it cannot continue safely.
-		return nil, fmt.Errorf("%w: upload %s: %w", ErrBlobUploadInvalid, u.ID, appendErr)
+		// crash between the two writes). Nothing of this chunk was read:
+		// catch the record up and tell the client where to resume.
+		caught, err := r.catchUpLocked(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		return nil, &RangeError{Offset: caught.Offset, Start: u.Offset}
 	}
 	if n == 0 && appendErr != nil {
 		return nil, appendError(u.ID, hr, appendErr)
@@ -346,6 +365,70 @@ func (r *Registry) appendLocked(ctx context.Context, u *meta.Upload, c Chunk) (*
 		return nil, fmt.Errorf("%w: upload %s: chunk truncated: got %d of %d bytes", ErrSizeInvalid, u.ID, n, c.Length)
 	}
 	return &next, nil
+}
+
+// catchUpLocked brings session u's record level with its stored bytes.
+// Bytes are durable before their offset is recorded, so after a crash
+// storage can only be ahead: the hash resumes from the recorded state and
+// reads just the unrecorded tail. Storage behind the record means lost
+// data, and the session cannot continue. The caller holds the lock.
+func (r *Registry) catchUpLocked(ctx context.Context, u *meta.Upload) (*meta.Upload, error) {
+	size, err := r.blobs.UploadSize(ctx, u.ID)
+	if errors.Is(err, blob.ErrNotFound) {
+		// Nothing appended yet; the data file appears with the first chunk.
+		size = 0
+	} else if err != nil {
+		return nil, fmt.Errorf("size of upload %s: %w", u.ID, err)
+	}
+	switch {
+	case size == u.Offset:
+		return u, nil
+	case size < u.Offset:
+		return nil, fmt.Errorf("%w: upload %s holds %d bytes but recorded %d", ErrBlobUploadInvalid, u.ID, size, u.Offset)
+	}
+	h, err := restoreHash(u.HashState)
+	if err != nil {
+		return nil, fmt.Errorf("%w: upload %s: %w", ErrBlobUploadInvalid, u.ID, err)
+	}
+	rc, err := r.blobs.OpenUpload(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reopen upload %s: %w", u.ID, err)
+	}
+	defer rc.Close()
+	if err := skip(rc, u.Offset); err != nil {
+		return nil, fmt.Errorf("catch up upload %s: %w", u.ID, err)
+	}
+	if got, err := io.Copy(h, io.LimitReader(rc, size-u.Offset)); err != nil || got != size-u.Offset {
+		return nil, fmt.Errorf("%w: catch up upload %s: read %d of %d unrecorded bytes: %v", ErrBlobUploadInvalid, u.ID, got, size-u.Offset, err)
+	}
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("marshal hash state: %w", err)
+	}
+	next := *u
+	next.Offset = size
+	next.HashState = state
+	next.UpdatedAt = r.now()
+	if err := r.md.AdvanceUpload(ctx, &next, u.Offset); errors.Is(err, meta.ErrConflict) {
+		return nil, &BusyError{Key: "upload " + u.ID}
+	} else if err != nil {
+		return nil, fmt.Errorf("advance upload %s: %w", u.ID, err)
+	}
+	r.log.Info("caught up upload after interruption", "upload", u.ID, "recorded", u.Offset, "stored", size)
+	return &next, nil
+}
+
+// skip moves rc forward n bytes, seeking when it can.
+func skip(rc io.Reader, n int64) error {
+	if s, ok := rc.(io.Seeker); ok {
+		_, err := s.Seek(n, io.SeekStart)
+		return err
+	}
+	got, err := io.CopyN(io.Discard, rc, n)
+	if err != nil {
+		return fmt.Errorf("skipped %d of %d bytes: %w", got, n, err)
+	}
+	return nil
 }
 
 // appendError tells the client's fault from ours: a body that broke off
