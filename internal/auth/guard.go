@@ -335,7 +335,11 @@ func (g *Guard) Middleware(listener string, next http.Handler) http.Handler {
 				return
 			}
 			g.log.InfoContext(r.Context(), "authentication failed", "remote", r.RemoteAddr, "err", err)
-			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required", g.challenge(""))
+			code := ""
+			if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
+				code = "invalid_token" // RFC 6750: the client should fetch a new token
+			}
+			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required", g.challenge(code))
 			return
 		}
 		if (r.URL.Path == "/v2/" || r.URL.Path == "/v2") && c.Principal.Type == policy.Anonymous && c.Claims == nil {

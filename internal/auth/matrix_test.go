@@ -460,6 +460,9 @@ func TestCredentialCases(t *testing.T) {
 	// 30-minute robot all expire.
 	w.clock.add(61 * time.Minute)
 	refused("expired access token", bearer(good.Token))
+	if _, rec := w.identify(t, "", "10.0.0.1:1", bearer(good.Token)); !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("expired token challenge: %q", rec.Header().Get("WWW-Authenticate"))
+	}
 	refused("expired PAT", func(r *http.Request) { r.SetBasicAuth("alice", shortSecret) })
 	refused("expired robot", func(r *http.Request) { r.SetBasicAuth("robot+ci-temp", expSecret) })
 
