@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/moat-dev/moat/internal/scan/catalog"
 )
 
@@ -81,9 +83,16 @@ func openDockerArchive(ts *tarStore, tag string) (Image, error) {
 	return img, nil
 }
 
-// hasTag matches "repo:tag" against a bare tag.
+// hasTag matches a RepoTag against a bare tag ("v1") or a reference in
+// any spelling docker accepts ("local/app:v1" for
+// "docker.io/local/app:v1").
 func hasTag(repoTag, tag string) bool {
-	return len(repoTag) > len(tag) && repoTag[len(repoTag)-len(tag)-1:] == ":"+tag
+	if len(repoTag) > len(tag) && repoTag[len(repoTag)-len(tag)-1:] == ":"+tag {
+		return true
+	}
+	a, err1 := name.ParseReference(repoTag)
+	b, err2 := name.ParseReference(tag)
+	return err1 == nil && err2 == nil && a.Name() == b.Name()
 }
 
 var _ catalog.Layer = (*layer)(nil)

@@ -190,3 +190,8 @@ func TestRegistry(t *testing.T) {
 		img.Close()
 	}
 }
+
+func readAll(rc io.ReadCloser) ([]byte, error) {
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
