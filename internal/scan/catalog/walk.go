@@ -13,8 +13,8 @@ import (
 	"path"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -267,7 +267,10 @@ func (c *Catalog) readTar(ctx context.Context, w *walker, br *bufio.Reader) erro
 	var r io.Reader = br
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
+		// pgzip inflates ahead in its own goroutine (gzip itself is
+		// sequential), so walking the tar and hashing overlap with it:
+		// 4 blocks of 1 MiB bound the read-ahead memory.
+		zr, err := pgzip.NewReaderN(br, 1<<20, 4)
 		if err != nil {
 			return fmt.Errorf("gzip: %w", err)
 		}
