@@ -73,17 +73,7 @@ test-e2e:
 # fuzz-smoke runs every fuzz target for FUZZTIME each.
 fuzz-smoke:
 	@echo "== fuzz smoke ($(FUZZTIME) per target) =="
-	@fail=0; log="$$(mktemp)"; start=$$(date +%s); \
-	for file in $$(grep -rl --include='*_test.go' '^func Fuzz' cmd internal); do \
-		dir="./$$(dirname "$$file")"; \
-		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
-			echo "fuzz $$dir $$name"; \
-			$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$dir" >"$$log" 2>&1 || \
-				{ fail=1; cat "$$log"; }; \
-		done; \
-	done; \
-	rm -f "$$log"; \
-	echo "== fuzz smoke: $$(( $$(date +%s) - start ))s =="; exit $$fail
+	@scripts/fuzz-smoke.sh $(FUZZTIME)
 
 # bench runs the Go benchmarks once; pass BENCH=pattern PKG=./internal/x/...
 # to narrow them and compare runs with benchstat.
