@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/registry"
 	"github.com/opencontainers/go-digest"
 )
@@ -103,7 +104,10 @@ func parseRange(h string, size int64) (start, end int64, partial bool, err error
 }
 
 func (h *handler) deleteBlob(w http.ResponseWriter, req *http.Request, rt route) error {
-	if err := h.reg.DeleteBlob(req.Context(), rt.name, digest.Digest(rt.arg)); err != nil {
+	d := digest.Digest(rt.arg)
+	err := h.reg.DeleteBlob(req.Context(), rt.name, d)
+	h.notify(req.Context(), Event{Action: policy.ActionDelete, Repository: rt.name, Reference: rt.arg, Digest: d, Err: err})
+	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")

@@ -18,14 +18,24 @@
 //     never converted.
 //   - DELETE of a manifest by tag removes only the tag; by digest, the
 //     manifest and every tag pointing at it.
-//   - A mount without "from" links the blob if any repository holds it
-//     (registry.WithAnonymousMount turns that off).
+//   - Without an authorizer, a mount without "from" links the blob if any
+//     repository holds it (registry.WithAnonymousMount turns that off).
 //   - A manifest digest is also readable through the blob endpoint.
 //   - Upload Location headers are absolute paths (/v2/...), as is every
 //     Location; mount this handler at /v2/ without stripping the prefix.
 //
-// Limits: authentication and authorization are not handled here; the
-// server wraps this handler with them and passes the actor in the request
-// context (registry.WithActor). Only single byte ranges are served; a
-// multi-range request gets the whole blob.
+// Access control: authentication is not handled here; the server wraps
+// this handler with it. With WithAuthorizer every request is checked for
+// the action it needs before the registry is called, a cross-repository
+// mount links only from a source the caller may pull (otherwise, and for
+// a mount without "from", it falls back to an upload session), and the
+// catalog lists only repositories the caller may list, paging over the
+// visible ones. Refusals come back as errors with a Challenge method and
+// are written as 401 UNAUTHORIZED with WWW-Authenticate or 403 DENIED.
+// WithObserver reports manifest pulls, pushes and deletes and blob
+// deletes after the registry call, for the audit log.
+//
+// Limits: only single byte ranges are served; a multi-range request gets
+// the whole blob. Blob GETs are not reported to the observer (a pull is
+// its manifest GET).
 package distribution

@@ -65,6 +65,13 @@ type errorEntry struct {
 
 // classify finds err's kind; ok is false for unexpected (internal) errors.
 func classify(err error) (errorKind, bool) {
+	var ch challenger
+	if errors.As(err, &ch) {
+		if ch.Challenge() != "" {
+			return errorKind{registry.ErrUnauthorized, "UNAUTHORIZED", http.StatusUnauthorized, "authentication required"}, true
+		}
+		return errorKind{registry.ErrDenied, "DENIED", http.StatusForbidden, "requested access to the resource is denied"}, true
+	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return errorKind{registry.ErrTooLarge, "SIZE_INVALID", http.StatusRequestEntityTooLarge,
@@ -83,11 +90,15 @@ func classify(err error) (errorKind, bool) {
 func writeError(w http.ResponseWriter, req *http.Request, log *slog.Logger, err error) {
 	k, known := classify(err)
 	entry := errorEntry{Code: k.code, Message: k.message}
+	// A refusal's text names the deciding policy, which is the operator's
+	// business, not the client's.
 	if known {
 		var d registry.Detailer
-		if errors.As(err, &d) {
+		switch {
+		case isRefusal(err):
+		case errors.As(err, &d):
 			entry.Detail = d.Detail()
-		} else {
+		default:
 			entry.Detail = err.Error()
 		}
 	} else if errors.Is(err, context.Canceled) {
@@ -97,6 +108,10 @@ func writeError(w http.ResponseWriter, req *http.Request, log *slog.Logger, err 
 	}
 	body, _ := json.Marshal(errorBody{Errors: []errorEntry{entry}})
 	h := w.Header()
+	var ch challenger
+	if errors.As(err, &ch) && ch.Challenge() != "" {
+		h.Set("WWW-Authenticate", ch.Challenge())
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(k.status)

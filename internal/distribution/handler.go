@@ -1,6 +1,7 @@
 package distribution
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -25,9 +26,11 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 type handler struct {
-	reg *registry.Registry
-	log *slog.Logger
-	mux *http.ServeMux
+	reg     *registry.Registry
+	log     *slog.Logger
+	mux     *http.ServeMux
+	authz   Authorizer
+	observe func(context.Context, Event)
 }
 
 // New returns the handler for everything under /v2/. It panics if reg is
@@ -146,6 +149,10 @@ func (h *handler) repository(w http.ResponseWriter, req *http.Request) error {
 	rt, ok := parseRoute(req.URL.EscapedPath())
 	if !ok || rt.name == "" {
 		return errNotFound
+	}
+	if err := h.authorize(req.Context(), rt, req.Method); err != nil {
+		h.notifyRefusal(req.Context(), rt, req.Method, err)
+		return err
 	}
 	switch rt.ep {
 	case epBlob:

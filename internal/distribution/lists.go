@@ -1,12 +1,14 @@
 package distribution
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 
+	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/registry"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -60,7 +62,16 @@ func (h *handler) catalog(w http.ResponseWriter, req *http.Request) error {
 	if err != nil {
 		return err
 	}
-	repos, more, err := h.reg.Repositories(req.Context(), p)
+	var repos []string
+	var more bool
+	if h.authz == nil {
+		repos, more, err = h.reg.Repositories(req.Context(), p)
+	} else {
+		if err := h.authz.Authorize(req.Context(), policy.ActionListRepositories, ""); err != nil {
+			return err
+		}
+		repos, more, err = h.visibleRepositories(req.Context(), p)
+	}
 	if err != nil {
 		return err
 	}
@@ -100,5 +111,55 @@ func writeJSON(w http.ResponseWriter, req *http.Request, status int, contentType
 	w.WriteHeader(status)
 	if req.Method != http.MethodHead {
 		_, _ = w.Write(body)
+	}
+}
+
+// maxCatalogPage bounds a filtered catalog page when the client asks for
+// everything (no n) or more, as the registry bounds unfiltered pages.
+const maxCatalogPage = 10000
+
+// catalogBatch is how many names one registry call reads while filtering.
+const catalogBatch = 1000
+
+// visibleRepositories is one catalog page of the repositories the caller
+// may see. It reads the registry's pages until it has p.N visible names
+// or reaches the end, so hidden repositories neither shorten pages nor
+// leave gaps; "more" is true only when another visible name follows, so
+// the Link header never points at an empty page.
+func (h *handler) visibleRepositories(ctx context.Context, p registry.Page) ([]string, bool, error) {
+	want := p.N
+	if want < 0 || want > maxCatalogPage {
+		want = maxCatalogPage
+	}
+	out := []string{}
+	if want == 0 {
+		return out, false, nil
+	}
+	last := p.Last
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
+		}
+		batch, more, err := h.reg.Repositories(ctx, registry.Page{N: catalogBatch, Last: last})
+		if err != nil {
+			return nil, false, err
+		}
+		for _, name := range batch {
+			ok, err := h.visible(ctx, name)
+			if err != nil {
+				return nil, false, err
+			}
+			if !ok {
+				continue
+			}
+			if len(out) == want {
+				return out, true, nil
+			}
+			out = append(out, name)
+		}
+		if !more || len(batch) == 0 {
+			return out, false, nil
+		}
+		last = batch[len(batch)-1]
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/manifest"
 	"github.com/moat-dev/moat/internal/registry"
 )
@@ -23,6 +24,13 @@ func (h *handler) getManifest(w http.ResponseWriter, req *http.Request, rt route
 		get = h.reg.StatManifest
 	}
 	m, err := get(req.Context(), rt.name, rt.arg)
+	if req.Method == http.MethodGet {
+		e := Event{Action: policy.ActionPull, Repository: rt.name, Reference: rt.arg, Err: err}
+		if m != nil {
+			e.Digest = m.Digest
+		}
+		h.notify(req.Context(), e)
+	}
 	if err != nil {
 		return err
 	}
@@ -81,6 +89,11 @@ func (h *handler) putManifest(w http.ResponseWriter, req *http.Request, rt route
 		Body:        body,
 		Tags:        req.URL.Query()["tag"],
 	})
+	e := Event{Action: policy.ActionPush, Repository: rt.name, Reference: rt.arg, Err: err}
+	if res != nil {
+		e.Digest, e.Tags = res.Digest, res.Tags
+	}
+	h.notify(req.Context(), e)
 	if err != nil {
 		return err
 	}
@@ -101,7 +114,9 @@ func (h *handler) putManifest(w http.ResponseWriter, req *http.Request, rt route
 // deleteManifest deletes a manifest by digest, or only the tag when the
 // reference is a tag.
 func (h *handler) deleteManifest(w http.ResponseWriter, req *http.Request, rt route) error {
-	if err := h.reg.DeleteManifest(req.Context(), rt.name, rt.arg); err != nil {
+	err := h.reg.DeleteManifest(req.Context(), rt.name, rt.arg)
+	h.notify(req.Context(), Event{Action: policy.ActionDelete, Repository: rt.name, Reference: rt.arg, Err: err})
+	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")

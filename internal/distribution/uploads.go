@@ -52,7 +52,21 @@ func (h *handler) startUpload(w http.ResponseWriter, req *http.Request, rt route
 	q := req.URL.Query()
 	if m := q.Get("mount"); m != "" {
 		d := digest.Digest(m)
-		res, err := h.reg.MountBlob(ctx, rt.name, q.Get("from"), d)
+		from := q.Get("from")
+		ok, err := h.mayMountFrom(ctx, from)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// Not a failure: the client uploads the blob instead.
+			u, err := h.reg.StartUpload(ctx, rt.name)
+			if err != nil {
+				return err
+			}
+			writeUploadState(w, http.StatusAccepted, u)
+			return nil
+		}
+		res, err := h.reg.MountBlob(ctx, rt.name, from, d)
 		if err != nil {
 			return err
 		}
