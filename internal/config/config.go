@@ -48,6 +48,30 @@ type Config struct {
 	Log     Log     `yaml:"log"`
 	HTTP    HTTP    `yaml:"http"`
 	Limits  Limits  `yaml:"limits"`
+	Auth    Auth    `yaml:"auth"`
+}
+
+// Auth configures authentication (users, robots, the token endpoint at
+// /auth/token) and policy-based authorization of every request.
+type Auth struct {
+	// Enabled turns access control on. Default false for now: the
+	// end-to-end and conformance harnesses still run without credentials.
+	// The default flips to true once they log in; until then run
+	// "moat serve --auth" (or MOAT_AUTH_ENABLED=true) for a registry
+	// that is not open to everyone.
+	Enabled bool `yaml:"enabled"`
+	// Service is the registry's name in tokens and challenges (the JWT
+	// audience and issuer). Default "moat".
+	Service string `yaml:"service"`
+	// Realm is the absolute token endpoint URL sent in challenges. Empty
+	// means http://<addr>/auth/token with localhost for an unspecified
+	// host, which suits local use only: set it to the URL clients reach.
+	Realm string `yaml:"realm"`
+	// TokenTTL is how long an access token lasts. Default 5m.
+	TokenTTL time.Duration `yaml:"tokenTTL"`
+	// Listener names this server's listener for listener policies (the
+	// moat:Listener condition key). Default "default".
+	Listener string `yaml:"listener"`
 }
 
 // Storage selects and configures the blob storage driver.
@@ -120,6 +144,7 @@ func Default() Config {
 			ShutdownTimeout:   30 * time.Second,
 		},
 		Limits: Limits{MaxHeaderBytes: 1 << 20},
+		Auth:   Auth{Service: "moat", TokenTTL: 5 * time.Minute, Listener: "default"},
 	}
 }
 
@@ -201,6 +226,15 @@ var envVars = []envVar{
 	{"HTTP_READ_HEADER_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout })},
 	{"HTTP_IDLE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout })},
 	{"HTTP_SHUTDOWN_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout })},
+	{"AUTH_ENABLED", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.Auth.Enabled = b
+		return err
+	}},
+	{"AUTH_SERVICE", str(func(c *Config) *string { return &c.Auth.Service })},
+	{"AUTH_REALM", str(func(c *Config) *string { return &c.Auth.Realm })},
+	{"AUTH_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.Auth.TokenTTL })},
+	{"AUTH_LISTENER", str(func(c *Config) *string { return &c.Auth.Listener })},
 	{"LIMITS_MAX_HEADER_BYTES", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		c.Limits.MaxHeaderBytes = n
@@ -239,6 +273,8 @@ type Flags struct {
 	Addr     *string
 	DataDir  *string
 	Database *string
+	// Auth turns access control on (--auth).
+	Auth *bool
 }
 
 // ApplyFlags overrides fields from command-line flags.
@@ -251,6 +287,9 @@ func (c *Config) ApplyFlags(f Flags) {
 	}
 	if f.Database != nil {
 		c.Database = *f.Database
+	}
+	if f.Auth != nil {
+		c.Auth.Enabled = *f.Auth
 	}
 }
 
@@ -331,6 +370,22 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxHeaderBytes < 4096 {
 		bad("limits.maxHeaderBytes %d must be at least 4096", c.Limits.MaxHeaderBytes)
 	}
+	if strings.TrimSpace(c.Auth.Service) == "" || strings.ContainsAny(c.Auth.Service, "\"\\ \t\r\n") {
+		bad("auth.service %q: want a non-empty name without spaces or quotes", c.Auth.Service)
+	}
+	if c.Auth.Realm != "" {
+		if u, err := url.Parse(c.Auth.Realm); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("auth.realm %q: want an absolute http(s) URL such as https://registry.example/auth/token", c.Auth.Realm)
+		}
+	}
+	// Access tokens are not revocable, so a long lifetime would let a
+	// revoked credential act for that long; the issuer needs at least 1m.
+	if c.Auth.TokenTTL < time.Minute || c.Auth.TokenTTL > time.Hour {
+		bad("auth.tokenTTL %s must be between 1m and 1h", c.Auth.TokenTTL)
+	}
+	if strings.TrimSpace(c.Auth.Listener) == "" {
+		bad("auth.listener is empty")
+	}
 	return errors.Join(errs...)
 }
 
@@ -382,4 +437,20 @@ func redact(dsn string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// TokenRealm is auth.realm, or the token endpoint on the listen address
+// (localhost when the host is unspecified).
+func (c *Config) TokenRealm() string {
+	if c.Auth.Realm != "" {
+		return c.Auth.Realm
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return "http://localhost:5000/auth/token" // Validate rejects such an addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/auth/token"
 }

@@ -114,6 +114,12 @@ http:
   shutdownTimeout: 45s
 limits:
   maxHeaderBytes: 65536
+auth:
+  enabled: true
+  service: registry.example
+  realm: https://registry.example/auth/token
+  tokenTTL: 10m
+  listener: private
 `
 	cfg, err := Parse(strings.NewReader(doc))
 	if err != nil {
@@ -131,6 +137,8 @@ limits:
 		Log:      Log{Level: "debug", Format: "json"},
 		HTTP:     HTTP{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, ShutdownTimeout: 45 * time.Second},
 		Limits:   Limits{MaxHeaderBytes: 64 << 10},
+		Auth: Auth{Enabled: true, Service: "registry.example", Realm: "https://registry.example/auth/token",
+			TokenTTL: 10 * time.Minute, Listener: "private"},
 	}
 	if cfg != want {
 		t.Errorf("got %+v\nwant %+v", cfg, want)
@@ -231,6 +239,12 @@ func TestEveryEnvNameApplies(t *testing.T) {
 			values[n] = "warn"
 		case n == "MOAT_LOG_FORMAT":
 			values[n] = "json"
+		case n == "MOAT_AUTH_ENABLED":
+			values[n] = "true"
+		case n == "MOAT_AUTH_REALM":
+			values[n] = "https://env.example/auth/token"
+		case n == "MOAT_AUTH_SERVICE", n == "MOAT_AUTH_LISTENER":
+			values[n] = "env-" + strings.ToLower(n[len("MOAT_AUTH_"):])
 		default:
 			values[n] = "/env/" + n
 		}
@@ -251,6 +265,11 @@ func TestEveryEnvNameApplies(t *testing.T) {
 		"http.idleTimeout":       cfg.HTTP.IdleTimeout != d.HTTP.IdleTimeout,
 		"http.shutdownTimeout":   cfg.HTTP.ShutdownTimeout != d.HTTP.ShutdownTimeout,
 		"limits.maxHeaderBytes":  cfg.Limits.MaxHeaderBytes != d.Limits.MaxHeaderBytes,
+		"auth.enabled":           cfg.Auth.Enabled != d.Auth.Enabled,
+		"auth.service":           cfg.Auth.Service != d.Auth.Service,
+		"auth.realm":             cfg.Auth.Realm != d.Auth.Realm,
+		"auth.tokenTTL":          cfg.Auth.TokenTTL != d.Auth.TokenTTL,
+		"auth.listener":          cfg.Auth.Listener != d.Auth.Listener,
 	}
 	for k, changed := range checks {
 		if !changed {
@@ -322,6 +341,54 @@ func TestValidateReportsEveryProblemWithoutSecrets(t *testing.T) {
 func TestSlogLevel(t *testing.T) {
 	for _, name := range []string{"debug", "info", "warn", "error", "INFO"} {
 		if _, err := (Log{Level: name}).SlogLevel(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestAuth(t *testing.T) {
+	d := Default()
+	if d.Auth.Enabled {
+		t.Error("access control on by default; the harnesses run without credentials until they log in")
+	}
+	on := true
+	cfg, err := Load(nil, env(), Flags{Auth: &on})
+	if err != nil || !cfg.Auth.Enabled {
+		t.Fatalf("--auth: %+v %v", cfg.Auth, err)
+	}
+	off := false
+	if cfg, err = Load(nil, env("MOAT_AUTH_ENABLED", "true"), Flags{Auth: &off}); err != nil || cfg.Auth.Enabled {
+		t.Errorf("--auth=false over the environment: %+v %v", cfg.Auth, err)
+	}
+	if _, err := Load(nil, env("MOAT_AUTH_ENABLED", "yes please"), Flags{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad MOAT_AUTH_ENABLED: %v", err)
+	}
+	for _, tc := range []struct{ addr, realm, want string }{
+		{":5000", "", "http://localhost:5000/auth/token"},
+		{"0.0.0.0:6000", "", "http://localhost:6000/auth/token"},
+		{"[::]:6000", "", "http://localhost:6000/auth/token"},
+		{"127.0.0.1:7000", "", "http://127.0.0.1:7000/auth/token"},
+		{"[::1]:7000", "", "http://[::1]:7000/auth/token"},
+		{":5000", "https://r.example/auth/token", "https://r.example/auth/token"},
+	} {
+		c := Default()
+		c.Addr, c.Auth.Realm = tc.addr, tc.realm
+		if got := c.TokenRealm(); got != tc.want {
+			t.Errorf("TokenRealm(%q, %q) = %q, want %q", tc.addr, tc.realm, got, tc.want)
+		}
+	}
+	for name, mutate := range map[string]func(*Auth){
+		"empty service":    func(a *Auth) { a.Service = "" },
+		"quoted service":   func(a *Auth) { a.Service = `a"b` },
+		"relative realm":   func(a *Auth) { a.Realm = "/auth/token" },
+		"ftp realm":        func(a *Auth) { a.Realm = "ftp://x/auth/token" },
+		"short token TTL":  func(a *Auth) { a.TokenTTL = 30 * time.Second },
+		"long token TTL":   func(a *Auth) { a.TokenTTL = 2 * time.Hour },
+		"no listener name": func(a *Auth) { a.Listener = " " },
+	} {
+		c := Default()
+		mutate(&c.Auth)
+		if err := c.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "auth.") {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
