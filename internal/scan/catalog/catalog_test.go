@@ -146,11 +146,14 @@ func TestSquash(t *testing.T) {
 
 func TestOwnedByOS(t *testing.T) {
 	img := ct.NewImage(
-		layer(ct.File("owned/list", "/app/owned.egg-info /app/file")),
+		// Lists name directories too: a shared parent (/app/shared) must
+		// not make everything below it owned.
+		layer(ct.File("owned/list", "/app/owned.egg-info /app/file /app/shared")),
 		layer(
 			ct.File("app/owned.egg-info/PKG-INFO", "owned 1"),
 			ct.File("app/file", "file 1"),
 			ct.File("app/free/PKG-INFO", "free 1"),
+			ct.File("app/shared/lib.jar", "lib 1"),
 		),
 	)
 	inv := run(t, img)
@@ -158,7 +161,7 @@ func TestOwnedByOS(t *testing.T) {
 	for _, p := range inv.Packages {
 		got[p.Name] = p.OwnedByOS
 	}
-	want := map[string]bool{"owned": true, "file": true, "free": false}
+	want := map[string]bool{"owned": true, "file": true, "free": false, "lib": false}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ownedByOS %v, want %v", got, want)
 	}

@@ -175,7 +175,10 @@ func ownedCandidates(live []liveFile) map[string]bool {
 				if outer, _, ok := strings.Cut(q, "!"); ok {
 					q = outer
 				}
-				cand[q], cand[path.Dir(q)] = false, false
+				cand[q] = false
+				if d, ok := metadataDir(q); ok {
+					cand[d] = false
+				}
 			}
 		}
 	}
@@ -192,8 +195,17 @@ func ownedCandidates(live []liveFile) map[string]bool {
 	return cand
 }
 
+// metadataDir returns the directory of a Python metadata file
+// (foo.egg-info/PKG-INFO, foo.dist-info/METADATA), which OS file lists
+// name instead of the file. Other parents (/usr/share/java) are shared by
+// many packages and say nothing about ownership.
+func metadataDir(p string) (string, bool) {
+	d := path.Dir(p)
+	return d, strings.HasSuffix(d, ".egg-info") || strings.HasSuffix(d, ".dist-info")
+}
+
 // ownedPath reports whether a language package's files belong to an OS
-// package: its own path or its directory (egg-info, dist-info) is listed,
+// package: its own path or its egg-info/dist-info directory is listed,
 // or, for entries inside an archive ("a.jar!b.jar"), the outer file is.
 func ownedPath(owned map[string]bool, paths []string) bool {
 	if len(owned) == 0 {
@@ -203,7 +215,10 @@ func ownedPath(owned map[string]bool, paths []string) bool {
 		if outer, _, ok := strings.Cut(p, "!"); ok {
 			p = outer
 		}
-		if owned[p] || owned[path.Dir(p)] {
+		if owned[p] {
+			return true
+		}
+		if d, ok := metadataDir(p); ok && owned[d] {
 			return true
 		}
 	}

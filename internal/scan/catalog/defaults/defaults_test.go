@@ -228,3 +228,47 @@ func TestAlpineDistroQualifiers(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 }
+
+// TestDirSourceNeverFollowsSymlinks scans a root filesystem whose package
+// database and os-release are symlinks leading out of it or in loops:
+// nothing outside the root may be read.
+func TestDirSourceNeverFollowsSymlinks(t *testing.T) {
+	outside := t.TempDir()
+	status := "Package: leaked\nStatus: install ok installed\nVersion: 1\n"
+	if err := os.WriteFile(filepath.Join(outside, "status"), []byte(status), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	for _, d := range []string{"var/lib/dpkg", "etc", "usr/lib", "loop"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	links := map[string]string{
+		"var/lib/dpkg/status": filepath.Join(outside, "status"),
+		"etc/os-release":      "../usr/lib/os-release",
+		"usr/lib/os-release":  "/etc/os-release",
+		"loop/a":              "b",
+		"loop/b":              "a",
+		"var/lib/dpkg/info":   outside,
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err := source.Open(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	cat, err := defaults.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := cat.Catalog(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Packages) != 0 || inv.Distro != nil {
+		t.Errorf("read through symlinks: %+v distro %+v", inv.Packages, inv.Distro)
+	}
+}
