@@ -107,6 +107,64 @@ func TestSkopeo(t *testing.T) {
 		checkLayoutMatches(t, dst, "multi", idx)
 	})
 
+	t.Run("docker-schema2", func(t *testing.T) {
+		// skopeo converts to Docker schema2 manifests and manifest lists on
+		// the way in; moat must keep them byte for byte.
+		rc, r := newRegistryClient(t, s), newRunner(t)
+		img := newImage(t, rnd, linuxAMD64, 2, 128*1024)
+		src := filepath.Join(tmp, "src-docker")
+		writeLayout(t, src, "v1", img)
+		ref := "docker://" + s.Addr + "/e2e/skopeo/docker:v1"
+		r.run(skopeo, "copy", "--format", "v2s2", "--dest-tls-verify=false", "oci:"+src+":v1", ref)
+		body, status := rc.manifest("e2e/skopeo/docker", "v1")
+		if status != http.StatusOK {
+			t.Fatalf("GET manifest: status %d: %s", status, body)
+		}
+		var m struct {
+			MediaType string               `json:"mediaType"`
+			Layers    []ocispec.Descriptor `json:"layers"`
+		}
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.MediaType != "application/vnd.docker.distribution.manifest.v2+json" || len(m.Layers) != 2 {
+			t.Fatalf("stored manifest: media type %q with %d layers, want Docker schema2 with 2", m.MediaType, len(m.Layers))
+		}
+		dst := filepath.Join(tmp, "dst-docker")
+		r.run(skopeo, "copy", "--src-tls-verify=false", ref, "dir:"+dst)
+		got, err := os.ReadFile(filepath.Join(dst, "manifest.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if digest.FromBytes(got) != digest.FromBytes(body) {
+			t.Errorf("skopeo pulled manifest %s, moat stores %s", digest.FromBytes(got), digest.FromBytes(body))
+		}
+		for _, l := range m.Layers {
+			data, err := os.ReadFile(filepath.Join(dst, l.Digest.Encoded()))
+			if err != nil || digest.FromBytes(data) != l.Digest {
+				t.Errorf("layer %s pulled back wrong: %v", l.Digest, err)
+			}
+		}
+
+		idx := newIndex(t, rnd, []ocispec.Platform{linuxAMD64, linuxARM64}, 1, 64*1024)
+		srcIdx := filepath.Join(tmp, "src-docker-list")
+		writeLayout(t, srcIdx, "multi", idx)
+		r.run(skopeo, "copy", "--all", "--format", "v2s2", "--dest-tls-verify=false", "oci:"+srcIdx+":multi", "docker://"+s.Addr+"/e2e/skopeo/dockerlist:v1")
+		body, status = rc.manifest("e2e/skopeo/dockerlist", "v1")
+		var list ocispec.Index
+		if err := json.Unmarshal(body, &list); status != http.StatusOK || err != nil {
+			t.Fatalf("GET manifest list: status %d, %v: %s", status, err, body)
+		}
+		if list.MediaType != "application/vnd.docker.distribution.manifest.list.v2+json" || len(list.Manifests) != 2 {
+			t.Fatalf("stored list: media type %q with %d entries, want a Docker manifest list of 2", list.MediaType, len(list.Manifests))
+		}
+		for _, d := range list.Manifests {
+			if got := rc.manifestDigest("e2e/skopeo/dockerlist", d.Digest.String()); got != d.Digest {
+				t.Errorf("list entry %s: got %s", d.Digest, got)
+			}
+		}
+	})
+
 	t.Run("umoci-built", func(t *testing.T) {
 		// An image another tool wrote, layer by layer, survives the trip.
 		rc, r := newRegistryClient(t, s), newRunner(t)
