@@ -155,7 +155,10 @@ func New(analyzers []Analyzer, opts ...Option) (*Catalog, error) {
 		ids = append(ids, fmt.Sprintf("%s@%d", a.Name(), a.Version()))
 	}
 	sort.Strings(ids)
-	h := sha256.Sum256(fmt.Appendf(nil, "schema=%d max=%d|%s", resultSchema, c.maxFileSize, strings.Join(ids, ",")))
+	// The limits are part of the key: a layer cut short by a limit has a
+	// partial result that a larger limit must not reuse.
+	h := sha256.Sum256(fmt.Appendf(nil, "schema=%d file=%d layer=%d entries=%d|%s",
+		resultSchema, c.maxFileSize, c.maxLayerSize, c.maxEntries, strings.Join(ids, ",")))
 	c.setID = hex.EncodeToString(h[:8])
 	return c, nil
 }
