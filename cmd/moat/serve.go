@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"syscall"
 	"time"
@@ -25,6 +26,7 @@ import (
 func newServeCmd() *cobra.Command {
 	def := config.Default()
 	var addr, dataDir, database, configFile string
+	var authOn bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the registry (OCI Distribution API at /v2/)",
@@ -35,7 +37,10 @@ given with --config (or MOAT_CONFIG), environment variables, and flags.
 Environment variables: ` + fmt.Sprint(config.EnvNames()) + `.
 
 With no settings, blobs go to ./moat-data/blobs and metadata to the SQLite
-database ./moat-data/moat.db; --database postgres://... selects PostgreSQL.`,
+database ./moat-data/moat.db; --database postgres://... selects PostgreSQL.
+
+Access control is off unless --auth (or auth.enabled, MOAT_AUTH_ENABLED)
+is given; it will be on by default once the test harnesses log in.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var f config.Flags
@@ -47,6 +52,9 @@ database ./moat-data/moat.db; --database postgres://... selects PostgreSQL.`,
 			}
 			if cmd.Flags().Changed("database") {
 				f.Database = &database
+			}
+			if cmd.Flags().Changed("auth") {
+				f.Auth = &authOn
 			}
 			if !cmd.Flags().Changed("config") {
 				configFile = os.Getenv("MOAT_CONFIG")
@@ -62,6 +70,7 @@ database ./moat-data/moat.db; --database postgres://... selects PostgreSQL.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", def.DataDir, "directory for blobs and the default SQLite database")
 	cmd.Flags().StringVar(&database, "database", "", "metadata database: a postgres:// URL or an SQLite file (default <data-dir>/moat.db)")
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file")
+	cmd.Flags().BoolVar(&authOn, "auth", def.Auth.Enabled, "require authentication and enforce access policies (token endpoint at /auth/token); the first start creates user admin with the password in MOAT_ADMIN_PASSWORD or prints a generated one")
 	return cmd
 }
 
@@ -120,22 +129,45 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		return fmt.Errorf("metadata store %s: %w", cfg.DatabaseForLog(), err)
 	}
 	defer md.Close()
-	reg, err := registry.New(blobs, md, registry.WithLogger(log))
+	regOpts := []registry.Option{registry.WithLogger(log)}
+	distOpts := []distribution.Option{distribution.WithLogger(log)}
+	var srvOpts []server.Option
+	var wrapV2 func(http.Handler) http.Handler
+	if cfg.Auth.Enabled {
+		ac, err := openAccessControl(ctx, cfg, log, logw)
+		if err != nil {
+			return err
+		}
+		defer ac.Close()
+		// A mount without a source would link blobs of repositories the
+		// caller may not read.
+		regOpts = append(regOpts, registry.WithAnonymousMount(false))
+		distOpts = append(distOpts, ac.distributionOptions()...)
+		srvOpts = append(srvOpts,
+			server.WithHandler("/auth/", ac.tokenEndpoint(log), func(string) string { return "/auth/token" }),
+			server.WithTask("policy-reload", policyReloadInterval, ac.reloadTask))
+		wrapV2 = ac.v2
+	}
+	reg, err := registry.New(blobs, md, regOpts...)
 	if err != nil {
 		return err
 	}
+	var v2 http.Handler = distribution.New(reg, distOpts...)
+	if wrapV2 != nil {
+		v2 = wrapV2(v2)
+	}
 
-	srv, err := server.New(
+	srv, err := server.New(append([]server.Option{
 		server.WithLogger(log),
 		server.WithMetricsRegistry(metrics),
-		server.WithV2(distribution.New(reg, distribution.WithLogger(log))),
+		server.WithV2(v2),
 		server.WithReadiness("database", server.DatabaseReachable(md)),
 		server.WithReadiness("storage", server.StorageWritable(fsd)),
 		server.WithTask("upload-purge", cfg.Uploads.PurgeInterval, purgeTask(log, reg, fsd, cfg.Uploads.TTL)),
 		server.WithTask("gc", cfg.GC.Interval, gcTask(log, reg, cfg.GC.Grace)),
 		server.WithTimeouts(cfg.HTTP.ReadHeaderTimeout, cfg.HTTP.IdleTimeout, cfg.HTTP.ShutdownTimeout),
 		server.WithMaxHeaderBytes(cfg.Limits.MaxHeaderBytes),
-	)
+	}, srvOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -148,6 +180,7 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		"data_dir", cfg.DataDir,
 		"storage", fsd.Root(),
 		"database", cfg.DatabaseForLog(),
+		"auth", cfg.Auth.Enabled,
 		"startup", time.Since(start).Round(time.Millisecond))
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err

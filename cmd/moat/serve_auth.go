@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/moat-dev/moat/internal/audit"
+	"github.com/moat-dev/moat/internal/audit/sqlaudit"
+	"github.com/moat-dev/moat/internal/auth"
+	"github.com/moat-dev/moat/internal/auth/identity"
+	"github.com/moat-dev/moat/internal/auth/identity/sqlidentity"
+	"github.com/moat-dev/moat/internal/auth/policy"
+	"github.com/moat-dev/moat/internal/auth/policystore"
+	"github.com/moat-dev/moat/internal/auth/sqldb"
+	"github.com/moat-dev/moat/internal/auth/token"
+	"github.com/moat-dev/moat/internal/config"
+	"github.com/moat-dev/moat/internal/distribution"
+	"github.com/moat-dev/moat/internal/registry"
+)
+
+// adminPolicy is attached to the admins group on every start, so the
+// first-start admin can do everything.
+const (
+	adminPolicyName = "admins-allow-all"
+	adminPolicyDoc  = `{"Version":"2026-01-01","Statement":[{"Sid":"Admins","Effect":"Allow","Action":"*","Resource":"*"}]}`
+)
+
+// policyReloadInterval is how soon a policy change made through another
+// replica takes effect here; changes made here apply at once.
+const policyReloadInterval = 5 * time.Second
+
+// accessControl is the access-control stack of "moat serve --auth":
+// identities, policies, tokens and the audit log, stored in the metadata
+// database.
+type accessControl struct {
+	db       *sqldb.DB
+	ids      *identity.Service
+	policies *policystore.Store
+	loader   *auth.PolicyLoader
+	audit    *audit.Log
+	guard    *auth.Guard
+	tokens   *token.Server
+	listener string
+	log      *slog.Logger
+}
+
+// openAccessControl opens the stores, creates the admin user on first
+// start (password from MOAT_ADMIN_PASSWORD, or generated and written to
+// out once), and builds the guard and token server.
+func openAccessControl(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) (_ *accessControl, err error) {
+	db, err := sqldb.Open(ctx, cfg.DatabaseDSN())
+	if err != nil {
+		return nil, fmt.Errorf("auth database %s: %w", cfg.DatabaseForLog(), err)
+	}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+	a := &accessControl{db: db, listener: cfg.Auth.Listener, log: log}
+	idStore, err := sqlidentity.New(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if a.ids, err = identity.NewService(idStore); err != nil {
+		return nil, err
+	}
+	if _, err := a.ids.Bootstrap(ctx, os.Getenv(identity.EnvAdminPassword), out); err != nil {
+		return nil, fmt.Errorf("create admin user: %w", err)
+	}
+	if a.policies, err = policystore.New(ctx, db); err != nil {
+		return nil, err
+	}
+	if err := ensureAdminPolicy(ctx, a.policies); err != nil {
+		return nil, err
+	}
+	var holder auth.EngineHolder
+	if a.loader, err = auth.NewPolicyLoader(a.policies, &holder); err != nil {
+		return nil, err
+	}
+	if _, err := a.loader.Reload(ctx); err != nil {
+		return nil, err
+	}
+	auditStore, err := sqlaudit.New(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if a.audit, err = audit.New(auditStore); err != nil {
+		return nil, err
+	}
+	key, err := token.LoadOrCreateKey(filepath.Join(cfg.DataDir, "token-key.pem"))
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := token.NewIssuer(key, cfg.Auth.Service, token.WithAccessTTL(cfg.Auth.TokenTTL))
+	if err != nil {
+		return nil, err
+	}
+	if a.guard, err = auth.NewGuard(a.ids, issuer, &holder, cfg.Auth.Service, cfg.TokenRealm(), auth.WithLogger(log)); err != nil {
+		return nil, err
+	}
+	a.tokens, err = token.NewServer(issuer, cfg.Auth.Service, auth.TokenAuthenticator(a.ids), a.guard.TokenAllow(),
+		token.WithObserver(auth.TokenAudit(a.audit, log)))
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *accessControl) Close() error { return a.db.Close() }
+
+// ensureAdminPolicy stores the admins' policy and attaches it to the
+// admins group unless it is there already (an operator may have edited
+// it; that edit is kept).
+func ensureAdminPolicy(ctx context.Context, ps *policystore.Store) error {
+	stored, _, err := ps.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range stored {
+		if p.Name == adminPolicyName {
+			return nil
+		}
+	}
+	if err := ps.Put(ctx, adminPolicyName, policy.Identity, []byte(adminPolicyDoc)); err != nil {
+		return err
+	}
+	return ps.Attach(ctx, adminPolicyName, policystore.Target{Type: policystore.TargetGroup, Name: identity.AdminGroup})
+}
+
+// v2 wraps the distribution handler: the guard identifies the caller and
+// the registry records who pushed.
+func (a *accessControl) v2(next http.Handler) http.Handler {
+	return a.guard.Middleware(a.listener, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := auth.CallerFrom(r.Context()); ok && c.Principal.Type != policy.Anonymous {
+			r = r.WithContext(registry.WithActor(r.Context(), principalName(c.Principal)))
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+// tokenEndpoint serves /auth/token.
+func (a *accessControl) tokenEndpoint(log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/auth/token", a.guard.RequestContext(a.listener, a.tokens.Handler(log)))
+	return mux
+}
+
+// distributionOptions enforce policy in the /v2/ handlers and record
+// pulls, pushes and deletes in the audit log.
+func (a *accessControl) distributionOptions() []distribution.Option {
+	return []distribution.Option{
+		distribution.WithAuthorizer(a.guard),
+		distribution.WithObserver(registryAudit(a.audit, a.log)),
+	}
+}
+
+// reloadTask picks up policy changes made through other replicas.
+func (a *accessControl) reloadTask(ctx context.Context) error {
+	changed, err := a.loader.Reload(ctx)
+	if changed {
+		a.log.Info("policies reloaded", "version", a.loader.Version())
+	}
+	return err
+}
+
+func principalName(p policy.Principal) string {
+	if p.Type == policy.Anonymous || p.Type == "" {
+		return "anonymous"
+	}
+	return string(p.Type) + ":" + p.Name
+}
+
+// registryAudit records a distribution event: who, what, from where and
+// the result. A failed append is logged; the request has already been
+// answered by the registry call it describes.
+func registryAudit(a auth.Appender, log *slog.Logger) func(context.Context, distribution.Event) {
+	return func(ctx context.Context, ev distribution.Event) {
+		e := audit.Entry{Actor: "anonymous", Action: string(ev.Action), Resource: policy.RepositoryResource(ev.Repository), Result: audit.ResultSuccess}
+		if c, ok := auth.CallerFrom(ctx); ok {
+			e.Actor = principalName(c.Principal)
+			if c.Context.SourceIP.IsValid() {
+				e.SourceIP = c.Context.SourceIP.String()
+			}
+		}
+		details := map[string]any{"reference": ev.Reference}
+		if ev.Digest != "" {
+			details["digest"] = ev.Digest.String()
+		}
+		if len(ev.Tags) > 0 {
+			details["tags"] = ev.Tags
+		}
+		var refusal interface{ Challenge() string }
+		switch {
+		case ev.Err == nil:
+		case errors.As(ev.Err, &refusal):
+			e.Result = audit.ResultDenied
+		default:
+			e.Result = audit.ResultFailure
+			details["error"] = ev.Err.Error()
+		}
+		b, err := json.Marshal(details)
+		if err != nil {
+			log.ErrorContext(ctx, "audit registry event", "err", err)
+			return
+		}
+		e.Details = b
+		if _, err := a.Append(ctx, e); err != nil {
+			log.ErrorContext(ctx, "audit registry event", "err", err)
+		}
+	}
+}
