@@ -108,19 +108,32 @@ func runScan(ctx context.Context, stdout io.Writer, target string, fl scanFlags,
 	if err != nil {
 		return err
 	}
-	db, err := vulndb.Open(dir)
-	if errors.Is(err, vulndb.ErrNoDatabase) {
-		return fmt.Errorf("%w: run `moat db update` or `moat db import PATH` first", err)
+	// Open the database while the image is cataloged: the two share
+	// nothing, and the catalog mostly waits on decompression.
+	type opened struct {
+		db  *vulndb.DB
+		err error
 	}
-	if err != nil {
-		return err
+	dbc := make(chan opened, 1)
+	go func() {
+		db, err := vulndb.Open(dir)
+		dbc <- opened{db, err}
+	}()
+	inv, invErr := loadInventory(ctx, target, fl)
+	o := <-dbc
+	if o.db != nil {
+		defer o.db.Close()
 	}
-	defer db.Close()
-
-	inv, err := loadInventory(ctx, target, fl)
-	if err != nil {
-		return err
+	if errors.Is(o.err, vulndb.ErrNoDatabase) {
+		return fmt.Errorf("%w: run `moat db update` or `moat db import PATH` first", o.err)
 	}
+	if o.err != nil {
+		return o.err
+	}
+	if invErr != nil {
+		return invErr
+	}
+	db := o.db
 	m, err := match.New(db, match.WithClock(now))
 	if err != nil {
 		return err

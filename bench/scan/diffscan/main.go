@@ -33,6 +33,14 @@ func (f *finding) String() string {
 	return fmt.Sprintf("%-9s %s@%s  %s", f.eco, f.pkg, f.version, strings.Join(ids, " "))
 }
 
+// normVersion drops the "v" Go tools print and osv-scanner does not.
+func normVersion(eco, v string) string {
+	if eco == "Go" {
+		return strings.TrimPrefix(v, "v")
+	}
+	return v
+}
+
 func baseEco(e string) string {
 	b, _, _ := strings.Cut(e, ":")
 	return b
@@ -68,7 +76,8 @@ func loadMoat(path string) (vulns, eol []*finding, err error) {
 	}
 	seen := map[string]*finding{}
 	for _, f := range r.Findings {
-		x := &finding{eco: baseEco(f.Package.Ecosystem), pkg: f.Package.Name, version: f.Package.Version, ids: set(f.IDs)}
+		eco := baseEco(f.Package.Ecosystem)
+		x := &finding{eco: eco, pkg: f.Package.Name, version: normVersion(eco, f.Package.Version), ids: set(f.IDs)}
 		if f.Kind == "end-of-life" {
 			eol = append(eol, x)
 			continue
@@ -118,7 +127,8 @@ func loadOSV(path string) ([]*finding, error) {
 	for _, res := range r.Results {
 		for _, p := range res.Packages {
 			for _, g := range p.Groups {
-				x := &finding{eco: baseEco(p.Package.Ecosystem), pkg: p.Package.Name, version: p.Package.Version, ids: set(g.IDs, g.Aliases)}
+				eco := baseEco(p.Package.Ecosystem)
+				x := &finding{eco: eco, pkg: p.Package.Name, version: normVersion(eco, p.Package.Version), ids: set(g.IDs, g.Aliases)}
 				if x.eco == "PyPI" {
 					x.pkg = strings.ToLower(x.pkg)
 				}

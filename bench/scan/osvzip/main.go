@@ -3,12 +3,17 @@
 // per base ecosystem ("Debian:12" records go to Debian/all.zip). A record
 // affecting several ecosystems goes into each of their zips.
 //
-//	go run ./bench/scan/osvzip SRC DST
+//	go run ./bench/scan/osvzip [-strip-private] SRC DST
+//
+// -strip-private drops top-level keys outside the OSV schema that start
+// with "_" (the GitHub subset carries "_source"): osv-scanner's strict
+// protobuf decoding silently skips records that have them.
 package main
 
 import (
 	"archive/zip"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -18,17 +23,19 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: osvzip SRC DST")
+	strip := flag.Bool("strip-private", false, `drop top-level keys starting with "_"`)
+	flag.Parse()
+	if flag.NArg() != 2 {
+		fmt.Fprintln(os.Stderr, "usage: osvzip [-strip-private] SRC DST")
 		os.Exit(2)
 	}
-	if err := run(os.Args[1], os.Args[2]); err != nil {
+	if err := run(flag.Arg(0), flag.Arg(1), *strip); err != nil {
 		fmt.Fprintln(os.Stderr, "osvzip:", err)
 		os.Exit(1)
 	}
 }
 
-func run(src, dst string) error {
+func run(src, dst string, strip bool) error {
 	byEco := map[string]map[string][]byte{}
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
@@ -48,6 +55,20 @@ func run(src, dst string) error {
 		}
 		if json.Unmarshal(b, &rec) != nil || rec.ID == "" {
 			return nil // not an OSV record
+		}
+		if strip {
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(b, &m); err != nil {
+				return err
+			}
+			for k := range m {
+				if strings.HasPrefix(k, "_") {
+					delete(m, k)
+				}
+			}
+			if b, err = json.Marshal(m); err != nil {
+				return err
+			}
 		}
 		for _, a := range rec.Affected {
 			eco, _, _ := strings.Cut(a.Package.Ecosystem, ":")

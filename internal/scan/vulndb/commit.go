@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"hash/fnv"
 	"log/slog"
@@ -113,7 +114,11 @@ func Commit(ctx context.Context, dir string, b *Batch, opts ...CommitOption) (Me
 		byID[e.id] = e
 	}
 	if prev != nil {
-		for _, e := range prev.entries() {
+		old, err := prev.entries()
+		if err != nil {
+			return Meta{}, err
+		}
+		for _, e := range old {
 			if !replaced[e.source] {
 				add(e)
 			}
@@ -281,19 +286,23 @@ func Commit(ctx context.Context, dir string, b *Batch, opts ...CommitOption) (Me
 
 // entries reconstructs the stored records of a version without decoding
 // them, so a partial update copies untouched sources byte for byte.
-func (db *DB) entries() []*entry {
+func (db *DB) entries() ([]*entry, error) {
 	n := len(db.idx.IDs)
+	data := make([]byte, db.idx.Offsets[n])
+	if _, err := db.data.ReadAt(data, 0); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
 	out := make([]*entry, n)
 	for i := range n {
 		out[i] = &entry{id: db.idx.IDs[i], source: db.idx.Sources[i], modified: db.idx.Modified[i],
-			raw: db.data[db.idx.Offsets[i]:db.idx.Offsets[i+1]]}
+			raw: data[db.idx.Offsets[i]:db.idx.Offsets[i+1]]}
 	}
 	for k, recs := range db.idx.Keys {
 		for _, r := range recs {
 			out[r].keys = append(out[r].keys, k)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // prune removes versions not in keep and temp dirs of interrupted writers

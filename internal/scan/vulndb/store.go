@@ -106,7 +106,9 @@ type DB struct {
 	// lazy holds the files read on first use open from Open on.
 	lazy map[string]*os.File
 	idx  *index
-	data []byte // advisories.jsonl
+	// data is advisories.jsonl, read record by record: a scan touches a
+	// few hundred of tens of thousands.
+	data *os.File
 
 	mu    sync.Mutex
 	cache map[uint32]*osv.Advisory
@@ -189,11 +191,15 @@ func openVersion(vdir string) (_ *DB, err error) {
 	if err := gob.NewDecoder(bytes.NewReader(ib)).Decode(db.idx); err != nil {
 		return nil, fmt.Errorf("%w: index: %w", ErrCorrupt, err)
 	}
-	if db.data, err = os.ReadFile(filepath.Join(vdir, fileAdvisories)); err != nil {
+	if db.data, err = os.Open(filepath.Join(vdir, fileAdvisories)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	st, err := db.data.Stat()
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	n := len(db.idx.IDs)
-	if len(db.idx.Offsets) != n+1 || len(db.idx.Sources) != n || len(db.idx.Modified) != n || (n > 0 && db.idx.Offsets[n] != int64(len(db.data))) {
+	if len(db.idx.Offsets) != n+1 || len(db.idx.Sources) != n || len(db.idx.Modified) != n || db.idx.Offsets[n] != st.Size() {
 		return nil, fmt.Errorf("%w: index does not match advisories", ErrCorrupt)
 	}
 	return db, nil
@@ -202,6 +208,9 @@ func openVersion(vdir string) (_ *DB, err error) {
 // Close releases the database's open files. Reads after Close fail.
 func (db *DB) Close() error {
 	var errs []error
+	if db.data != nil {
+		errs = append(errs, db.data.Close())
+	}
 	for _, f := range db.lazy {
 		errs = append(errs, f.Close())
 	}
@@ -327,14 +336,31 @@ func (db *DB) record(r uint32) (*osv.Advisory, error) {
 	if int(r) >= len(db.idx.IDs) {
 		return nil, fmt.Errorf("%w: record %d out of range", ErrCorrupt, r)
 	}
+	raw, err := db.raw(r)
+	if err != nil {
+		return nil, err
+	}
 	a = &osv.Advisory{}
-	if err := json.Unmarshal(db.data[db.idx.Offsets[r]:db.idx.Offsets[r+1]], a); err != nil {
+	if err := json.Unmarshal(raw, a); err != nil {
 		return nil, fmt.Errorf("%w: record %d: %w", ErrCorrupt, r, err)
 	}
 	db.mu.Lock()
 	db.cache[r] = a
 	db.mu.Unlock()
 	return a, nil
+}
+
+// raw reads the stored bytes of record r.
+func (db *DB) raw(r uint32) ([]byte, error) {
+	off, end := db.idx.Offsets[r], db.idx.Offsets[r+1]
+	if end < off {
+		return nil, fmt.Errorf("%w: record %d has negative length", ErrCorrupt, r)
+	}
+	b := make([]byte, end-off)
+	if _, err := db.data.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("%w: record %d: %w", ErrCorrupt, r, err)
+	}
+	return b, nil
 }
 
 // KEV returns the KEV entry of a CVE.
