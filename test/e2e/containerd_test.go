@@ -113,6 +113,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	}
 	cmd := exec.Command(daemon, "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting containerd: %v", err)
 	}

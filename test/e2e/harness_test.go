@@ -189,6 +189,8 @@ func tryStartServer(t *testing.T, opts serverOpts) (*server, error) {
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
+	// If the test binary dies (a timeout), the server dies with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("exec %s: %w", moatBinary, err)
