@@ -38,7 +38,7 @@ deps:
 # the throwaway one scripts/postgres.sh starts.
 test: deps
 	@url="$${MOAT_TEST_POSTGRES_URL:-}"; \
-	if [ -z "$$url" ]; then url="$$(scripts/postgres.sh start)"; fi; \
+	if [ -z "$$url" ]; then url="$$(scripts/postgres.sh start)" || exit 1; fi; \
 	echo "PostgreSQL for tests: $$url"; \
 	MOAT_TEST_POSTGRES_URL="$$url" $(MAKE) --no-print-directory -k test-race test-unit fuzz-smoke test-e2e
 
