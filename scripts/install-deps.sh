@@ -101,10 +101,12 @@ build_conformance() {
 	local dir="$TOOLS/conformance/$CONFORMANCE_VERSION"
 	if [[ ! -x "$dir/conformance" ]]; then
 		log "building $CONFORMANCE_MODULE@$CONFORMANCE_VERSION"
-		local src
+		local src scratch
 		# Outside any module so the repository's go.mod is left alone.
-		src=$(cd "$(mktemp -d)" && go mod download -json "$CONFORMANCE_MODULE@$CONFORMANCE_VERSION" |
+		scratch="$(mktemp -d)"
+		src=$(cd "$scratch" && go mod download -json "$CONFORMANCE_MODULE@$CONFORMANCE_VERSION" |
 			sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+		rmdir "$scratch"
 		if [[ -z "$src" || ! -d "$src" ]]; then
 			log "go mod download gave no directory for $CONFORMANCE_MODULE"
 			exit 1
