@@ -90,16 +90,16 @@ func appendUnique(s []int, v int) []int {
 	return append(s, v)
 }
 
-// scan calls hit for every rule whose keyword occurs in b (possibly more
-// than once per rule).
-func (m *matcher) scan(b []byte, hit func(rule int)) {
+// scan calls hit for every occurrence of a rule's keyword in b, with the
+// offset just past the keyword.
+func (m *matcher) scan(b []byte, hit func(rule, end int)) {
 	s := int32(0)
 	next, out := m.next, m.out
-	for _, c := range b {
+	for i, c := range b {
 		s = next[s][c]
 		if o := out[s]; o != nil {
 			for _, r := range o {
-				hit(r)
+				hit(r, i+1)
 			}
 		}
 	}

@@ -13,7 +13,7 @@ func FuzzMatcher(f *testing.F) {
 	f.Add([]byte("ssssswooo"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got := map[int]bool{}
-		m.scan(b, func(r int) { got[r] = true })
+		m.scan(b, func(r, end int) { got[r] = true })
 		low := bytes.ToLower(b)
 		for r, words := range kws {
 			want := false
@@ -38,7 +38,7 @@ func isASCII(b []byte) bool {
 }
 
 func TestGlobs(t *testing.T) {
-	re, err := globsRegexp([]string{"**/node_modules/**/{test,tests}/**", "/usr/share/doc/**", "*.png", "a?c"})
+	g, err := newGlobSet([]string{"**/node_modules/**/{test,tests}/**", "/usr/share/{doc,man}/**", "**/*.{png,GIF}", "a?c", "**/lib*.so.[0-9]*", "/etc/*.conf"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +52,23 @@ func TestGlobs(t *testing.T) {
 		"/a/b/logo.png.txt":                  false,
 		"/x/abc":                             true,
 		"/x/a/c":                             false,
+		"/usr/share/man/man1/ls.1.gz":        true,
+		"/a/b/x.gif":                         true,
+		"/lib/libc.so.6":                     true,
+		"/lib/libc.so":                       false,
+		"/etc/a.conf":                        true,
+		"/etc/a/b.conf":                      false,
 	} {
-		if re.MatchString(p) != want {
+		if g.match(p) != want {
 			t.Errorf("%s: got %v", p, !want)
+		}
+	}
+}
+
+func TestBadGlobs(t *testing.T) {
+	for _, bad := range []string{"", "{a", "a}", "{a{b}}"} {
+		if _, err := newGlobSet([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
 		}
 	}
 }

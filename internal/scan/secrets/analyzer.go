@@ -27,10 +27,10 @@ func (a *Analyzer) Name() string { return "secrets" }
 // layer results are redone when the rules change.
 func (a *Analyzer) Version() int { return a.s.Version() }
 
-// Wants decides from the path and size alone: non-empty regular files
-// within the size cap that no skip glob covers.
+// Wants decides from the path, mode and size alone: non-empty regular
+// files within the size cap that no skip rule covers.
 func (a *Analyzer) Wants(path string, mode fs.FileMode, size int64) bool {
-	return mode.IsRegular() && size > 0 && !a.s.Skips(path, size)
+	return mode.IsRegular() && size > 0 && !a.s.Skips(path, mode, size)
 }
 
 // Findings scans one catalog file. Binary and skipped files yield no

@@ -29,6 +29,12 @@ type RuleFile struct {
 	Version int `yaml:"version"`
 	// Skip lists path globs never scanned (vendored code, fixtures, docs).
 	Skip []string `yaml:"skip"`
+	// SkipExecutables lists path globs where files with an execute bit are
+	// not scanned.
+	SkipExecutables []string `yaml:"skipExecutables"`
+	// MaxExecutableSize skips larger files with an execute bit anywhere;
+	// 0 keeps the earlier files' value.
+	MaxExecutableSize int64 `yaml:"maxExecutableSize"`
 	// Allow applies to every rule.
 	Allow   Allow      `yaml:"allow"`
 	Rules   []RuleSpec `yaml:"rules"`
@@ -57,7 +63,18 @@ type RuleSpec struct {
 	NextLine string `yaml:"nextLine"`
 	// Entropy is the minimum Shannon entropy (bits per byte) of the secret.
 	Entropy float64 `yaml:"entropy"`
+	// Window bounds where Regex runs: from Before bytes ahead of a keyword's
+	// end to After bytes past it (defaults 64 and 1024). A match must fit
+	// in the window, which keeps regex work per hit constant however long
+	// the line. Rules anchored with ^ always see the whole line.
+	Window Window `yaml:"window"`
 	Allow   Allow   `yaml:"allow"`
+}
+
+// Window is the span around a keyword hit that a rule's regex sees.
+type Window struct {
+	Before int `yaml:"before"`
+	After  int `yaml:"after"`
 }
 
 // Allow lists known non-secrets: documentation examples, placeholders,
@@ -72,17 +89,21 @@ type rule struct {
 	RuleSpec
 	re          *regexp.Regexp
 	next        *regexp.Regexp
-	paths       *regexp.Regexp
-	allowPaths  *regexp.Regexp
+	paths       *globSet
+	allowPaths  *globSet
 	allowValues *regexp.Regexp
 	requires    []string
+	// anchored rules start with ^ and always see the whole line.
+	anchored bool
 }
 
 // ruleSet is the compiled form of the built-in and user rules.
 type ruleSet struct {
 	rules       []*rule
-	skip        *regexp.Regexp
-	allowPaths  *regexp.Regexp
+	skip        *globSet
+	skipExec    *globSet
+	maxExec     int64
+	allowPaths  *globSet
 	allowValues *regexp.Regexp
 	kw          *matcher
 	// always are rules without keywords.
@@ -110,7 +131,8 @@ func parseRuleFile(r io.Reader) (*RuleFile, error) {
 // disable) and compiles the result.
 func compileRules(files ...*RuleFile) (*ruleSet, error) {
 	var specs []RuleSpec
-	var skip, allowPaths, allowValues []string
+	var skip, skipExec, allowPaths, allowValues []string
+	var maxExec int64
 	index := map[string]int{}
 	for _, f := range files {
 		for _, id := range f.Disable {
@@ -130,15 +152,25 @@ func compileRules(files ...*RuleFile) (*ruleSet, error) {
 			specs = append(specs, s)
 		}
 		skip = append(skip, f.Skip...)
+		skipExec = append(skipExec, f.SkipExecutables...)
+		if f.MaxExecutableSize < 0 {
+			return nil, fmt.Errorf("%w: maxExecutableSize %d is negative", ErrBadRules, f.MaxExecutableSize)
+		}
+		if f.MaxExecutableSize > 0 {
+			maxExec = f.MaxExecutableSize
+		}
 		allowPaths = append(allowPaths, f.Allow.Paths...)
 		allowValues = append(allowValues, f.Allow.Values...)
 	}
-	rs := &ruleSet{}
+	rs := &ruleSet{maxExec: maxExec}
 	var err error
-	if rs.skip, err = globsRegexp(skip); err != nil {
+	if rs.skip, err = newGlobSet(skip); err != nil {
 		return nil, fmt.Errorf("%w: skip: %w", ErrBadRules, err)
 	}
-	if rs.allowPaths, err = globsRegexp(allowPaths); err != nil {
+	if rs.skipExec, err = newGlobSet(skipExec); err != nil {
+		return nil, fmt.Errorf("%w: skipExecutables: %w", ErrBadRules, err)
+	}
+	if rs.allowPaths, err = newGlobSet(allowPaths); err != nil {
 		return nil, fmt.Errorf("%w: allow.paths: %w", ErrBadRules, err)
 	}
 	if rs.allowValues, err = alternation(allowValues); err != nil {
@@ -182,10 +214,19 @@ func compileRule(s RuleSpec) (*rule, error) {
 	if s.Regex == "" || s.Title == "" {
 		return nil, fmt.Errorf("%w: rule %q: needs a title and a regex", ErrBadRules, s.ID)
 	}
+	if s.Window.Before == 0 {
+		s.Window.Before = 64
+	}
+	if s.Window.After == 0 {
+		s.Window.After = 1024
+	}
+	if s.Window.Before < 0 || s.Window.After < 0 || s.Window.Before > 1<<16 || s.Window.After > 1<<16 {
+		return nil, bad("window", fmt.Errorf("%+v outside 0..65536", s.Window))
+	}
 	if s.Entropy < 0 || s.Entropy > 8 {
 		return nil, bad("entropy", fmt.Errorf("%v outside 0..8", s.Entropy))
 	}
-	r := &rule{RuleSpec: s}
+	r := &rule{RuleSpec: s, anchored: strings.HasPrefix(strings.TrimPrefix(s.Regex, "(?i)"), "^")}
 	var err error
 	if r.re, err = regexp.Compile(s.Regex); err != nil {
 		return nil, bad("regex", err)
@@ -195,10 +236,10 @@ func compileRule(s RuleSpec) (*rule, error) {
 			return nil, bad("nextLine", err)
 		}
 	}
-	if r.paths, err = globsRegexp(s.Paths); err != nil {
+	if r.paths, err = newGlobSet(s.Paths); err != nil {
 		return nil, bad("paths", err)
 	}
-	if r.allowPaths, err = globsRegexp(s.Allow.Paths); err != nil {
+	if r.allowPaths, err = newGlobSet(s.Allow.Paths); err != nil {
 		return nil, bad("allow.paths", err)
 	}
 	if r.allowValues, err = alternation(s.Allow.Values); err != nil {

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -24,6 +26,7 @@ const (
 	binaryProbe = 8 << 10
 	// maxMatchesPerLine bounds regex work on hostile lines.
 	maxMatchesPerLine = 16
+
 	// engineVersion changes when scanning semantics change; it is part of
 	// Version together with a checksum of the rule data.
 	engineVersion = 1
@@ -96,6 +99,8 @@ type Scanner struct {
 	maxFileSize int64
 	maxLine     int
 	userRules   []byte
+	// readers recycles the line buffers (maxLine bytes each) across files.
+	readers sync.Pool
 }
 
 // Option configures a Scanner.
@@ -176,21 +181,31 @@ func New(opts ...Option) (*Scanner, error) {
 // under another Version are stale.
 func (s *Scanner) Version() int { return int(s.rs.version & 0x7fffffff) }
 
-// Skips reports whether a file is skipped from its path and size alone:
-// too large, or matching a skip glob. It is cheap enough for every entry of
-// a layer.
-func (s *Scanner) Skips(path string, size int64) bool {
-	return size > s.maxFileSize || (s.rs.skip != nil && s.rs.skip.MatchString(path))
+// Skips reports whether a file is skipped from its path, mode and size
+// alone: too large, matching a skip glob, or an executable larger than
+// maxExecutableSize or under a skipExecutables glob. It is cheap enough for every entry of a layer.
+func (s *Scanner) Skips(path string, mode fs.FileMode, size int64) bool {
+	return size > s.maxFileSize ||
+		(mode&0o111 != 0 && ((s.rs.maxExec > 0 && size > s.rs.maxExec) || s.rs.skipExec.match(path))) ||
+		s.rs.skip.match(path)
 }
 
 // Scan reads one file and returns its findings in line order. A skipped
 // file yields a *SkipError (ErrSkippedPath, ErrBinary; ErrTooLarge comes
 // with the findings of the part read).
 func (s *Scanner) Scan(ctx context.Context, path string, r io.Reader) ([]Finding, error) {
-	if s.rs.skip != nil && s.rs.skip.MatchString(path) {
+	if s.rs.skip.match(path) {
 		return nil, &SkipError{Path: path, Reason: ErrSkippedPath}
 	}
-	br := bufio.NewReaderSize(io.LimitReader(r, s.maxFileSize+1), s.maxLine)
+	br, _ := s.readers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(nil, s.maxLine)
+	}
+	br.Reset(io.LimitReader(r, s.maxFileSize+1))
+	defer func() {
+		br.Reset(nil)
+		s.readers.Put(br)
+	}()
 	head, err := br.Peek(binaryProbe)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -287,6 +302,7 @@ type fileState struct {
 	stamp    []int
 	gen      int
 	hits     []int
+	win      [][][2]int // per rule: keyword windows of a long line
 	seenReq  map[string]bool
 	pending  []candidate // awaiting the next line
 	deferred []candidate // awaiting Requires at EOF
@@ -295,13 +311,14 @@ type fileState struct {
 
 func (s *Scanner) newFile(path string, config bool) *fileState {
 	rs := s.rs
-	st := &fileState{s: s, path: path, eligible: make([]bool, len(rs.rules)), stamp: make([]int, len(rs.rules)+len(rs.requireKW))}
-	globalAllow := rs.allowPaths != nil && rs.allowPaths.MatchString(path)
+	n := len(rs.rules) + len(rs.requireKW)
+	st := &fileState{s: s, path: path, eligible: make([]bool, len(rs.rules)), stamp: make([]int, n), win: make([][][2]int, n)}
+	globalAllow := rs.allowPaths.match(path)
 	for i, r := range rs.rules {
 		switch {
 		case globalAllow:
-		case r.paths != nil && (config || !r.paths.MatchString(path)):
-		case r.allowPaths != nil && r.allowPaths.MatchString(path):
+		case r.paths != nil && (config || !r.paths.match(path)):
+		case r.allowPaths.match(path):
 		default:
 			st.eligible[i] = true
 		}
@@ -322,10 +339,23 @@ func (st *fileState) line(n int, b []byte) {
 	}
 	st.gen++
 	st.hits = st.hits[:0]
-	rs.kw.scan(b, func(i int) {
+	nr := len(rs.rules)
+	rs.kw.scan(b, func(i, end int) {
 		if st.stamp[i] != st.gen {
 			st.stamp[i] = st.gen
 			st.hits = append(st.hits, i)
+			st.win[i] = st.win[i][:0]
+		}
+		if i >= nr {
+			return
+		}
+		win := rs.rules[i].Window
+		lo, hi := max(end-win.Before, 0), min(end+win.After, len(b))
+		w := st.win[i]
+		if k := len(w) - 1; k >= 0 && lo <= w[k][1] {
+			w[k][1] = hi
+		} else {
+			st.win[i] = append(w, [2]int{lo, hi})
 		}
 	})
 	for _, i := range st.hits {
@@ -336,14 +366,21 @@ func (st *fileState) line(n int, b []byte) {
 			st.seenReq[rs.requireKW[i-len(rs.rules)]] = true
 			continue
 		}
-		st.match(i, n, b)
+		if rs.rules[i].anchored {
+			st.match(i, n, b, 0)
+			continue
+		}
+		for _, w := range st.win[i] {
+			st.match(i, n, b[w[0]:w[1]], w[0])
+		}
 	}
 	for _, i := range rs.always {
-		st.match(i, n, b)
+		st.match(i, n, b, 0)
 	}
 }
 
-func (st *fileState) match(i, n int, b []byte) {
+// match runs rule i over b, which starts at offset off of line n.
+func (st *fileState) match(i, n int, b []byte, off int) {
 	if !st.eligible[i] {
 		return
 	}
@@ -364,7 +401,7 @@ func (st *fileState) match(i, n int, b []byte) {
 		if r.Entropy > 0 && entropy(secret) < r.Entropy {
 			continue
 		}
-		c := candidate{rule: i, line: n, start: start, end: end, match: Redact(secret)}
+		c := candidate{rule: i, line: n, start: off + start, end: off + end, match: Redact(secret)}
 		if r.next != nil {
 			st.pending = append(st.pending, c)
 			continue

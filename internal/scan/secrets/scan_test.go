@@ -52,16 +52,23 @@ func TestSkips(t *testing.T) {
 	if !errors.Is(err, secrets.ErrTooLarge) || rules(fs) != "github-token" {
 		t.Errorf("too large: %v, %q", err, rules(fs))
 	}
-	if !s.Skips("/big.txt", 2<<10) || s.Skips("/etc/app.conf", 10) {
+	if !s.Skips("/big.txt", 0o644, 2<<10) || s.Skips("/etc/app.conf", 0o644, 10) {
 		t.Error("Skips by size")
 	}
 	for _, p := range []string{"/app/node_modules/a/test/k.pem", "/go/vendor/x/y.go", "/usr/share/doc/x/README", "/app/logo.PNG.png", "/src/testdata/k"} {
-		if !s.Skips(p, 1) {
+		if !s.Skips(p, 0o644, 1) {
 			t.Errorf("%s not skipped", p)
 		}
 	}
+	if d := newScanner(t); d.Skips("/usr/local/bin/run.sh", 0o755, 100<<10) || !d.Skips("/usr/local/bin/app", 0o755, 2<<20) || d.Skips("/srv/data.json", 0o644, 2<<20) {
+		t.Error("executable size limit")
+	}
+	if !s.Skips("/usr/bin/ls", 0o755, 10) || !s.Skips("/lib/x86_64-linux-gnu/libc.so.6", 0o644, 10) ||
+		s.Skips("/usr/local/bin/entrypoint.sh", 0o755, 10) || s.Skips("/usr/lib/app/config.py", 0o644, 10) {
+		t.Error("executable skips")
+	}
 	for _, p := range []string{"/app/README.md", "/app/test.env", "/etc/vendor.conf", "/app/node_modules/a/index.js"} {
-		if s.Skips(p, 1) {
+		if s.Skips(p, 0o644, 1) {
 			t.Errorf("%s skipped", p)
 		}
 	}
@@ -109,7 +116,7 @@ rules:
 	if rules(fs) != "internal-token stripe-live-key" || fs[1].Severity.String() != "LOW" {
 		t.Errorf("got %v", fs)
 	}
-	if !s.Skips("/opt/legacy/a", 1) {
+	if !s.Skips("/opt/legacy/a", 0o644, 1) {
 		t.Error("user skip glob ignored")
 	}
 	for _, bad := range []string{
