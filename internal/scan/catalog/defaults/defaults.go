@@ -33,8 +33,6 @@ func Analyzers() []catalog.Analyzer {
 // installed-tree double counts (lang.Reconcile) after squashing; opts
 // come after and may add more.
 func New(opts ...catalog.Option) (*catalog.Catalog, error) {
-	reconcile := catalog.WithPostProcess(func(inv *catalog.Inventory) {
-		inv.Packages = lang.Reconcile(inv.Packages)
-	})
+	reconcile := catalog.WithPostProcess(lang.ReconcileInventory)
 	return catalog.New(Analyzers(), append([]catalog.Option{reconcile}, opts...)...)
 }
