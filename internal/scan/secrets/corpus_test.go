@@ -132,7 +132,7 @@ func TestCorpusRecallAndPrecision(t *testing.T) {
 	}
 	sort.Strings(negSkipped)
 	wantSkipped := []string{
-		"/go/src/app/vendor/github.com/x/y/creds.go",
+		"/go/src/app/vendor/github.com/x/y/creds.yaml",
 		"/srv/app/node_modules/jsonwebtoken/test/priv.pem",
 		"/srv/app/testdata/aws",
 		"/usr/lib/python3/dist-packages/requests/tests/test_auth.py",

@@ -68,7 +68,7 @@ type RuleSpec struct {
 	// in the window, which keeps regex work per hit constant however long
 	// the line. Rules anchored with ^ always see the whole line.
 	Window Window `yaml:"window"`
-	Allow   Allow   `yaml:"allow"`
+	Allow  Allow  `yaml:"allow"`
 }
 
 // Window is the span around a keyword hit that a rule's regex sees.
