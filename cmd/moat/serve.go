@@ -143,8 +143,13 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		// caller may not read.
 		regOpts = append(regOpts, registry.WithAnonymousMount(false))
 		distOpts = append(distOpts, ac.distributionOptions()...)
+		mgmt, err := ac.management(log)
+		if err != nil {
+			return err
+		}
 		srvOpts = append(srvOpts,
 			server.WithHandler("/auth/", ac.tokenEndpoint(log), func(string) string { return "/auth/token" }),
+			server.WithHandler("/api/", mgmt, func(string) string { return "/api/v1" }),
 			server.WithTask("policy-reload", policyReloadInterval, ac.reloadTask))
 		wrapV2 = ac.v2
 	}

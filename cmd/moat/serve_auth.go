@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/moat-dev/moat/internal/api"
 	"github.com/moat-dev/moat/internal/audit"
 	"github.com/moat-dev/moat/internal/audit/sqlaudit"
 	"github.com/moat-dev/moat/internal/auth"
@@ -42,6 +43,7 @@ const policyReloadInterval = 5 * time.Second
 // database.
 type accessControl struct {
 	db       *sqldb.DB
+	holder   *auth.EngineHolder
 	ids      *identity.Service
 	policies *policystore.Store
 	loader   *auth.PolicyLoader
@@ -82,8 +84,8 @@ func openAccessControl(ctx context.Context, cfg config.Config, log *slog.Logger,
 	if err := ensureAdminPolicy(ctx, a.policies); err != nil {
 		return nil, err
 	}
-	var holder auth.EngineHolder
-	if a.loader, err = auth.NewPolicyLoader(a.policies, &holder); err != nil {
+	a.holder = new(auth.EngineHolder)
+	if a.loader, err = auth.NewPolicyLoader(a.policies, a.holder); err != nil {
 		return nil, err
 	}
 	if _, err := a.loader.Reload(ctx); err != nil {
@@ -104,7 +106,7 @@ func openAccessControl(ctx context.Context, cfg config.Config, log *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	if a.guard, err = auth.NewGuard(a.ids, issuer, &holder, cfg.Auth.Service, cfg.TokenRealm(), auth.WithLogger(log)); err != nil {
+	if a.guard, err = auth.NewGuard(a.ids, issuer, a.holder, cfg.Auth.Service, cfg.TokenRealm(), auth.WithLogger(log)); err != nil {
 		return nil, err
 	}
 	a.tokens, err = token.NewServer(issuer, cfg.Auth.Service, auth.TokenAuthenticator(a.ids), a.guard.TokenAllow(),
@@ -152,6 +154,18 @@ func (a *accessControl) tokenEndpoint(log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/token", a.guard.RequestContext(a.listener, a.tokens.Handler(log)))
 	return mux
+}
+
+// management serves /api/v1/ behind the guard.
+func (a *accessControl) management(log *slog.Logger) (http.Handler, error) {
+	h, err := api.New(api.Config{
+		Identities: a.ids, Policies: a.policies, Audit: a.audit, Authorizer: a.guard,
+		Engine: a.holder.Load, Reload: a.loader.Reload,
+	}, api.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	return a.guard.Middleware(a.listener, h), nil
 }
 
 // distributionOptions enforce policy in the /v2/ handlers and record

@@ -1,0 +1,269 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/moat-dev/moat/internal/audit"
+	"github.com/moat-dev/moat/internal/auth"
+	"github.com/moat-dev/moat/internal/auth/identity"
+	"github.com/moat-dev/moat/internal/auth/policy"
+	"github.com/moat-dev/moat/internal/auth/policystore"
+)
+
+// Identities is what the API needs from the identity service;
+// *identity.Service is one.
+type Identities interface {
+	CreateUser(ctx context.Context, name, password string) (identity.User, error)
+	SetPassword(ctx context.Context, name, password string) error
+	SetUserDisabled(ctx context.Context, name string, disabled bool) error
+	DeleteUser(ctx context.Context, name string) error
+	Users(ctx context.Context) ([]identity.User, error)
+	CreateGroup(ctx context.Context, name string) (identity.Group, error)
+	DeleteGroup(ctx context.Context, name string) error
+	Groups(ctx context.Context) ([]identity.Group, error)
+	Members(ctx context.Context, group string) ([]string, error)
+	AddMember(ctx context.Context, group, user string) error
+	RemoveMember(ctx context.Context, group, user string) error
+	CreateRobot(ctx context.Context, name string, o identity.RobotOptions) (identity.Robot, string, error)
+	RotateRobotSecret(ctx context.Context, name string) (string, error)
+	SetRobotDisabled(ctx context.Context, name string, disabled bool) error
+	DeleteRobot(ctx context.Context, name string) error
+	Robots(ctx context.Context) ([]identity.Robot, error)
+	CreateAccessToken(ctx context.Context, user, description string, ttl time.Duration) (identity.AccessToken, string, error)
+	RevokeAccessToken(ctx context.Context, user string, id int64) error
+	AccessTokens(ctx context.Context, user string) ([]identity.AccessToken, error)
+	Lookup(ctx context.Context, subject string) (identity.Principal, error)
+}
+
+// Policies is what the API needs from the policy store;
+// *policystore.Store is one.
+type Policies interface {
+	Put(ctx context.Context, name string, kind policy.Kind, doc []byte) error
+	Delete(ctx context.Context, name string) error
+	Attach(ctx context.Context, name string, t policystore.Target) error
+	Detach(ctx context.Context, name string, t policystore.Target) error
+	List(ctx context.Context) ([]policystore.Stored, int64, error)
+}
+
+// AuditLog is what the API needs from the audit log; *audit.Log is one.
+type AuditLog interface {
+	Append(ctx context.Context, e audit.Entry) (audit.Record, error)
+	Query(ctx context.Context, f audit.Filter) ([]audit.Record, int64, error)
+	Export(ctx context.Context, w io.Writer, f audit.Filter) (int, error)
+	Verify(ctx context.Context) (audit.Report, error)
+}
+
+// Authorizer answers the admin checks; *auth.Guard is one.
+type Authorizer interface {
+	Authorize(ctx context.Context, action policy.Action, repo string) error
+}
+
+// Config holds the API's collaborators; all are required.
+type Config struct {
+	Identities Identities
+	Policies   Policies
+	Audit      AuditLog
+	Authorizer Authorizer
+	// Engine returns the policy engine in force, for simulation.
+	Engine func() *policy.Engine
+	// Reload recompiles the engine after a policy change, so it applies
+	// at once in this process.
+	Reload func(ctx context.Context) (bool, error)
+}
+
+// Option configures New.
+type Option func(*handler) error
+
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(h *handler) error {
+		if l == nil {
+			return errors.New("api: nil logger")
+		}
+		h.log = l
+		return nil
+	}
+}
+
+type handler struct {
+	Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the handler for everything under /api/v1/.
+func New(c Config, opts ...Option) (http.Handler, error) {
+	if c.Identities == nil || c.Policies == nil || c.Audit == nil || c.Authorizer == nil || c.Engine == nil || c.Reload == nil {
+		return nil, errors.New("api: New needs identities, policies, an audit log, an authorizer, an engine and a reload function")
+	}
+	h := &handler{Config: c, log: slog.Default(), mux: http.NewServeMux()}
+	for _, o := range opts {
+		if err := o(h); err != nil {
+			return nil, err
+		}
+	}
+	h.routes()
+	return h, nil
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// maxBody bounds request bodies; the largest is a policy document.
+const maxBody = 1 << 20
+
+// op is one endpoint: the admin action it needs ("" when the handler
+// checks for itself) and its function.
+type op struct {
+	action policy.Action
+	fn     func(w http.ResponseWriter, r *http.Request) error
+}
+
+func (h *handler) handle(pattern string, o op) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		err := h.authorize(r.Context(), o.action)
+		if err == nil {
+			err = o.fn(w, r)
+		}
+		if err != nil {
+			h.writeError(w, r, err)
+		}
+	})
+}
+
+func (h *handler) authorize(ctx context.Context, a policy.Action) error {
+	if a == "" {
+		return nil
+	}
+	return h.Authorizer.Authorize(ctx, a, "")
+}
+
+// errBadRequest: the body or a parameter is malformed.
+var errBadRequest = errors.New("bad request")
+
+// errUnauthenticated: the endpoint needs a logged-in caller.
+var errUnauthenticated = errors.New("authentication required")
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// errorKinds maps error kinds to codes and statuses, checked in order.
+var errorKinds = []struct {
+	err    error
+	code   string
+	status int
+}{
+	{errBadRequest, "INVALID", http.StatusBadRequest},
+	{errUnauthenticated, "UNAUTHORIZED", http.StatusUnauthorized},
+	{identity.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{identity.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
+	{identity.ErrExists, "EXISTS", http.StatusConflict},
+	{policy.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{policystore.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{policystore.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
+	{policystore.ErrExists, "EXISTS", http.StatusConflict},
+	{audit.ErrInvalid, "INVALID", http.StatusBadRequest},
+}
+
+// writeError answers err. Refusals keep their reason to the log: it names
+// policies. Internal errors are logged and not described.
+func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var refusal interface{ Challenge() string }
+	var tooBig *http.MaxBytesError
+	e, status := apiError{Code: "INTERNAL", Message: "internal error"}, http.StatusInternalServerError
+	switch {
+	case errors.As(err, &refusal):
+		if ch := refusal.Challenge(); ch != "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="moat"`)
+			e, status = apiError{"UNAUTHORIZED", "authentication required"}, http.StatusUnauthorized
+		} else {
+			e, status = apiError{"DENIED", "requested access to the resource is denied"}, http.StatusForbidden
+		}
+	case errors.As(err, &tooBig):
+		e, status = apiError{"INVALID", fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)}, http.StatusRequestEntityTooLarge
+	default:
+		found := false
+		for _, k := range errorKinds {
+			if errors.Is(err, k.err) {
+				e, status, found = apiError{k.code, err.Error()}, k.status, true
+				break
+			}
+		}
+		if !found {
+			h.log.ErrorContext(r.Context(), "api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+	}
+	writeJSON(w, status, map[string]apiError{"error": e})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decode reads a JSON body into v, refusing unknown fields and trailing data.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return fmt.Errorf("%w: JSON body: %v", errBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after the JSON body", errBadRequest)
+	}
+	return nil
+}
+
+// caller names the request's caller for the audit log.
+func caller(ctx context.Context) (actor, sourceIP string) {
+	c, ok := auth.CallerFrom(ctx)
+	if !ok || c.Principal.Type == policy.Anonymous || c.Principal.Type == "" {
+		actor = "anonymous"
+	} else {
+		actor = string(c.Principal.Type) + ":" + c.Principal.Name
+	}
+	if ok && c.Context.SourceIP.IsValid() {
+		sourceIP = c.Context.SourceIP.String()
+	}
+	return actor, sourceIP
+}
+
+// record appends a management change to the audit log with its outcome.
+// A failed append is logged; the change itself is already made.
+func (h *handler) record(ctx context.Context, action, resource string, details map[string]any, err error) {
+	actor, ip := caller(ctx)
+	e := audit.Entry{Actor: actor, Action: action, Resource: resource, SourceIP: ip, Result: audit.ResultSuccess}
+	if err != nil {
+		e.Result = audit.ResultFailure
+		if details == nil {
+			details = map[string]any{}
+		}
+		details["error"] = err.Error()
+	}
+	if len(details) > 0 {
+		b, merr := json.Marshal(details)
+		if merr != nil {
+			h.log.ErrorContext(ctx, "audit management change", "err", merr)
+			return
+		}
+		e.Details = b
+	}
+	if _, aerr := h.Audit.Append(ctx, e); aerr != nil {
+		h.log.ErrorContext(ctx, "audit management change", "action", action, "err", aerr)
+	}
+}
