@@ -179,3 +179,28 @@ func FuzzParseHeader(f *testing.F) {
 		}
 	})
 }
+
+// TestRealSQLite reads a database written by rpm itself.
+func TestRealSQLite(t *testing.T) {
+	db, err := os.ReadFile("testdata/rpmdb.sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := rpm.Analyzer{TempDir: t.TempDir()}.Analyze(context.Background(), &catalog.File{Path: "/var/lib/rpm/rpmdb.sqlite", Content: bytes.NewReader(db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Packages) != 1 {
+		t.Fatalf("%d packages", len(res.Packages))
+	}
+	p := res.Packages[0]
+	if p.Name != "moat-hello" || p.Version != "2:1.2.3-4.fixture" || p.SourceName != "" || p.SourceVersion != "" ||
+		!slices.Equal(p.Licenses, []string{"MIT AND Apache-2.0"}) || p.PURL != "pkg:rpm/moat-hello@1.2.3-4.fixture?arch=noarch&epoch=2" {
+		t.Errorf("package %+v", p)
+	}
+	for _, o := range []string{"/usr/share/moat-hello/hello.txt", "/etc/moat-hello.conf"} {
+		if !slices.Contains(res.Owned, o) {
+			t.Errorf("%s not owned: %v", o, res.Owned)
+		}
+	}
+}
