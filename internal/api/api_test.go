@@ -179,7 +179,9 @@ func TestRobotPolicySimulateAudit(t *testing.T) {
 	if got := e.call(t, "admin", "PUT", "/api/v1/policies/team-a-ci", map[string]any{"kind": "identity", "document": doc}, nil); got != 204 {
 		t.Fatalf("put policy: %d", got)
 	}
-	var perr struct{ Error struct{ Code, Message string } }
+	var perr struct {
+		Error struct{ Code, Message string }
+	}
 	bad := json.RawMessage(`{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":"registry:Pul","Resource":"*"}]}`)
 	if got := e.call(t, "admin", "PUT", "/api/v1/policies/team-a-ci", map[string]any{"kind": "identity", "document": bad}, &perr); got != 400 || !strings.Contains(perr.Error.Message, "registry:Pul") {
 		t.Errorf("malformed policy: %d %+v", got, perr)

@@ -99,8 +99,12 @@ func targetOf(r *http.Request) (policystore.Target, error) {
 	return t, fmt.Errorf("%w: attachment type %q: want user, group, robot, repository or listener", errBadRequest, t.Type)
 }
 
-func (h *handler) attach(w http.ResponseWriter, r *http.Request) error { return h.changeTarget(w, r, true) }
-func (h *handler) detach(w http.ResponseWriter, r *http.Request) error { return h.changeTarget(w, r, false) }
+func (h *handler) attach(w http.ResponseWriter, r *http.Request) error {
+	return h.changeTarget(w, r, true)
+}
+func (h *handler) detach(w http.ResponseWriter, r *http.Request) error {
+	return h.changeTarget(w, r, false)
+}
 
 func (h *handler) changeTarget(w http.ResponseWriter, r *http.Request, attach bool) error {
 	t, err := targetOf(r)
