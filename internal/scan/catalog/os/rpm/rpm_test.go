@@ -180,13 +180,20 @@ func FuzzParseHeader(f *testing.F) {
 	})
 }
 
-// TestRealSQLite reads a database written by rpm itself.
-func TestRealSQLite(t *testing.T) {
-	db, err := os.ReadFile("testdata/rpmdb.sqlite")
+// TestRealDatabases reads a SQLite database written by rpm itself and a
+// BerkeleyDB hash database holding the same header (see testdata/README.md).
+func TestRealDatabases(t *testing.T) {
+	for _, name := range []string{"rpmdb.sqlite", "Packages"} {
+		t.Run(name, func(t *testing.T) { checkHello(t, name) })
+	}
+}
+
+func checkHello(t *testing.T, name string) {
+	db, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := rpm.Analyzer{TempDir: t.TempDir()}.Analyze(context.Background(), &catalog.File{Path: "/var/lib/rpm/rpmdb.sqlite", Content: bytes.NewReader(db)})
+	res, err := rpm.Analyzer{TempDir: t.TempDir()}.Analyze(context.Background(), &catalog.File{Path: "/var/lib/rpm/" + name, Content: bytes.NewReader(db)})
 	if err != nil {
 		t.Fatal(err)
 	}
