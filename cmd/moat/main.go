@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newSBOMCmd(),
 		newScanCmd(), newDBCmd(),
 		newLintCmd(),
+		newUserCmd(), newRobotCmd(), newPolicyCmd(), newAuditCmd(),
 	)
 	return root
 }
