@@ -12,7 +12,8 @@ FUZZTIME  ?= 2s
 # the suite fast. Directories that do not exist yet are ignored.
 RACE_DIRS := cmd internal/server internal/distribution internal/registry \
 	internal/blob internal/meta internal/auth internal/events internal/jobs \
-	internal/lifecycle internal/replication internal/proxy internal/scan/catalog
+	internal/lifecycle internal/replication internal/proxy internal/scan/catalog \
+	internal/scan/vulndb internal/scan/match
 RACE_PATTERNS := $(foreach d,$(RACE_DIRS),$(if $(wildcard $(d)),./$(d)/...))
 
 E2E_PKG := ./test/e2e
