@@ -160,7 +160,7 @@ func TestManyEntries(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	start := time.Now()
 	inv := run(t, ct.NewImage(ct.Gzip(buf.Bytes())))
-	if d := time.Since(start); d > 20*time.Second {
+	if d := time.Since(start); d > 2*time.Minute {
 		t.Errorf("100k entries took %v", d)
 	}
 	if got := names(inv); !slices.Equal(got, []string{"good@1@0"}) {
