@@ -238,9 +238,6 @@ func (db *DB) readLazy(name string) (b []byte, ok bool, err error) {
 // Meta describes the open version.
 func (db *DB) Meta() Meta { return db.meta }
 
-// Age is how long ago the open version was built.
-func (db *DB) Age(now time.Time) time.Duration { return now.Sub(db.meta.Created) }
-
 // Lookup returns every advisory with an affected entry for (ecosystem, name).
 // The returned advisories are shared and must not be modified.
 func (db *DB) Lookup(ecosystem, name string) ([]*osv.Advisory, error) {
@@ -280,20 +277,6 @@ func (db *DB) Advisory(id string) (*osv.Advisory, error) {
 		return nil, fmt.Errorf("advisory %s: %w", id, ErrNotFound)
 	}
 	return db.record(r)
-}
-
-// Ecosystems lists the distinct ecosystems with advisories.
-func (db *DB) Ecosystems() []string {
-	seen := map[string]bool{}
-	for k := range db.idx.Keys {
-		seen[keyFromString(k).Ecosystem] = true
-	}
-	out := make([]string, 0, len(seen))
-	for e := range seen {
-		out = append(out, e)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Keys lists every indexed key (names normalized), for benchmarks and
