@@ -115,11 +115,16 @@ func runScan(ctx context.Context, stdout io.Writer, target string, fl scanFlags,
 		err error
 	}
 	dbc := make(chan opened, 1)
+	catCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	go func() {
 		db, err := vulndb.Open(dir)
+		if err != nil {
+			cancel() // no point reading the image
+		}
 		dbc <- opened{db, err}
 	}()
-	inv, invErr := loadInventory(ctx, target, fl)
+	inv, invErr := loadInventory(catCtx, target, fl)
 	o := <-dbc
 	if o.db != nil {
 		defer o.db.Close()
