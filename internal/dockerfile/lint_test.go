@@ -78,7 +78,9 @@ func TestHugeSingleLine(t *testing.T) {
 	if !errors.Is(err, dockerfile.ErrSyntax) {
 		t.Fatalf("raised limit: err = %v, want ErrSyntax", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	// Linear work takes well under a second; the bound leaves room for
+	// the race detector on a loaded machine and still catches a hang.
+	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("took %v", d)
 	}
 }
