@@ -449,8 +449,11 @@ func (c *checker) add(a *instructions.AddCommand, line int, comments []string) {
 	}
 }
 
-// redactURL drops user info so credentials in URLs never reach output.
+// redactURL drops user info and the query so credentials in URLs never
+// reach output.
 func redactURL(u string) string {
+	u, _, _ = strings.Cut(u, "?")
+	u, _, _ = strings.Cut(u, "#")
 	scheme, rest, ok := strings.Cut(u, "://")
 	if !ok {
 		return u

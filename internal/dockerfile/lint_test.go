@@ -137,6 +137,9 @@ func TestCases(t *testing.T) {
 		{"add with checksum", "FROM alpine:3\nADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d https://x/a.tgz /a\nUSER 1\nHEALTHCHECK NONE\n", ""},
 		{"add git", "FROM alpine:3\nADD git@github.com:moby/buildkit.git /src\nUSER 1\nHEALTHCHECK NONE\n", "ML004"},
 		{"add heredoc", "FROM alpine:3\nADD <<EOF /a\nhi\nEOF\nUSER 1\nHEALTHCHECK NONE\n", "ML003"},
+		{"apt option before install", "FROM alpine:3\nRUN apt-get -o Acquire::Retries=3 install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*\nUSER 1\nHEALTHCHECK NONE\n", ""},
+		{"apt option, recommends", "FROM alpine:3\nRUN apt-get -o Acquire::Retries=3 install -y jq && rm -rf /var/lib/apt/lists/*\nUSER 1\nHEALTHCHECK NONE\n", "ML006"},
+		{"url credentials hidden", "FROM alpine:3\nADD https://bob:abcDEF123@example.com/x?token=abcDEF123 /x\nUSER 1\nHEALTHCHECK NONE\n", "ML004"},
 		{"nonroot distroless", "FROM gcr.io/distroless/static:nonroot\nHEALTHCHECK NONE\n", ""},
 	}
 	for _, c := range cases {

@@ -71,9 +71,19 @@ func simpleCommands(text string) [][]string {
 	return out
 }
 
-// subcommand is the first argument that is not a flag.
+// flagsWithValue are options of apt-get, apk and yum that take the next
+// argument as their value.
+var flagsWithValue = map[string]bool{"-o": true, "-t": true, "-c": true, "--option": true, "--target-release": true, "--config-file": true, "--repository": true, "-X": true}
+
+// subcommand is the first argument that is neither a flag nor a flag's
+// value.
 func subcommand(args []string) (string, []string) {
-	for i, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if flagsWithValue[a] {
+			i++
+			continue
+		}
 		if !strings.HasPrefix(a, "-") {
 			return a, args[i+1:]
 		}

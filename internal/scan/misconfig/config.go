@@ -188,9 +188,11 @@ func historySecrets(line string) []string {
 	return names
 }
 
-// redactURL drops user information so credentials in URLs never reach
-// output.
+// redactURL drops user information and the query so credentials in URLs
+// never reach output.
 func redactURL(u string) string {
+	u, _, _ = strings.Cut(u, "?")
+	u, _, _ = strings.Cut(u, "#")
 	scheme, rest, ok := strings.Cut(u, "://")
 	if !ok {
 		return u

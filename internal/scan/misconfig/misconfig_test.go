@@ -233,7 +233,7 @@ func TestCheckConfig(t *testing.T) {
 		}), "MC006"},
 		{"buildkit args", img(hist(`RUN |3 NPM_TOKEN=s3cr3tvalue VERSION=1.2 GITHUB_TOKEN="abc def" /bin/sh -c make PASSWORD=notanarg # buildkit`)), "MC005 MC005"},
 		{"arg and env", img(hist(`ARG DEPLOY_SECRET=v4lue`, `/bin/sh -c #(nop)  ENV ADMIN_PASSWORD=pa55 LOG=1`, `ENV SECRET_PATH=/etc/x`)), "MC005 MC005"},
-		{"add remote", img(hist(`ADD https://bob:pw1234@example.com/a.tgz /opt/ # buildkit`, `/bin/sh -c #(nop) ADD file:abc in /`, `ADD --chmod=755 http://example.com/x /x`)), "MC004 MC004"},
+		{"add remote", img(hist(`ADD https://bob:pw1234@example.com/a.tgz /opt/ # buildkit`, `/bin/sh -c #(nop) ADD file:abc in /`, `ADD --chmod=755 http://example.com/x?sig=pw1234 /x`)), "MC004 MC004"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
