@@ -39,8 +39,9 @@ func WithAuthorizer(a Authorizer) Option {
 }
 
 // Event is one completed manifest operation or blob delete, reported
-// after the registry call (successful or not, a refusal included) for
-// the audit log. Blob reads are not reported: a pull is its manifest GET.
+// after the registry call (successful or not), or any refused request,
+// for the audit log. Allowed blob reads and uploads are not reported: a
+// pull is its manifest GET, a push its manifest PUT.
 type Event struct {
 	// Action is policy.ActionPull, ActionPush or ActionDelete.
 	Action     policy.Action
@@ -55,8 +56,8 @@ type Event struct {
 	Err  error
 }
 
-// WithObserver calls fn after every manifest GET, PUT and DELETE and
-// every blob DELETE. fn runs on the request's goroutine and should be
+// WithObserver calls fn after every manifest GET, PUT and DELETE, every
+// blob DELETE, and every refused request. fn runs on the request's goroutine and should be
 // quick. Default: none.
 func WithObserver(fn func(ctx context.Context, e Event)) Option {
 	return func(h *handler) error {
@@ -160,18 +161,11 @@ func (h *handler) notify(ctx context.Context, e Event) {
 	}
 }
 
-// notifyRefusal reports a refused request on an observed endpoint.
+// notifyRefusal reports every refused request with the action it
+// needed: refusals are what an audit is most often read for, and clients
+// probing with HEAD are refused before they ever start an upload.
 func (h *handler) notifyRefusal(ctx context.Context, rt route, method string, err error) {
-	var a policy.Action
-	switch {
-	case rt.ep == epManifest && method == http.MethodGet:
-		a = policy.ActionPull
-	case rt.ep == epManifest && method == http.MethodPut:
-		a = policy.ActionPush
-	case (rt.ep == epManifest || rt.ep == epBlob) && method == http.MethodDelete:
-		a = policy.ActionDelete
-	default:
-		return
+	if a, ok := actionFor(rt.ep, method); ok {
+		h.notify(ctx, Event{Action: a, Repository: rt.name, Reference: rt.arg, Err: err})
 	}
-	h.notify(ctx, Event{Action: a, Repository: rt.name, Reference: rt.arg, Err: err})
 }

@@ -340,13 +340,18 @@ func TestAccessObserver(t *testing.T) {
 	expect(t, e.as(t, "alice", req{method: "GET", path: "/v2/team-a/app/manifests/v1"}), 200, "")
 	expect(t, e.as(t, "alice", req{method: "GET", path: "/v2/team-b/app/manifests/v1"}), 403, "DENIED")
 	expect(t, e.as(t, "alice", req{method: "DELETE", path: "/v2/team-a/app/manifests/v1"}), 403, "DENIED")
+	expect(t, e.as(t, "alice", req{method: "POST", path: "/v2/team-b/app/blobs/uploads/"}), 403, "DENIED")
+	expect(t, e.as(t, "alice", req{method: "POST", path: "/v2/team-a/app/blobs/uploads/"}), 202, "") // allowed: not observed
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.events) != 4 {
+	if len(e.events) != 5 {
 		t.Fatalf("events %+v", e.events)
 	}
-	push, pull, refusedPull, refusedDelete := e.events[0], e.events[1], e.events[2], e.events[3]
+	push, pull, refusedPull, refusedDelete, refusedUpload := e.events[0], e.events[1], e.events[2], e.events[3], e.events[4]
+	if refusedUpload.Action != policy.ActionPush || refusedUpload.Repository != "team-b/app" || refusedUpload.Err == nil {
+		t.Errorf("refused upload %+v", refusedUpload)
+	}
 	if push.Action != policy.ActionPush || push.Repository != "team-a/app" || push.Digest != d || !slices.Equal(push.Tags, []string{"v1"}) || push.Err != nil {
 		t.Errorf("push %+v", push)
 	}
