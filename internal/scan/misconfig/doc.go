@@ -10,7 +10,9 @@
 // collector of tar header facts: it takes one entry at a time, layer by
 // layer, applies whiteouts and opaque directories as it goes, and so holds
 // exactly the facts of the squashed filesystem. It keeps only the few
-// entries it reports on, never a full file list.
+// entries it reports on, never a full file list. Relevant picks the entries
+// a per-layer cache must keep so the collector can be replayed on a warm
+// cache without reading layers again.
 //
 // Limits: the collector judges modes as tar headers state them (the
 // filesystem an extraction creates), not capabilities in xattrs; a hard

@@ -283,3 +283,27 @@ func (fs Facts) Findings() []Finding {
 	}
 	return out
 }
+
+// keptDirs are the trees whose every entry Relevant keeps, so that a later
+// layer replacing a setuid binary without the bit (chmod u-s) hides it.
+var keptDirs = []string{"/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/", "/usr/lib/", "/usr/libexec/", "/lib/"}
+
+// Relevant reports whether a layer's cached summary must keep e for the
+// collector to reproduce its result later: whiteouts, entries with setuid,
+// setgid or world-writable modes, and every entry in the bin and lib trees
+// where setuid programs and tools live. Replaying only the relevant entries
+// of each layer gives the same Facts as replaying all of them, except when
+// a later layer replaces a setuid or world-writable file outside those trees
+// with a plain one (the lower fact then survives).
+func Relevant(e Entry) bool {
+	p := path.Clean("/" + e.Path)
+	if strings.HasPrefix(path.Base(p), ".wh.") || e.Mode&(modeSetuid|modeSetgid|modeOtherW) != 0 || e.Typeflag == tar.TypeLink {
+		return true
+	}
+	for _, d := range keptDirs {
+		if strings.HasPrefix(p, d) {
+			return true
+		}
+	}
+	return false
+}

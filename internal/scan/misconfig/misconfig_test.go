@@ -17,6 +17,62 @@ import (
 	"github.com/moat-dev/moat/internal/scan/misconfig"
 )
 
+// TestRelevantReplay: replaying only the entries Relevant keeps gives the
+// same facts on the real image's headers, with far fewer entries.
+func TestRelevantReplay(t *testing.T) {
+	all, kept := misconfig.NewCollector(), misconfig.NewCollector()
+	total, relevant := 0, 0
+	for i := 1; i <= 4; i++ {
+		f, err := os.Open(filepath.Join("testdata", "app", fmt.Sprintf("layer%d.tar.gz", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.StartLayer(fmt.Sprint(i))
+		kept.StartLayer(fmt.Sprint(i))
+		tr := tar.NewReader(zr)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := misconfig.EntryFromHeader(h)
+			all.Add(e)
+			total++
+			if misconfig.Relevant(e) {
+				kept.Add(e)
+				relevant++
+			}
+		}
+		f.Close()
+	}
+	a, k := fmt.Sprintf("%+v", all.Facts()), fmt.Sprintf("%+v", kept.Facts())
+	if a != k {
+		t.Errorf("facts differ:\nall  %s\nkept %s", a, k)
+	}
+	t.Logf("%d of %d entries relevant", relevant, total)
+	if relevant*2 > total {
+		t.Errorf("%d of %d entries kept: not a summary", relevant, total)
+	}
+	// chmod u-s in a later layer inside the kept trees is seen.
+	c := misconfig.NewCollector()
+	c.StartLayer("1")
+	c.Add(file("usr/bin/passwd", 0o4755))
+	c.StartLayer("2")
+	if e := file("usr/bin/passwd", 0o755); misconfig.Relevant(e) {
+		c.Add(e)
+	}
+	if len(c.Facts().Special) != 0 {
+		t.Error("replaced setuid binary still reported")
+	}
+}
+
 // collectFixture streams the headers-only copies of app-oci.tar's four
 // layers (testdata/app, made from the real image with every file's
 // content dropped) through a collector.
