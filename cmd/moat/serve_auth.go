@@ -75,13 +75,26 @@ func openAccessControl(ctx context.Context, cfg config.Config, log *slog.Logger,
 	if a.ids, err = identity.NewService(idStore); err != nil {
 		return nil, err
 	}
-	if _, err := a.ids.Bootstrap(ctx, os.Getenv(identity.EnvAdminPassword), out); err != nil {
+	auditStore, err := sqlaudit.New(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if a.audit, err = audit.New(auditStore); err != nil {
+		return nil, err
+	}
+	created, err := a.ids.Bootstrap(ctx, os.Getenv(identity.EnvAdminPassword), out)
+	if err != nil {
 		return nil, fmt.Errorf("create admin user: %w", err)
+	}
+	if created {
+		if _, err := a.audit.Append(ctx, audit.Entry{Actor: "system", Action: "admin:CreateUser", Resource: "user/" + identity.AdminUser, Result: audit.ResultSuccess}); err != nil {
+			return nil, err
+		}
 	}
 	if a.policies, err = policystore.New(ctx, db); err != nil {
 		return nil, err
 	}
-	if err := ensureAdminPolicy(ctx, a.policies); err != nil {
+	if err := ensureAdminPolicy(ctx, a.policies, a.audit); err != nil {
 		return nil, err
 	}
 	a.holder = new(auth.EngineHolder)
@@ -89,13 +102,6 @@ func openAccessControl(ctx context.Context, cfg config.Config, log *slog.Logger,
 		return nil, err
 	}
 	if _, err := a.loader.Reload(ctx); err != nil {
-		return nil, err
-	}
-	auditStore, err := sqlaudit.New(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	if a.audit, err = audit.New(auditStore); err != nil {
 		return nil, err
 	}
 	key, err := token.LoadOrCreateKey(filepath.Join(cfg.DataDir, "token-key.pem"))
@@ -122,7 +128,7 @@ func (a *accessControl) Close() error { return a.db.Close() }
 // ensureAdminPolicy stores the admins' policy and attaches it to the
 // admins group unless it is there already (an operator may have edited
 // it; that edit is kept).
-func ensureAdminPolicy(ctx context.Context, ps *policystore.Store) error {
+func ensureAdminPolicy(ctx context.Context, ps *policystore.Store, log auth.Appender) error {
 	stored, _, err := ps.List(ctx)
 	if err != nil {
 		return err
@@ -135,7 +141,12 @@ func ensureAdminPolicy(ctx context.Context, ps *policystore.Store) error {
 	if err := ps.Put(ctx, adminPolicyName, policy.Identity, []byte(adminPolicyDoc)); err != nil {
 		return err
 	}
-	return ps.Attach(ctx, adminPolicyName, policystore.Target{Type: policystore.TargetGroup, Name: identity.AdminGroup})
+	if err := ps.Attach(ctx, adminPolicyName, policystore.Target{Type: policystore.TargetGroup, Name: identity.AdminGroup}); err != nil {
+		return err
+	}
+	details, _ := json.Marshal(map[string]any{"document": json.RawMessage(adminPolicyDoc), "target": "group:" + identity.AdminGroup})
+	_, err = log.Append(ctx, audit.Entry{Actor: "system", Action: "admin:PutPolicy", Resource: "policy/" + adminPolicyName, Result: audit.ResultSuccess, Details: details})
+	return err
 }
 
 // v2 wraps the distribution handler: the guard identifies the caller and
