@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -163,11 +162,7 @@ func parseDoc(d doc) (*entry, bool, error) {
 }
 
 func newEntry(a *osv.Advisory) (*entry, bool, error) {
-	raw, err := json.Marshal(a)
-	if err != nil {
-		return nil, false, err
-	}
-	e := &entry{id: a.ID, source: a.Source, raw: append(raw, '\n')}
+	e := &entry{id: a.ID, source: a.Source, raw: encodeRecord(a)}
 	if !a.Modified.IsZero() {
 		e.modified = a.Modified.Unix()
 	}

@@ -9,7 +9,8 @@
 //	  lock                     advisory lock held by writers (flock)
 //	  versions/<version>/
 //	    meta.json              sources, counts, creation time (Meta)
-//	    advisories.jsonl       one compact osv.Advisory per line
+//	    advisories.bin         the osv.Advisory records back to back, in the
+//	                           binary form described at encodeRecord
 //	    index.gob              (ecosystem, name) → record numbers, line offsets,
 //	                           id → record, per-key content hashes
 //	    changes.json           keys whose advisories changed in this version
@@ -20,8 +21,8 @@
 // never see a half-written version. Older versions are pruned, keeping the
 // previous one for readers that opened it just before the swap.
 //
-// Open loads only the index; advisory records are decoded on first lookup
-// and cached, and EPSS scores are loaded on first use, so a scan of a small
+// Open loads only the index; advisory records are read and decoded on
+// first lookup and cached, and EPSS scores are loaded on first use, so a scan of a small
 // image reads little.
 //
 // Limits: one writer at a time per DIR (enforced by the lock); readers need

@@ -33,7 +33,7 @@ var (
 
 // SchemaVersion is bumped whenever the on-disk format changes; Open rejects
 // other versions so an old binary never misreads a newer database.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Source kinds.
 const (
@@ -77,7 +77,7 @@ type Meta struct {
 type index struct {
 	// Keys maps Key.String() to record numbers.
 	Keys map[string][]uint32
-	// Offsets[i] is where record i starts in advisories.jsonl; one extra
+	// Offsets[i] is where record i starts in advisories.bin; one extra
 	// entry marks the end of the last record.
 	Offsets  []int64
 	IDs      []string
@@ -91,7 +91,7 @@ const (
 	fileCurrent    = "CURRENT"
 	dirVersions    = "versions"
 	fileMeta       = "meta.json"
-	fileAdvisories = "advisories.jsonl"
+	fileAdvisories = "advisories.bin"
 	fileIndex      = "index.gob"
 	fileChanges    = "changes.json"
 	fileKEV        = "kev.json"
@@ -106,7 +106,7 @@ type DB struct {
 	// lazy holds the files read on first use open from Open on.
 	lazy map[string]*os.File
 	idx  *index
-	// data is advisories.jsonl, read record by record: a scan touches a
+	// data is advisories.bin, read record by record: a scan touches a
 	// few hundred of tens of thousands.
 	data *os.File
 
@@ -323,8 +323,8 @@ func (db *DB) record(r uint32) (*osv.Advisory, error) {
 	if err != nil {
 		return nil, err
 	}
-	a = &osv.Advisory{}
-	if err := json.Unmarshal(raw, a); err != nil {
+	a, err = decodeRecord(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%w: record %d: %w", ErrCorrupt, r, err)
 	}
 	db.mu.Lock()
