@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -260,4 +261,10 @@ func runIn(env []string, dir, name string, args ...string) (string, error) {
 	cmd.Env, cmd.Dir = env, dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// decodeSegment decodes a JWT segment.
+func decodeSegment(s string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return string(b), err
 }
