@@ -5,9 +5,14 @@ package secrets
 // Input bytes are folded to lower case, making matching case-insensitive.
 type matcher struct {
 	next [][256]int32
-	// out lists, per state, the rule indices whose keyword ends there
-	// (including keywords reachable through failure links).
-	out [][]int
+	// out lists, per state, the keywords ending there (including those
+	// reachable through failure links).
+	out [][]hit
+}
+
+// hit is a keyword of a rule.
+type hit struct {
+	rule, length int
 }
 
 var lowerASCII = func() (t [256]byte) {
@@ -25,7 +30,7 @@ func newMatcher(keywords [][]string) *matcher {
 	type node struct {
 		child map[byte]int32
 		fail  int32
-		out   []int
+		out   []hit
 	}
 	nodes := []node{{child: map[byte]int32{}}}
 	for rule, kws := range keywords {
@@ -41,10 +46,10 @@ func newMatcher(keywords [][]string) *matcher {
 				}
 				s = nx
 			}
-			nodes[s].out = appendUnique(nodes[s].out, rule)
+			nodes[s].out = appendUnique(nodes[s].out, hit{rule, len(kw)})
 		}
 	}
-	m := &matcher{next: make([][256]int32, len(nodes)), out: make([][]int, len(nodes))}
+	m := &matcher{next: make([][256]int32, len(nodes)), out: make([][]hit, len(nodes))}
 	// Breadth-first: a node's failure state is final before its children.
 	queue := []int32{}
 	for c := 0; c < 256; c++ {
@@ -81,7 +86,7 @@ func newMatcher(keywords [][]string) *matcher {
 	return m
 }
 
-func appendUnique(s []int, v int) []int {
+func appendUnique(s []hit, v hit) []hit {
 	for _, x := range s {
 		if x == v {
 			return s
@@ -90,16 +95,16 @@ func appendUnique(s []int, v int) []int {
 	return append(s, v)
 }
 
-// scan calls hit for every occurrence of a rule's keyword in b, with the
-// offset just past the keyword.
-func (m *matcher) scan(b []byte, hit func(rule, end int)) {
+// scan calls found for every occurrence of a rule's keyword in b, with the
+// keyword's offsets.
+func (m *matcher) scan(b []byte, found func(rule, start, end int)) {
 	s := int32(0)
 	next, out := m.next, m.out
 	for i, c := range b {
 		s = next[s][c]
 		if o := out[s]; o != nil {
-			for _, r := range o {
-				hit(r, i+1)
+			for _, h := range o {
+				found(h.rule, i+1-h.length, i+1)
 			}
 		}
 	}

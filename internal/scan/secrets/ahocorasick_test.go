@@ -13,7 +13,12 @@ func FuzzMatcher(f *testing.F) {
 	f.Add([]byte("ssssswooo"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got := map[int]bool{}
-		m.scan(b, func(r, end int) { got[r] = true })
+		m.scan(b, func(r, start, end int) {
+			if !bytes.EqualFold(b[start:end], []byte(kwsFlat(kws[r], end-start))) {
+				t.Fatalf("rule %d: %q at %d..%d is not its keyword", r, b[start:end], start, end)
+			}
+			got[r] = true
+		})
 		low := bytes.ToLower(b)
 		for r, words := range kws {
 			want := false
@@ -26,6 +31,16 @@ func FuzzMatcher(f *testing.F) {
 			}
 		}
 	})
+}
+
+// kwsFlat returns the keyword of the given length among words.
+func kwsFlat(words []string, n int) string {
+	for _, w := range words {
+		if len(w) == n {
+			return w
+		}
+	}
+	return ""
 }
 
 func isASCII(b []byte) bool {

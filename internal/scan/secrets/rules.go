@@ -68,7 +68,11 @@ type RuleSpec struct {
 	// in the window, which keeps regex work per hit constant however long
 	// the line. Rules anchored with ^ always see the whole line.
 	Window Window `yaml:"window"`
-	Allow  Allow  `yaml:"allow"`
+	// AnchorAtKeyword runs Regex anchored at each keyword occurrence, for
+	// patterns that begin with their keyword: the regex then fails within
+	// a few bytes wherever the keyword is not followed by an assignment.
+	AnchorAtKeyword bool  `yaml:"anchorAtKeyword"`
+	Allow           Allow `yaml:"allow"`
 }
 
 // Window is the span around a keyword hit that a rule's regex sees.
@@ -228,7 +232,14 @@ func compileRule(s RuleSpec) (*rule, error) {
 	}
 	r := &rule{RuleSpec: s, anchored: strings.HasPrefix(strings.TrimPrefix(s.Regex, "(?i)"), "^")}
 	var err error
-	if r.re, err = regexp.Compile(s.Regex); err != nil {
+	re := s.Regex
+	if s.AnchorAtKeyword {
+		if len(s.Keywords) == 0 {
+			return nil, bad("anchorAtKeyword", errors.New("needs keywords"))
+		}
+		re = `^(?:` + re + `)`
+	}
+	if r.re, err = regexp.Compile(re); err != nil {
 		return nil, bad("regex", err)
 	}
 	if s.NextLine != "" {

@@ -340,7 +340,7 @@ func (st *fileState) line(n int, b []byte) {
 	st.gen++
 	st.hits = st.hits[:0]
 	nr := len(rs.rules)
-	rs.kw.scan(b, func(i, end int) {
+	rs.kw.scan(b, func(i, start, end int) {
 		if st.stamp[i] != st.gen {
 			st.stamp[i] = st.gen
 			st.hits = append(st.hits, i)
@@ -349,8 +349,12 @@ func (st *fileState) line(n int, b []byte) {
 		if i >= nr {
 			return
 		}
-		win := rs.rules[i].Window
-		lo, hi := max(end-win.Before, 0), min(end+win.After, len(b))
+		r := rs.rules[i]
+		if r.AnchorAtKeyword {
+			st.win[i] = append(st.win[i], [2]int{start, min(end+r.Window.After, len(b))})
+			return
+		}
+		lo, hi := max(end-r.Window.Before, 0), min(end+r.Window.After, len(b))
 		w := st.win[i]
 		if k := len(w) - 1; k >= 0 && lo <= w[k][1] {
 			w[k][1] = hi
