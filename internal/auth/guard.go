@@ -373,3 +373,39 @@ func writeError(w http.ResponseWriter, status int, code, msg, challenge string) 
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
 }
+
+// AuthorizeMount decides whether a cross-repository mount into target
+// (whose push the caller was already authorized for) may link a blob
+// from the repository from. It returns true when the caller may pull
+// from. When the caller's bearer token lacks pull on from but the policy
+// would allow it, it returns a *DeniedError whose challenge asks for a
+// token covering both repositories, so a client that did not ask for the
+// source's scope up front can fetch one and retry. Otherwise it returns
+// false and no error: the caller gets a plain upload session, and learns
+// nothing about from.
+func (g *Guard) AuthorizeMount(ctx context.Context, target, from string) (bool, error) {
+	err := g.Authorize(ctx, policy.ActionPull, from)
+	if err == nil {
+		return true, nil
+	}
+	var de *DeniedError
+	if !errors.As(err, &de) {
+		return false, err
+	}
+	c, ok := CallerFrom(ctx)
+	e := g.engine.Load()
+	if !ok || c.Claims == nil || e == nil {
+		return false, nil
+	}
+	d := e.Decide(policy.Request{Principal: c.Principal, Action: policy.ActionPull, Resource: policy.RepositoryResource(from), Context: c.Context})
+	if !d.Allowed {
+		return false, nil
+	}
+	scopes := []token.Scope{
+		{Type: token.TypeRepository, Name: target, Actions: []string{"pull", "push"}},
+		{Type: token.TypeRepository, Name: from, Actions: []string{"pull"}},
+	}
+	return false, &DeniedError{Action: policy.ActionPull, Resource: policy.RepositoryResource(from), Decision: policy.Decision{
+		Reason: "token does not grant " + policy.Reason(scopes[1].String()), Statement: -1},
+		challenge: token.BearerChallenge(g.realm, g.service, scopes, "insufficient_scope")}
+}

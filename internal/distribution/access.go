@@ -19,6 +19,14 @@ type Authorizer interface {
 	Authorize(ctx context.Context, action policy.Action, repo string) error
 }
 
+// MountAuthorizer is an optional extension of Authorizer that decides
+// cross-repository mounts itself: true links the blob, false with no
+// error falls back to an upload session, and an error (a refusal with a
+// challenge asking for a token that covers the source) is answered as is.
+type MountAuthorizer interface {
+	AuthorizeMount(ctx context.Context, target, from string) (bool, error)
+}
+
 // WithAuthorizer checks every request against a: reads of blobs and
 // manifests need Pull, tag lists ListTags, referrers Pull (they reveal
 // manifests), uploads and manifest pushes Push, deletes Delete, and the
@@ -116,13 +124,17 @@ func (h *handler) authorize(ctx context.Context, rt route, method string) error 
 
 // mayMountFrom reports whether a mount into an authorized push may link
 // from the source repository: always without an authorizer; with one,
-// only from a named repository the caller may pull.
-func (h *handler) mayMountFrom(ctx context.Context, from string) (bool, error) {
+// only from a named repository the caller may pull. An error is written
+// to the client (a MountAuthorizer's request to fetch a wider token).
+func (h *handler) mayMountFrom(ctx context.Context, target, from string) (bool, error) {
 	if h.authz == nil {
 		return true, nil
 	}
 	if from == "" {
 		return false, nil
+	}
+	if ma, ok := h.authz.(MountAuthorizer); ok {
+		return ma.AuthorizeMount(ctx, target, from)
 	}
 	err := h.authz.Authorize(ctx, policy.ActionPull, from)
 	if err == nil {

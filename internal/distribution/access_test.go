@@ -38,6 +38,7 @@ type accessEnv struct {
 	*testEnv
 	guarded  http.Handler
 	password map[string]string
+	issuer   *token.Issuer
 
 	mu     sync.Mutex
 	events []distribution.Event
@@ -105,6 +106,7 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	env.issuer = issuer
 	env.testEnv = &testEnv{handler: distribution.New(reg), reg: reg, blobs: blobs, root: root, md: md}
 	env.guarded = guard.Middleware("", distribution.New(reg,
 		distribution.WithAuthorizer(guard),
@@ -363,5 +365,67 @@ func TestAccessObserver(t *testing.T) {
 	}
 	if refusedDelete.Action != policy.ActionDelete || refusedDelete.Err == nil {
 		t.Errorf("refused delete %+v", refusedDelete)
+	}
+}
+
+// bearer returns an Authorization header with an access token for
+// subject granting scopes ("repository:NAME:pull,push").
+func (e *accessEnv) bearer(t *testing.T, subject string, scopes ...string) http.Header {
+	t.Helper()
+	var access []token.Access
+	for _, s := range scopes {
+		sc, err := token.ParseScope(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		access = append(access, token.Access{Type: sc.Type, Name: sc.Name, Actions: sc.Actions})
+	}
+	tok, _, err := e.issuer.IssueAccess(subject, testService, access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hdr("Authorization", "Bearer "+tok)
+}
+
+// TestAccessMountWithTokens: a token that lacks pull on the mount source
+// gets a challenge naming both repositories when policy allows the pull
+// (so the client can fetch a wider token and retry), and a plain upload
+// session when policy forbids it, which reveals nothing about the source.
+func TestAccessMountWithTokens(t *testing.T) {
+	e := newAccessEnv(t)
+	shared := e.pushBlob(t, "shared/base", randomBytes(t, 64))
+	secret := e.pushBlob(t, "team-b/secret", randomBytes(t, 64))
+	open := e.testEnv.handler
+	do := func(h http.Header, query string) *httptest.ResponseRecorder {
+		e.testEnv.handler = e.guarded
+		defer func() { e.testEnv.handler = open }()
+		return e.do(t, req{method: "POST", path: "/v2/team-a/app/blobs/uploads/?" + query, header: h})
+	}
+
+	narrow := e.bearer(t, "user:alice", "repository:team-a/app:pull,push")
+	w := do(narrow, "mount="+shared.String()+"&from=shared/base")
+	expect(t, w, http.StatusUnauthorized, "UNAUTHORIZED")
+	p := challengeParams(t, w.Header().Get("WWW-Authenticate"))
+	if p["scope"] != "repository:team-a/app:pull,push repository:shared/base:pull" || p["error"] != "insufficient_scope" || p["realm"] != testRealm {
+		t.Errorf("challenge %v", p)
+	}
+
+	wide := e.bearer(t, "user:alice", "repository:team-a/app:pull,push", "repository:shared/base:pull")
+	expect(t, do(wide, "mount="+shared.String()+"&from=shared/base"), http.StatusCreated, "")
+
+	// Policy forbids pulling team-b: an upload session, no challenge.
+	w = do(narrow, "mount="+secret.String()+"&from=team-b/secret")
+	expect(t, w, http.StatusAccepted, "")
+	if w.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("challenge for a source policy forbids: %q", w.Header().Get("WWW-Authenticate"))
+	}
+	// Even a token claiming the source's scope gains nothing policy forbids.
+	forged := e.bearer(t, "user:alice", "repository:team-a/app:pull,push", "repository:team-b/secret:pull")
+	expect(t, do(forged, "mount="+secret.String()+"&from=team-b/secret"), http.StatusAccepted, "")
+	e.testEnv.handler = e.guarded
+	head := e.do(t, req{method: "HEAD", path: "/v2/team-a/app/blobs/" + secret.String(), header: wide})
+	e.testEnv.handler = open
+	if head.Code != http.StatusNotFound {
+		t.Errorf("team-b blob reachable in team-a: %d", head.Code)
 	}
 }

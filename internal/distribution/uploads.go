@@ -53,7 +53,7 @@ func (h *handler) startUpload(w http.ResponseWriter, req *http.Request, rt route
 	if m := q.Get("mount"); m != "" {
 		d := digest.Digest(m)
 		from := q.Get("from")
-		ok, err := h.mayMountFrom(ctx, from)
+		ok, err := h.mayMountFrom(ctx, rt.name, from)
 		if err != nil {
 			return err
 		}
