@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestPagination lists 1200 tags and 120 repositories through crane and
+// TestPagination lists 300 tags and 60 repositories through crane and
 // skopeo, which follow Link headers whenever moat answers in pages: nothing
 // may be lost or repeated on the way.
 func TestPagination(t *testing.T) {
@@ -17,7 +17,7 @@ func TestPagination(t *testing.T) {
 	rc, r := newRegistryClient(t, s), newRunner(t)
 	img := newImage(t, seededRand(t, "images"), linuxAMD64, 1, 1024)
 
-	const nTags, nRepos = 1200, 120
+	const nTags, nRepos = 300, 60
 	rc.push("e2e/pages/tags", "t0000", img)
 	var wantTags []string
 	for i := range nTags {
