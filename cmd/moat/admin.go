@@ -46,7 +46,7 @@ func (f *storeFlags) add(cmd *cobra.Command) {
 // adminStores are the access-control stores opened on one database.
 type adminStores struct {
 	db       *sqldb.DB
-	ids      *identity.Service
+	ids      *identity.Service // see identities
 	policies *policystore.Store
 	audit    *audit.Log
 }
@@ -89,13 +89,7 @@ func (f *storeFlags) open(cmd *cobra.Command) (*adminStores, error) {
 }
 
 func (s *adminStores) init(ctx context.Context) error {
-	is, err := sqlidentity.New(ctx, s.db)
-	if err != nil {
-		return err
-	}
-	if s.ids, err = identity.NewService(is); err != nil {
-		return err
-	}
+	var err error
 	if s.policies, err = policystore.New(ctx, s.db); err != nil {
 		return err
 	}
@@ -108,6 +102,20 @@ func (s *adminStores) init(ctx context.Context) error {
 }
 
 func (s *adminStores) Close() error { return s.db.Close() }
+
+// identities opens the identity service on first use: it computes a
+// password hash when built, which the audit commands need not pay for.
+func (s *adminStores) identities(ctx context.Context) (*identity.Service, error) {
+	if s.ids != nil {
+		return s.ids, nil
+	}
+	is, err := sqlidentity.New(ctx, s.db)
+	if err != nil {
+		return nil, err
+	}
+	s.ids, err = identity.NewService(is)
+	return s.ids, err
+}
 
 // record audits a change made from the command line.
 func (s *adminStores) record(ctx context.Context, action, resource string, details map[string]any, err error) error {
@@ -146,6 +154,16 @@ func withStores(f *storeFlags, fn func(cmd *cobra.Command, args []string, s *adm
 		defer s.Close()
 		return fn(cmd, args, s)
 	}
+}
+
+// withIdentities is withStores with the identity service open too.
+func withIdentities(f *storeFlags, fn func(cmd *cobra.Command, args []string, s *adminStores) error) func(*cobra.Command, []string) error {
+	return withStores(f, func(cmd *cobra.Command, args []string, s *adminStores) error {
+		if _, err := s.identities(cmd.Context()); err != nil {
+			return err
+		}
+		return fn(cmd, args, s)
+	})
 }
 
 // readSecret reads a password from stdin (one line).
@@ -221,7 +239,7 @@ func newUserCmd() *cobra.Command {
 		Use:   "create NAME",
 		Short: "Create a user; the password is read from stdin",
 		Args:  cobra.ExactArgs(1),
-		RunE: withStores(&f, func(cmd *cobra.Command, args []string, s *adminStores) error {
+		RunE: withIdentities(&f, func(cmd *cobra.Command, args []string, s *adminStores) error {
 			pw, err := readSecret(cmd.InOrStdin())
 			if err != nil {
 				return err
@@ -233,7 +251,7 @@ func newUserCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use:  "list",
 		Args: cobra.NoArgs,
-		RunE: withStores(&f, func(cmd *cobra.Command, _ []string, s *adminStores) error {
+		RunE: withIdentities(&f, func(cmd *cobra.Command, _ []string, s *adminStores) error {
 			us, err := s.ids.Users(cmd.Context())
 			if err != nil {
 				return err
@@ -249,7 +267,7 @@ func newUserCmd() *cobra.Command {
 	del := &cobra.Command{
 		Use:  "delete NAME",
 		Args: cobra.ExactArgs(1),
-		RunE: withStores(&f, func(cmd *cobra.Command, args []string, s *adminStores) error {
+		RunE: withIdentities(&f, func(cmd *cobra.Command, args []string, s *adminStores) error {
 			err := s.ids.DeleteUser(cmd.Context(), args[0])
 			return s.record(cmd.Context(), "admin:DeleteUser", "user/"+args[0], nil, err)
 		}),
@@ -258,7 +276,7 @@ func newUserCmd() *cobra.Command {
 		Use:   "add-to-group USER GROUP",
 		Short: "Put a user in a group, creating the group if needed",
 		Args:  cobra.ExactArgs(2),
-		RunE: withStores(&f, func(cmd *cobra.Command, args []string, s *adminStores) error {
+		RunE: withIdentities(&f, func(cmd *cobra.Command, args []string, s *adminStores) error {
 			ctx := cmd.Context()
 			if _, err := s.ids.CreateGroup(ctx, args[1]); err == nil {
 				if err := s.record(ctx, "admin:CreateGroup", "group/"+args[1], nil, nil); err != nil {
@@ -285,7 +303,7 @@ func newRobotCmd() *cobra.Command {
 		Use:   "create NAME",
 		Short: "Create a robot and print its username and secret (shown once)",
 		Args:  cobra.ExactArgs(1),
-		RunE: withStores(&f, func(cmd *cobra.Command, args []string, s *adminStores) error {
+		RunE: withIdentities(&f, func(cmd *cobra.Command, args []string, s *adminStores) error {
 			o := identity.RobotOptions{Description: desc}
 			if expires > 0 {
 				o.ExpiresAt = time.Now().Add(expires)
@@ -303,7 +321,7 @@ func newRobotCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use:  "list",
 		Args: cobra.NoArgs,
-		RunE: withStores(&f, func(cmd *cobra.Command, _ []string, s *adminStores) error {
+		RunE: withIdentities(&f, func(cmd *cobra.Command, _ []string, s *adminStores) error {
 			rs, err := s.ids.Robots(cmd.Context())
 			if err != nil {
 				return err
@@ -323,7 +341,7 @@ func newRobotCmd() *cobra.Command {
 	del := &cobra.Command{
 		Use:  "delete NAME",
 		Args: cobra.ExactArgs(1),
-		RunE: withStores(&f, func(cmd *cobra.Command, args []string, s *adminStores) error {
+		RunE: withIdentities(&f, func(cmd *cobra.Command, args []string, s *adminStores) error {
 			err := s.ids.DeleteRobot(cmd.Context(), args[0])
 			return s.record(cmd.Context(), "admin:DeleteRobot", "robot/"+args[0], nil, err)
 		}),
@@ -377,7 +395,7 @@ func newPolicyCmd() *cobra.Command {
 		Use:   "simulate --principal user:alice --action registry:Push --resource team-a/app",
 		Short: "Say whether the stored policies allow a request, and which statement decided",
 		Args:  cobra.NoArgs,
-		RunE: withStores(&f, func(cmd *cobra.Command, _ []string, s *adminStores) error {
+		RunE: withIdentities(&f, func(cmd *cobra.Command, _ []string, s *adminStores) error {
 			ctx := cmd.Context()
 			set, _, err := s.policies.Load(ctx)
 			if err != nil {
