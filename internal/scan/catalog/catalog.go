@@ -24,7 +24,7 @@ const (
 
 // resultSchema versions the LayerResult encoding; bump it when the catalog
 // itself changes what it records so stale cache entries are not reused.
-const resultSchema = 1
+const resultSchema = 2
 
 // ErrDigestMismatch reports a layer whose bytes do not hash to its digest.
 var ErrDigestMismatch = errors.New("layer digest mismatch")
@@ -39,6 +39,7 @@ type Catalog struct {
 	maxEntries   int
 	concurrency  int
 	post         []func(*Inventory)
+	hooks        []EntryHook
 	setID        string
 	// inflight merges concurrent reads of the same layer, e.g. two images
 	// sharing a base pushed at once.
@@ -126,6 +127,19 @@ func WithPostProcess(fn func(*Inventory)) Option {
 	}
 }
 
+// WithEntryHook lets h see every entry header of every layer and add
+// findings after squashing (misconfig's checks of file modes). The hook
+// joins the cache key. Default: none.
+func WithEntryHook(h EntryHook) Option {
+	return func(cat *Catalog) error {
+		if h == nil {
+			return errors.New("catalog: nil entry hook")
+		}
+		cat.hooks = append(cat.hooks, h)
+		return nil
+	}
+}
+
 // New returns a Catalog running the given analyzers. Their names must be
 // unique.
 func New(analyzers []Analyzer, opts ...Option) (*Catalog, error) {
@@ -153,6 +167,13 @@ func New(analyzers []Analyzer, opts ...Option) (*Catalog, error) {
 		}
 		seen[a.Name()] = true
 		ids = append(ids, fmt.Sprintf("%s@%d", a.Name(), a.Version()))
+	}
+	for _, h := range c.hooks {
+		if seen["hook:"+h.Name()] {
+			return nil, fmt.Errorf("catalog: entry hook %q given twice", h.Name())
+		}
+		seen["hook:"+h.Name()] = true
+		ids = append(ids, fmt.Sprintf("hook:%s@%d", h.Name(), h.Version()))
 	}
 	sort.Strings(ids)
 	// The limits are part of the key: a layer cut short by a limit has a
@@ -200,6 +221,15 @@ func (c *Catalog) Catalog(ctx context.Context, img Image) (*Inventory, error) {
 	}
 	inv := squash(results)
 	inv.Image = img.Digest()
+	if len(c.hooks) > 0 {
+		entries := make([]LayerEntries, len(results))
+		for i, r := range results {
+			entries[i] = LayerEntries{Digest: r.Digest, Entries: r.Entries}
+		}
+		for _, h := range c.hooks {
+			h.Squash(entries, inv)
+		}
+	}
 	for _, fn := range c.post {
 		fn(inv)
 	}

@@ -40,6 +40,17 @@
 // is not a valid tar keeps what was found before the problem and gets a
 // warning.
 //
+// # Findings and entry hooks
+//
+// Besides packages, an analyzer may return findings (the secret analyzer
+// does); they are cached and squashed exactly like packages and carry the
+// layer that holds their file. Analyzers see only regular files, without
+// owners; an EntryHook (WithEntryHook) sees every header of every layer,
+// keeps the few entries it needs with the cached layer result, and gets
+// them back, layer by layer, after squashing: misconfig's setuid and
+// attack-surface checks work that way and give the same answer on a warm
+// cache. Hooks join the cache key like analyzers.
+//
 // # Squashing
 //
 // A file result read from path P in layer i disappears when a later layer

@@ -69,6 +69,9 @@ type Inventory struct {
 	Image    string    `json:"image,omitempty"`
 	Distro   *Distro   `json:"distro,omitempty"`
 	Packages []Package `json:"packages"`
+	// Findings are the secrets and misconfigurations of the final
+	// filesystem, sorted by path, line and rule.
+	Findings []Finding `json:"findings,omitempty"`
 	// Layers are the layer digests in order, bottom first.
 	Layers []string `json:"layers"`
 	// Warnings are layer-level problems (hostile entries, unreadable

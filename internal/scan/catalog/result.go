@@ -14,8 +14,8 @@ type LayerResult struct {
 	// that looked at the file.
 	Files []FileResult `json:"files,omitempty"`
 	// Shadows are paths of entries some analyzer wanted but that carry no
-	// result here (too large, not regular, hard links); they still hide
-	// the same path in lower layers.
+	// result here (too large, not regular, hard links, or analyzed without
+	// finding anything); they still hide the same path in lower layers.
 	Shadows []string `json:"shadows,omitempty"`
 	// Whiteouts are paths deleted from lower layers (".wh.<name>").
 	Whiteouts []string `json:"whiteouts,omitempty"`
@@ -23,6 +23,8 @@ type LayerResult struct {
 	// (".wh..wh..opq").
 	Opaques  []string `json:"opaques,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
+	// Entries are the headers the entry hooks kept, in tar order.
+	Entries []Entry `json:"entries,omitempty"`
 }
 
 // FileResult is one analyzer's findings in one file.
@@ -32,6 +34,7 @@ type FileResult struct {
 	Packages []Package `json:"packages,omitempty"`
 	Owned    []string  `json:"owned,omitempty"`
 	Distro   *Distro   `json:"distro,omitempty"`
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // ErrCacheMiss is returned by Cache.Get when no result is stored.

@@ -76,7 +76,12 @@ func squash(results []*LayerResult) *Inventory {
 			}
 			inv.Packages = append(inv.Packages, p)
 		}
+		for _, x := range f.Findings {
+			x.Layer = inv.Layers[f.layer]
+			inv.Findings = append(inv.Findings, x)
+		}
 	}
+	SortFindings(inv.Findings)
 	slices.SortStableFunc(inv.Packages, func(a, b Package) int {
 		return cmp.Or(
 			cmp.Compare(a.Ecosystem, b.Ecosystem),
@@ -86,6 +91,19 @@ func squash(results []*LayerResult) *Inventory {
 		)
 	})
 	return inv
+}
+
+// SortFindings orders findings by path, line, rule and kind, the order
+// inventories hold them in.
+func SortFindings(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		return cmp.Or(
+			cmp.Compare(a.Path, b.Path),
+			cmp.Compare(a.Line, b.Line),
+			cmp.Compare(a.RuleID, b.RuleID),
+			cmp.Compare(a.Kind, b.Kind),
+		)
+	})
 }
 
 func first(s []string) string {

@@ -28,6 +28,10 @@ const (
 	// zstdMaxWindow bounds the decoder's memory; zstd's own levels stay
 	// well below it, only --long archives exceed it.
 	zstdMaxWindow = 64 << 20
+	// bufKeep is the largest shared-read buffer kept for the next file.
+	bufKeep = 4 << 20
+	// maxKept bounds the headers entry hooks may keep per layer.
+	maxKept = 500_000
 )
 
 // errLayerTooLarge stops a layer that decompresses past MaxLayerSize.
@@ -38,10 +42,13 @@ type walker struct {
 	c        *Catalog
 	res      LayerResult
 	dropped  int
+	keptOver int            // entries hooks kept past maxKept
 	lastSeen map[string]int // analyzed path -> entry index of its last occurrence
 	entryOf  []int          // entry index per res.Files element
 	tracked  map[string]struct{}
 	wanting  []Analyzer
+	// buf holds a file several analyzers want, reused across files.
+	buf bytes.Buffer
 }
 
 func (c *Catalog) newWalker(dgst string) *walker {
@@ -54,6 +61,24 @@ func (c *Catalog) newWalker(dgst string) *walker {
 	}
 }
 
+// keep offers an entry to the entry hooks and records it when one keeps
+// it.
+func (w *walker) keep(e Entry) {
+	if len(w.c.hooks) == 0 {
+		return
+	}
+	for _, h := range w.c.hooks {
+		if h.Keep(&e) {
+			if len(w.res.Entries) >= maxKept {
+				w.keptOver++
+				return
+			}
+			w.res.Entries = append(w.res.Entries, e)
+			return
+		}
+	}
+}
+
 func (w *walker) warn(format string, args ...any) {
 	if len(w.res.Warnings) < maxWarnings {
 		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf(format, args...))
@@ -63,6 +88,9 @@ func (w *walker) warn(format string, args ...any) {
 }
 
 func (w *walker) finish() *LayerResult {
+	if w.keptOver > 0 {
+		w.warn("%d entries past the %d kept for file checks were not kept", w.keptOver, maxKept)
+	}
 	if w.dropped > 0 {
 		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("%d more warnings not shown", w.dropped))
 	}
@@ -139,14 +167,19 @@ func (w *walker) entry(ctx context.Context, idx int, p string, mode fs.FileMode,
 	}
 	r = io.LimitReader(r, size)
 	if len(as) > 1 {
-		// Several analyzers read the same file: buffer it once (size is
-		// already capped).
-		buf, err := io.ReadAll(r)
-		if err != nil {
+		// Several analyzers read the same file (a package.json both the npm
+		// and the secret analyzer want): read it once into a buffer, which
+		// size, capped by maxFileSize above, bounds.
+		w.buf.Reset()
+		if _, err := w.buf.ReadFrom(r); err != nil {
 			return fmt.Errorf("read %s: %w", p, err)
 		}
+		buf := w.buf.Bytes()
 		for _, a := range as {
 			w.analyze(ctx, idx, a, &File{Path: p, Mode: mode, Size: size, Content: bytes.NewReader(buf)})
+		}
+		if w.buf.Cap() > bufKeep {
+			w.buf = bytes.Buffer{} // don't hold a rare large file for the whole layer
 		}
 		return nil
 	}
@@ -169,10 +202,15 @@ func (w *walker) analyze(ctx context.Context, idx int, a Analyzer, f *File) {
 	if err != nil {
 		w.warn("%s: %s: %v", f.Path, a.Name(), err)
 	}
-	if res == nil {
-		// Record the path even without findings so a lower layer's
-		// version of the file is still shadowed.
-		res = &Result{}
+	if res == nil || (len(res.Packages) == 0 && len(res.Owned) == 0 && res.Distro == nil && len(res.Findings) == 0) {
+		// Record the path even without results so a lower layer's
+		// version of the file is still shadowed; a shadow is cheaper to
+		// cache than an empty file result, which matters once the secret
+		// analyzer reads most text files.
+		if n := len(w.res.Shadows); n == 0 || w.res.Shadows[n-1] != f.Path {
+			w.res.Shadows = append(w.res.Shadows, f.Path)
+		}
+		return
 	}
 	for i := range res.Packages {
 		pk := &res.Packages[i]
@@ -181,8 +219,13 @@ func (w *walker) analyze(ctx context.Context, idx int, a Analyzer, f *File) {
 			pk.Paths = []string{f.Path}
 		}
 	}
+	for i := range res.Findings {
+		if res.Findings[i].Path == "" {
+			res.Findings[i].Path = f.Path
+		}
+	}
 	w.res.Files = append(w.res.Files, FileResult{
-		Path: f.Path, Analyzer: a.Name(), Packages: res.Packages, Owned: res.Owned, Distro: res.Distro,
+		Path: f.Path, Analyzer: a.Name(), Packages: res.Packages, Owned: res.Owned, Distro: res.Distro, Findings: res.Findings,
 	})
 	w.entryOf = append(w.entryOf, idx)
 }
@@ -301,6 +344,7 @@ func (c *Catalog) readTar(ctx context.Context, w *walker, br *bufio.Reader) erro
 			return err
 		}
 		p := w.cleanName(hdr.Name)
+		w.keep(Entry{Path: p, Mode: hdr.Mode, Typeflag: hdr.Typeflag, UID: hdr.Uid, GID: hdr.Gid, Linkname: hdr.Linkname})
 		mode := hdr.FileInfo().Mode()
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeRegA:
@@ -345,13 +389,16 @@ func (c *Catalog) walkFS(ctx context.Context, l FSLayer) (*LayerResult, error) {
 		}
 		var size int64
 		mode := d.Type()
-		if mode.IsRegular() {
+		if mode.IsRegular() || len(w.c.hooks) > 0 {
 			info, err := d.Info()
 			if err != nil {
 				w.warn("%s: %v", name, err)
 				return nil
 			}
-			size, mode = info.Size(), info.Mode().Perm()
+			w.keep(fsEntry(path.Clean("/"+name), info))
+			if mode.IsRegular() {
+				size, mode = info.Size(), info.Mode().Perm()
+			}
 		}
 		var file fs.File
 		e := w.entry(ctx, idx, path.Clean("/"+name), mode, size, func() (io.Reader, error) {
@@ -368,4 +415,31 @@ func (c *Catalog) walkFS(ctx context.Context, l FSLayer) (*LayerResult, error) {
 		return nil, err
 	}
 	return w.finish(), nil
+}
+
+// fsEntry describes a directory-tree entry as a tar header would. Owners
+// are not portable through fs.FileInfo and stay 0.
+func fsEntry(p string, info fs.FileInfo) Entry {
+	m := info.Mode()
+	e := Entry{Path: p, Mode: int64(m.Perm())}
+	if m&fs.ModeSetuid != 0 {
+		e.Mode |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		e.Mode |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		e.Mode |= 0o1000
+	}
+	switch {
+	case m.IsDir():
+		e.Typeflag = tar.TypeDir
+	case m&fs.ModeSymlink != 0:
+		e.Typeflag = tar.TypeSymlink
+	case m.IsRegular():
+		e.Typeflag = tar.TypeReg
+	default:
+		e.Typeflag = tar.TypeChar // a device or other special file
+	}
+	return e
 }

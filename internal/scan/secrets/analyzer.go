@@ -9,10 +9,8 @@ import (
 )
 
 // Analyzer runs a Scanner inside the catalog's single pass over each layer,
-// so secret detection reads no layer twice. The catalog's Result has no
-// place for findings yet; Findings is the part that works today, and
-// analyzer_result.go (build tag catalogfindings) holds the Analyze method
-// for the proposed catalog.Result.Findings field.
+// so secret detection reads no layer twice; its findings land in
+// catalog.Result.Findings (analyzer_result.go).
 type Analyzer struct {
 	s *Scanner
 }

@@ -1,5 +1,3 @@
-//go:build catalogfindings
-
 package secrets
 
 import (
@@ -8,17 +6,10 @@ import (
 	"github.com/moat-dev/moat/internal/scan/catalog"
 )
 
-// This file compiles once catalog.Result gains the proposed
-//
-//	Findings []catalog.Finding // non-package facts: secrets, misconfigurations
-//
-// (and catalog.FileResult the same field, squashed like packages so a file
-// deleted or replaced in a later layer drops its findings). Build with
-// -tags catalogfindings to check it against such a catalog.
-
 var _ catalog.Analyzer = (*Analyzer)(nil)
 
-// Analyze implements catalog.Analyzer.
+// Analyze implements catalog.Analyzer: findings become catalog findings of
+// kind "secret", still redacted; the catalog sets their layer.
 func (a *Analyzer) Analyze(ctx context.Context, f *catalog.File) (*catalog.Result, error) {
 	found, err := a.Findings(ctx, f)
 	if len(found) == 0 {
@@ -27,9 +18,12 @@ func (a *Analyzer) Analyze(ctx context.Context, f *catalog.File) (*catalog.Resul
 	res := &catalog.Result{Findings: make([]catalog.Finding, 0, len(found))}
 	for _, x := range found {
 		res.Findings = append(res.Findings, catalog.Finding{
-			Kind: "secret", RuleID: x.RuleID, Severity: x.Severity.String(), Title: x.Title,
+			Kind: KindSecret, RuleID: x.RuleID, Severity: x.Severity.String(), Title: x.Title,
 			Path: x.Path, Line: x.Line, Match: x.Match,
 		})
 	}
 	return res, err
 }
+
+// KindSecret is the catalog.Finding kind of secrets.
+const KindSecret = "secret"
