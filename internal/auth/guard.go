@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,12 @@ type Guard struct {
 	lookupTTL time.Duration
 	mu        sync.Mutex
 	lookups   map[string]lookup
+
+	// verified remembers access tokens whose signature checked out, by
+	// SHA-256, until they expire: an ES256 verification costs tens of
+	// microseconds, and a client sends the same token on every request.
+	vmu      sync.Mutex
+	verified map[[sha256.Size]byte]*token.Claims
 }
 
 type lookup struct {
@@ -76,8 +83,12 @@ type lookup struct {
 	expires time.Time
 }
 
-// maxLookups bounds the subject cache; when full it is cleared.
-const maxLookups = 10000
+// maxLookups bounds the subject cache and maxVerified the token cache;
+// when full they are cleared.
+const (
+	maxLookups  = 10000
+	maxVerified = 10000
+)
 
 // Option configures NewGuard.
 type Option func(*Guard) error
@@ -129,7 +140,8 @@ func NewGuard(ids Identities, issuer *token.Issuer, engine *EngineHolder, servic
 		return nil, errors.New("auth: NewGuard needs identities, an issuer, an engine holder, a service and a realm")
 	}
 	g := &Guard{ids: ids, issuer: issuer, engine: engine, service: service, realm: realm, allowBasic: true,
-		now: time.Now, log: slog.Default(), lookupTTL: 5 * time.Second, lookups: map[string]lookup{}}
+		now: time.Now, log: slog.Default(), lookupTTL: 5 * time.Second, lookups: map[string]lookup{},
+		verified: map[[sha256.Size]byte]*token.Claims{}}
 	for _, o := range opts {
 		if err := o(g); err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
@@ -153,7 +165,7 @@ func (g *Guard) Identify(r *http.Request, listener string) (*Caller, error) {
 	scheme, cred, _ := strings.Cut(h, " ")
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
-		claims, err := g.issuer.VerifyAccess(strings.TrimSpace(cred), g.service)
+		claims, err := g.verifyAccess(strings.TrimSpace(cred))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 		}
@@ -178,6 +190,30 @@ func (g *Guard) Identify(r *http.Request, listener string) (*Caller, error) {
 	default:
 		return nil, fmt.Errorf("%w: unsupported authorization scheme %q", ErrUnauthenticated, scheme)
 	}
+	return c, nil
+}
+
+// verifyAccess verifies an access token for this registry, or finds it
+// verified before and not yet expired.
+func (g *Guard) verifyAccess(tok string) (*token.Claims, error) {
+	k := sha256.Sum256([]byte(tok))
+	now := g.now()
+	g.vmu.Lock()
+	c, ok := g.verified[k]
+	g.vmu.Unlock()
+	if ok && c.ExpiresAt != nil && now.Before(c.ExpiresAt.Time) {
+		return c, nil
+	}
+	c, err := g.issuer.VerifyAccess(tok, g.service)
+	if err != nil {
+		return nil, err
+	}
+	g.vmu.Lock()
+	if len(g.verified) >= maxVerified {
+		clear(g.verified)
+	}
+	g.verified[k] = c
+	g.vmu.Unlock()
 	return c, nil
 }
 
