@@ -64,7 +64,7 @@ func openDockerArchive(ts *tarStore, tag string) (Image, error) {
 		return nil, fmt.Errorf("docker-archive: config: %w", err)
 	}
 	diffIDs = cfg.RootFS.DiffIDs
-	img := &image{kind: DockerArchive, closer: ts}
+	img := &image{kind: DockerArchive, closer: ts, config: func() ([]byte, error) { return cb, nil }}
 	for i, name := range m.Layers {
 		if !ts.has(name) {
 			return nil, fmt.Errorf("%w: layer %s", ErrNotFound, name)

@@ -56,7 +56,8 @@ func openLayout(s store, kind Kind, tag string, o *options) (Image, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%s: manifest %s: %w", kind, desc.Digest, err)
 	}
-	img := &image{kind: kind, digest: desc.Digest.String()}
+	cfg := m.Config
+	img := &image{kind: kind, digest: desc.Digest.String(), config: func() ([]byte, error) { return readBlob(s, cfg) }}
 	if c, ok := s.(io.Closer); ok {
 		img.closer = c
 	}

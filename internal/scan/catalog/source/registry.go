@@ -47,7 +47,7 @@ func openRegistry(ctx context.Context, ref string, o *options) (Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: %s: %w", ref, err)
 	}
-	img := &image{kind: Registry, digest: d.String()}
+	img := &image{kind: Registry, digest: d.String(), config: ri.RawConfigFile}
 	for _, l := range ls {
 		ld, err := l.Digest()
 		if err != nil {

@@ -53,6 +53,10 @@ type Image interface {
 	catalog.Image
 	// Kind tells how the source was read.
 	Kind() Kind
+	// Config returns the image configuration blob (OCI or Docker JSON),
+	// read on first call and checked against its digest where the source
+	// names one; nil and no error for a directory, which has none.
+	Config() ([]byte, error)
 	Close() error
 }
 
@@ -231,11 +235,23 @@ type image struct {
 	digest string
 	layers []catalog.Layer
 	closer io.Closer
+	// config reads the configuration blob; nil for a directory.
+	config func() ([]byte, error)
 }
 
 func (i *image) Digest() string          { return i.digest }
 func (i *image) Layers() []catalog.Layer { return i.layers }
 func (i *image) Kind() Kind              { return i.kind }
+func (i *image) Config() ([]byte, error) {
+	if i.config == nil {
+		return nil, nil
+	}
+	b, err := i.config()
+	if err != nil {
+		return nil, fmt.Errorf("%s: config: %w", i.kind, err)
+	}
+	return b, nil
+}
 func (i *image) Close() error {
 	if i.closer != nil {
 		return i.closer.Close()

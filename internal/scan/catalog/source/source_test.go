@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/moat-dev/moat/internal/scan/catalog"
 	ct "github.com/moat-dev/moat/internal/scan/catalog/catalogtest"
 	"github.com/moat-dev/moat/internal/scan/catalog/source"
 )
@@ -48,6 +50,19 @@ func checkImage(t *testing.T, img source.Image, kind source.Kind, want [][]byte)
 	ls := img.Layers()
 	if len(ls) != len(want) {
 		t.Fatalf("%d layers, want %d", len(ls), len(want))
+	}
+	cb, err := img.Config()
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	var cfg struct {
+		OS     string `json:"os"`
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if err := json.Unmarshal(cb, &cfg); err != nil || cfg.OS != "linux" || len(cfg.RootFS.DiffIDs) != len(want) {
+		t.Errorf("config %s (err %v): want linux with %d diff_ids", cb, err, len(want))
 	}
 	for i, l := range ls {
 		rc, err := l.Open(context.Background())
@@ -129,6 +144,9 @@ func TestDirAndErrors(t *testing.T) {
 	if img.Kind() != source.Dir || len(img.Layers()) != 1 || img.Digest() != "" {
 		t.Errorf("dir: kind %s layers %d", img.Kind(), len(img.Layers()))
 	}
+	if cb, err := img.Config(); cb != nil || err != nil {
+		t.Errorf("dir config %q, %v; want none", cb, err)
+	}
 	notTar := filepath.Join(dir, "x.tar")
 	os.WriteFile(notTar, []byte("not a tar at all, just some text that is long enough to fail........"), 0o644)
 	plainTar := filepath.Join(dir, "plain.tar")
@@ -138,8 +156,27 @@ func TestDirAndErrors(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrUnknownSource", ref, err)
 		}
 	}
-	// A layout whose manifest was tampered with fails its digest check.
+	// A layout whose config was tampered with opens, and its config fails
+	// its digest check.
 	ldir, md := writeLayout(t)
+	mb, err := os.ReadFile(filepath.Join(ldir, "blobs", "sha256", strings.TrimPrefix(md, "sha256:")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var man struct{ Config struct{ Digest string } }
+	if err := json.Unmarshal(mb, &man); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(ldir, "blobs", "sha256", strings.TrimPrefix(man.Config.Digest, "sha256:")), []byte(`{"config":{"User":"0"}}`), 0o644)
+	timg, err := source.Open(ctx, ldir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := timg.Config(); !errors.Is(err, catalog.ErrDigestMismatch) {
+		t.Errorf("tampered config: err = %v, want ErrDigestMismatch", err)
+	}
+	timg.Close()
+	// A layout whose manifest was tampered with fails its digest check.
 	mpath := filepath.Join(ldir, "blobs", "sha256", strings.TrimPrefix(md, "sha256:"))
 	os.WriteFile(mpath, []byte(`{"schemaVersion":2,"layers":[]}`), 0o644)
 	if _, err := source.Open(ctx, ldir); err == nil || !strings.Contains(err.Error(), "digest") {
