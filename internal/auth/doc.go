@@ -14,6 +14,14 @@
 // The engine is read through an [EngineHolder] so policy changes swap in a
 // newly compiled engine without locking requests.
 //
+// A verified access token is remembered (by its SHA-256) until it
+// expires, so a client sending the same token on every request pays for
+// one signature check. [PolicyLoader] recompiles the engine from a
+// [PolicySource] when the stored policies' version changes.
+// [Guard.AuthorizeMount] decides cross-repository mounts: a token lacking
+// the source's pull scope that policy would grant is challenged for both
+// repositories; a source policy forbids is never revealed.
+//
 // Limits: the source address is the TCP peer (no trusted-proxy header
 // handling yet); a bearer token's subject is re-resolved at most every
 // few seconds, so disabling an account takes effect within that time.

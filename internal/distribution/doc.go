@@ -32,10 +32,10 @@
 // catalog lists only repositories the caller may list, paging over the
 // visible ones. Refusals come back as errors with a Challenge method and
 // are written as 401 UNAUTHORIZED with WWW-Authenticate or 403 DENIED.
-// WithObserver reports manifest pulls, pushes and deletes and blob
-// deletes after the registry call, for the audit log.
+// WithObserver reports manifest pulls, pushes and deletes, blob deletes
+// and every refused request, after the registry call, for the audit log.
 //
 // Limits: only single byte ranges are served; a multi-range request gets
-// the whole blob. Blob GETs are not reported to the observer (a pull is
-// its manifest GET).
+// the whole blob. Allowed blob reads and uploads are not reported to the
+// observer (a pull is its manifest GET, a push its manifest PUT).
 package distribution
