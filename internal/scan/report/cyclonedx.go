@@ -12,7 +12,8 @@ import (
 
 // WriteCycloneDX writes a CycloneDX 1.6 JSON BOM holding the affected
 // packages as components and the findings as vulnerabilities (suppressed
-// ones carry their VEX analysis).
+// ones carry their VEX analysis). Secrets and misconfigurations have no
+// place in CycloneDX's vulnerability model and are left out.
 func WriteCycloneDX(w io.Writer, r *Report) error {
 	bom := cdx.NewBOM()
 	bom.SerialNumber = ""
@@ -55,6 +56,9 @@ func WriteCycloneDX(w io.Writer, r *Report) error {
 	}
 	var vulns []cdx.Vulnerability
 	add := func(f *Finding, suppressed bool) {
+		if located(f) {
+			return
+		}
 		v := cdx.Vulnerability{
 			BOMRef:      fmt.Sprintf("%s/%d", f.ID, len(vulns)),
 			ID:          f.ID,

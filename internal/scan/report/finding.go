@@ -57,9 +57,22 @@ func ParseSeverity(name string) (Severity, error) {
 
 // Kinds of findings.
 const (
-	KindVulnerability = "vulnerability"
-	KindEndOfLife     = "end-of-life"
+	KindVulnerability    = "vulnerability"
+	KindEndOfLife        = "end-of-life"
+	KindSecret           = "secret"
+	KindMisconfiguration = "misconfiguration"
 )
+
+// Location is where in the image a secret or misconfiguration is.
+type Location struct {
+	// Path is absolute within the image, or a pseudo-path for the image
+	// configuration ("image-config", "image-config:Env", "image-history").
+	Path string `json:"path"`
+	// Line is 1-based; 0 when the finding concerns the whole file.
+	Line int `json:"line,omitempty"`
+	// Layer is the digest of the layer holding the file, when known.
+	Layer string `json:"layer,omitempty"`
+}
 
 // Package is the affected package as the inventory described it.
 type Package struct {
@@ -100,8 +113,9 @@ type EndOfLife struct {
 	Extended time.Time `json:"extended,omitzero"`
 }
 
-// Finding is one vulnerability (all its aliases merged) in one package, or
-// one end-of-life release.
+// Finding is one vulnerability (all its aliases merged) in one package,
+// one end-of-life release, or (Kind secret or misconfiguration) one rule
+// broken at one Location, with Summary its title.
 type Finding struct {
 	// ID is the preferred identifier: a CVE when there is one.
 	ID string `json:"id"`
@@ -133,6 +147,12 @@ type Finding struct {
 	Status string `json:"status"`
 	// Justification explains a suppression (ignore reason, VEX statement).
 	Justification string `json:"justification,omitempty"`
+	// Location, Message and Match describe secrets and misconfigurations.
+	Location *Location `json:"location,omitempty"`
+	Message  string    `json:"message,omitempty"`
+	// Match is a secret's redacted form (its first characters and
+	// asterisks); never the secret.
+	Match string `json:"match,omitempty"`
 }
 
 // HasID reports whether id is one of the finding's identifiers.

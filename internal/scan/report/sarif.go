@@ -9,8 +9,9 @@ import (
 )
 
 // SARIF 2.1.0, the subset GitHub code scanning reads: one rule per
-// vulnerability id, one result per finding located at the file the package
-// was read from.
+// vulnerability id (or secret or misconfiguration rule), one result per
+// finding located at the file the package was read from, or at the path
+// and line of a secret or misconfiguration.
 const sarifSchema = "https://json.schemastore.org/sarif-2.1.0.json"
 
 type sarifLog struct {
@@ -116,6 +117,10 @@ func WriteSARIF(w io.Writer, r *Report) error {
 		help := fmt.Sprintf("%s\nIdentifiers: %s\nPackage: %s %s\nFixed in: %s", f.Summary, strings.Join(f.IDs, ", "), f.Package.Name, f.Installed, orNone(f.FixedIn))
 		md := fmt.Sprintf("**%s** %s\n\n| Package | Installed | Fixed in | Severity |\n|---|---|---|---|\n| %s | %s | %s | %s |\n\nIdentifiers: %s",
 			f.ID, f.Summary, f.Package.Name, f.Installed, orNone(f.FixedIn), f.Severity, strings.Join(f.IDs, ", "))
+		if located(f) {
+			help = fmt.Sprintf("%s (%s rule %s)", f.Summary, f.Kind, f.ID)
+			md = fmt.Sprintf("**%s** %s (%s)", f.ID, f.Summary, f.Kind)
+		}
 		for _, ref := range f.References {
 			md += "\n- " + ref
 		}
@@ -128,7 +133,7 @@ func WriteSARIF(w io.Writer, r *Report) error {
 			Help: sarifHelp{Text: help, Markdown: md},
 			Properties: map[string]any{
 				"security-severity": securitySeverity(f),
-				"tags":              []string{"security", "vulnerability", f.Severity.String()},
+				"tags":              []string{"security", kindTag(f), f.Severity.String()},
 				"precision":         "very-high",
 			},
 			DefaultConfig: sarifConfig{Level: sarifLevel(f.Severity)},
@@ -144,17 +149,34 @@ func WriteSARIF(w io.Writer, r *Report) error {
 		if len(f.Package.Paths) > 0 {
 			uri = strings.TrimPrefix(f.Package.Paths[0], "/")
 		}
+		line := 1
+		if f.Location != nil {
+			// Pseudo-paths ("image-config:Env") would read as URI schemes.
+			uri = strings.ReplaceAll(strings.TrimPrefix(f.Location.Path, "/"), ":", "/")
+			line = max(f.Location.Line, 1)
+		}
 		if uri == "" {
 			uri = "image"
 		}
 		msg := fmt.Sprintf("Package: %s\nInstalled version: %s\nVulnerability: %s\nSeverity: %s\nFixed version: %s",
 			f.Package.Name, f.Installed, f.ID, f.Severity, orNone(f.FixedIn))
-		if f.Kind == KindEndOfLife {
+		switch f.Kind {
+		case KindEndOfLife:
 			msg = f.Summary
+		case KindSecret:
+			msg = fmt.Sprintf("%s: %s (redacted)", f.Summary, f.Match)
+		case KindMisconfiguration:
+			msg = f.Summary
+			if f.Message != "" {
+				msg += ": " + f.Message
+			}
+		}
+		if f.Location != nil && f.Location.Layer != "" {
+			msg += "\nLayer: " + f.Location.Layer
 		}
 		run.Results = append(run.Results, sarifResult{
 			RuleID: f.ID, RuleIndex: ruleIdx[f.ID], Level: sarifLevel(f.Severity), Message: sarifText{msg},
-			Locations:           []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: uri}, Region: sarifRegion{StartLine: 1}}}},
+			Locations:           []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: uri}, Region: sarifRegion{StartLine: line}}}},
 			PartialFingerprints: map[string]string{"moat/v1": fingerprint(r, f)},
 		})
 	}
@@ -165,15 +187,34 @@ func WriteSARIF(w io.Writer, r *Report) error {
 }
 
 func ruleName(f *Finding) string {
-	if f.Kind == KindEndOfLife {
+	switch f.Kind {
+	case KindEndOfLife:
 		return "EndOfLife"
+	case KindSecret:
+		return "Secret"
+	case KindMisconfiguration:
+		return "Misconfiguration"
 	}
 	return "VulnerablePackage"
+}
+
+// located reports whether f is a secret or misconfiguration, found at a
+// Location rather than in a package.
+func located(f *Finding) bool { return f.Kind == KindSecret || f.Kind == KindMisconfiguration }
+
+func kindTag(f *Finding) string {
+	if located(f) {
+		return f.Kind
+	}
+	return "vulnerability"
 }
 
 // fingerprint keeps a finding's identity across scans for deduplication
 // in code-scanning dashboards.
 func fingerprint(r *Report, f *Finding) string {
+	if f.Location != nil {
+		return strings.Join([]string{r.Target, f.ID, f.Location.Path, fmt.Sprint(f.Location.Line)}, "|")
+	}
 	return strings.Join([]string{r.Target, f.ID, f.Package.Ecosystem, f.Package.Name, f.Installed, strings.Join(f.Package.Paths, ",")}, "|")
 }
 

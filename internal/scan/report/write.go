@@ -73,6 +73,23 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(w, ", %d suppressed", len(r.Suppressed))
 	}
 	fmt.Fprintln(w)
+	// Vulnerabilities and end-of-life releases by severity, then secrets,
+	// then misconfigurations, each highest severity first.
+	var vulns, secrets, misconf []Finding
+	for _, f := range r.Findings {
+		switch f.Kind {
+		case KindSecret:
+			secrets = append(secrets, f)
+		case KindMisconfiguration:
+			misconf = append(misconf, f)
+		default:
+			vulns = append(vulns, f)
+		}
+	}
+	counts = map[Severity]int{}
+	for _, f := range vulns {
+		counts[f.Severity]++
+	}
 	for s := Critical; s >= Unknown; s-- {
 		if counts[s] == 0 {
 			continue
@@ -80,7 +97,7 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(w, "\n%s (%d)\n", s, counts[s])
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tPACKAGE\tINSTALLED\tFIXED IN\tSCORE\tKEV\tEPSS\tSUMMARY")
-		for _, f := range r.Findings {
+		for _, f := range vulns {
 			if f.Severity != s {
 				continue
 			}
@@ -111,10 +128,62 @@ func WriteTable(w io.Writer, r *Report) error {
 			return err
 		}
 	}
+	if err := locatedTable(w, "Secrets", "SEVERITY\tRULE\tLOCATION\tLAYER\tMATCH\tTITLE", secrets, func(f *Finding) string {
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", f.Severity, f.ID, where(f), short(f), f.Match, clip(f.Summary, 50))
+	}); err != nil {
+		return err
+	}
+	if err := locatedTable(w, "Misconfigurations", "SEVERITY\tID\tLOCATION\tLAYER\tTITLE\tDETAIL", misconf, func(f *Finding) string {
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", f.Severity, f.ID, where(f), short(f), f.Summary, clip(f.Message, 90))
+	}); err != nil {
+		return err
+	}
 	for _, wn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", wn)
 	}
 	return nil
+}
+
+// locatedTable writes one section of located findings, highest severity
+// first, in their given order within a severity.
+func locatedTable(w io.Writer, title, header string, fs []Finding, row func(*Finding) string) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\n%s (%d)\n", title, len(fs))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for s := Critical; s >= Unknown; s-- {
+		for i := range fs {
+			if fs[i].Severity == s {
+				fmt.Fprintln(tw, row(&fs[i]))
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+// where is "path:line", or the path alone.
+func where(f *Finding) string {
+	if f.Location == nil {
+		return "-"
+	}
+	if f.Location.Line > 0 {
+		return fmt.Sprintf("%s:%d", f.Location.Path, f.Location.Line)
+	}
+	return f.Location.Path
+}
+
+// short is the first 12 hex digits of the finding's layer digest.
+func short(f *Finding) string {
+	if f.Location == nil || f.Location.Layer == "" {
+		return "-"
+	}
+	_, hex, _ := strings.Cut(f.Location.Layer, ":")
+	if len(hex) > 12 {
+		hex = hex[:12]
+	}
+	return hex
 }
 
 func clip(s string, n int) string {
