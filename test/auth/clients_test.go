@@ -73,6 +73,25 @@ func TestClients(t *testing.T) {
 		r.refused(skopeo, "inspect", "--creds", rb.Username+":moat_rbt_wrong", "--tls-verify=false", ref)
 	})
 
+	t.Run("anonymous pull granted by a resource policy", func(t *testing.T) {
+		r := newRunner(t, "REGISTRY_AUTH_FILE="+filepath.Join(t.TempDir(), "auth.json"))
+		ref := "docker://" + s.Addr + "/team-b/base:v1"
+		r.refused(skopeo, "inspect", "--no-creds", "--tls-verify=false", ref)
+		doc := json.RawMessage(`{"Version":"2026-01-01","Statement":[{"Sid":"Public","Effect":"Allow","Principal":"*",
+			"Action":"registry:Pull","Resource":"repository/team-b/base"}]}`)
+		s.api(t, "PUT", "/api/v1/policies/public-base", map[string]any{"kind": "resource", "document": doc}, nil)
+		s.api(t, "PUT", "/api/v1/policies/public-base/attachments/repository/team-b/base", nil, nil)
+		got := r.run(skopeo, "inspect", "--no-creds", "--format", "{{.Digest}}", "--tls-verify=false", ref)
+		// skopeo also warns that listing tags is refused (not granted).
+		if !strings.HasSuffix(strings.TrimSpace(got), "\n"+imgDigest.String()) && strings.TrimSpace(got) != imgDigest.String() {
+			t.Errorf("anonymous inspect: %s", got)
+		}
+		// Reading is all the policy grants.
+		r.refused(skopeo, "copy", "--dest-no-creds", "--dest-tls-verify=false", "oci:"+layout+":v1", ref)
+		r.refused(skopeo, "inspect", "--no-creds", "--tls-verify=false", "docker://"+s.Addr+"/team-a/skopeo:v1")
+		s.api(t, "DELETE", "/api/v1/policies/public-base", nil, nil)
+	})
+
 	t.Run("crane", func(t *testing.T) {
 		crane := requireTool(t, "crane")
 		r := newRunner(t, "DOCKER_CONFIG="+t.TempDir())
