@@ -127,6 +127,18 @@ func WithPostProcess(fn func(*Inventory)) Option {
 	}
 }
 
+// WithAnalyzer adds an analyzer after those given to New (the secret
+// analyzer beside defaults' package analyzers). Default: none.
+func WithAnalyzer(a Analyzer) Option {
+	return func(cat *Catalog) error {
+		if a == nil {
+			return errors.New("catalog: nil analyzer")
+		}
+		cat.analyzers = append(cat.analyzers, a)
+		return nil
+	}
+}
+
 // WithEntryHook lets h see every entry header of every layer and add
 // findings after squashing (misconfig's checks of file modes). The hook
 // joins the cache key. Default: none.
@@ -141,7 +153,7 @@ func WithEntryHook(h EntryHook) Option {
 }
 
 // New returns a Catalog running the given analyzers. Their names must be
-// unique.
+// unique; there may be none when an entry hook does the work.
 func New(analyzers []Analyzer, opts ...Option) (*Catalog, error) {
 	c := &Catalog{
 		analyzers:    append([]Analyzer(nil), analyzers...),
@@ -156,8 +168,8 @@ func New(analyzers []Analyzer, opts ...Option) (*Catalog, error) {
 			return nil, err
 		}
 	}
-	if len(c.analyzers) == 0 {
-		return nil, errors.New("catalog: no analyzers")
+	if len(c.analyzers) == 0 && len(c.hooks) == 0 {
+		return nil, errors.New("catalog: no analyzers and no entry hooks")
 	}
 	ids := make([]string, 0, len(c.analyzers))
 	seen := map[string]bool{}

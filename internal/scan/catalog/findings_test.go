@@ -168,6 +168,15 @@ func TestEntryHook(t *testing.T) {
 	if a.calls.Load() == before {
 		t.Error("catalog without the hook reused the hook's cached results")
 	}
+	// A hook alone is enough.
+	h4 := &recordHook{version: 1}
+	c4, err := catalog.New(nil, catalog.WithEntryHook(h4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c4.Catalog(context.Background(), img); err != nil || !reflect.DeepEqual(h4.got, want) {
+		t.Errorf("hook-only catalog: %v, entries %+v", err, h4.got)
+	}
 	if _, err := catalog.New([]catalog.Analyzer{a}, catalog.WithEntryHook(h), catalog.WithEntryHook(h)); err == nil {
 		t.Error("the same hook twice accepted")
 	}
@@ -179,7 +188,7 @@ func TestSharedReadOnce(t *testing.T) {
 	k := &keyAnalyzer{}
 	l := &listAnalyzer{}
 	img := ct.NewImage(layer(ct.File("etc/pkgs", "KEY 1\nb 2")))
-	c, err := catalog.New([]catalog.Analyzer{k, &wrapWants{l, "/etc/pkgs"}})
+	c, err := catalog.New([]catalog.Analyzer{k}, catalog.WithAnalyzer(&wrapWants{l, "/etc/pkgs"}))
 	if err != nil {
 		t.Fatal(err)
 	}
