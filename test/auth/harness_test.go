@@ -98,7 +98,7 @@ type server struct {
 	done                        chan error
 }
 
-func startServer(t *testing.T, dataDir string) *server {
+func startServer(t *testing.T, dataDir string, extraArgs ...string) *server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -111,7 +111,7 @@ func startServer(t *testing.T, dataDir string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(moatBinary, "serve", "--auth", "--addr", addr, "--data-dir", dataDir)
+	cmd := exec.Command(moatBinary, append([]string{"serve", "--auth", "--addr", addr, "--data-dir", dataDir}, extraArgs...)...)
 	cmd.Env = append(os.Environ(), "MOAT_ADMIN_PASSWORD="+adminPassword, "MOAT_LOG_LEVEL=debug")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
