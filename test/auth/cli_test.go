@@ -12,16 +12,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
 // TestCLI: robots and policies made with the administration commands on
 // a running server's database take effect there (after its reload
 // interval), and `moat policy simulate` names the deciding statement.
 func TestCLI(t *testing.T) {
-	dataDir := t.TempDir()
-	s := startServer(t, dataDir)
+	t.Run("sqlite", func(t *testing.T) { testCLI(t, t.TempDir(), nil) })
+	t.Run("postgres", func(t *testing.T) {
+		testCLI(t, t.TempDir(), []string{"--database", pgtest.NewDatabase(t)})
+	})
+}
+
+func testCLI(t *testing.T, dataDir string, dbArgs []string) {
+	s := startServer(t, dataDir, dbArgs...)
 	moat := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(moatBinary, append(args, "--data-dir", dataDir)...)
+		cmd := exec.Command(moatBinary, append(append(args, "--data-dir", dataDir), dbArgs...)...)
 		cmd.Stdin = strings.NewReader(stdin)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -112,7 +120,7 @@ func TestCLI(t *testing.T) {
 
 	// The changes are audited with the local actor.
 	s.stop(t)
-	exp, err := exec.Command(moatBinary, "audit", "export", "--data-dir", dataDir, "--resource", "policy/team-b-ci").Output()
+	exp, err := exec.Command(moatBinary, append([]string{"audit", "export", "--data-dir", dataDir, "--resource", "policy/team-b-ci"}, dbArgs...)...).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
