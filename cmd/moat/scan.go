@@ -1,24 +1,26 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/moat-dev/moat/internal/scan/catalog"
-	"github.com/moat-dev/moat/internal/scan/catalog/defaults"
 	"github.com/moat-dev/moat/internal/scan/catalog/diskcache"
 	"github.com/moat-dev/moat/internal/scan/catalog/source"
 	"github.com/moat-dev/moat/internal/scan/match"
 	"github.com/moat-dev/moat/internal/scan/report"
 	"github.com/moat-dev/moat/internal/scan/report/suppress"
+	"github.com/moat-dev/moat/internal/scan/secrets"
 	"github.com/moat-dev/moat/internal/scan/vulndb"
 )
 
@@ -28,6 +30,7 @@ const inventoryPrefix = "inventory:"
 
 type scanFlags struct {
 	format, output, dbDir, severity, failOn, ignoreFile, cacheDir string
+	scanners, secretRules                                         string
 	vex                                                           []string
 	ignoreUnfixed, insecure, noCache                              bool
 }
@@ -36,9 +39,19 @@ func newScanCmd() *cobra.Command {
 	var fl scanFlags
 	cmd := &cobra.Command{
 		Use:   "scan [flags] SOURCE",
-		Short: "Scan an image for vulnerable and end-of-life packages",
+		Short: "Scan an image for vulnerabilities, secrets and misconfigurations",
 		Long: `Catalog an image (the same sources as moat sbom) and match its packages
 against the local advisory database (moat db update / moat db import).
+
+--scanners picks what to look for (default all, comma separated):
+  vuln    vulnerable and end-of-life packages (needs the advisory database)
+  secret  credentials in the image's files, environment, labels, command and
+          build history, found in the same single pass over each layer and
+          always reported redacted
+  config  misconfigurations: running as root, setuid/setgid and world-writable
+          files, shells, package managers and network tools, sensitive ports,
+          no healthcheck, remote ADD and secrets in the build history
+CycloneDX output carries vulnerabilities only.
 
 SOURCE may also be inventory:FILE, a JSON inventory written by
 moat sbom -f json, to re-match it without reading the image.
@@ -69,6 +82,8 @@ file and VEX documents are applied. The ignore file is YAML:
 	f.BoolVar(&fl.insecure, "insecure", false, "allow plain HTTP registries")
 	f.StringVar(&fl.cacheDir, "cache-dir", "", "layer cache directory (default: the user's cache directory)")
 	f.BoolVar(&fl.noCache, "no-cache", false, "neither read nor write the layer cache")
+	f.StringVar(&fl.scanners, "scanners", strings.Join(allScanners, ","), "scanners to run, comma separated: vuln, secret, config")
+	f.StringVar(&fl.secretRules, "secret-rules", "", "YAML file of secret rules added to the built-in ones")
 	cmd.MarkFlagsMutuallyExclusive("cache-dir", "no-cache")
 	return cmd
 }
@@ -104,9 +119,15 @@ func runScan(ctx context.Context, stdout io.Writer, target string, fl scanFlags,
 			return err
 		}
 	}
-	dir, err := resolveDBDir(fl.dbDir)
+	set, err := parseScanners(fl.scanners)
 	if err != nil {
 		return err
+	}
+	var sec *secrets.Scanner
+	if set[scanSecret] {
+		if sec, err = newSecretScanner(fl.secretRules); err != nil {
+			return err
+		}
 	}
 	// Open the database while the image is cataloged: the two share
 	// nothing, and the catalog mostly waits on decompression.
@@ -117,46 +138,60 @@ func runScan(ctx context.Context, stdout io.Writer, target string, fl scanFlags,
 	dbc := make(chan opened, 1)
 	catCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		db, err := vulndb.Open(dir)
+	if set[scanVuln] {
+		dir, err := resolveDBDir(fl.dbDir)
 		if err != nil {
-			cancel() // no point reading the image
+			return err
 		}
-		dbc <- opened{db, err}
-	}()
-	inv, invErr := loadInventory(catCtx, target, fl)
+		go func() {
+			db, err := vulndb.Open(dir)
+			if err != nil {
+				cancel() // no point reading the image
+			}
+			dbc <- opened{db, err}
+		}()
+	} else {
+		dbc <- opened{}
+	}
+	sc, scanErr := loadScan(catCtx, target, fl, set, sec)
 	o := <-dbc
 	if o.db != nil {
 		defer o.db.Close()
 	}
 	if errors.Is(o.err, vulndb.ErrNoDatabase) {
-		return fmt.Errorf("%w: run `moat db update` or `moat db import PATH` first", o.err)
+		return fmt.Errorf("%w: run `moat db update` or `moat db import PATH` first, or scan without it (--scanners secret,config)", o.err)
 	}
 	if o.err != nil {
 		return o.err
 	}
-	if invErr != nil {
-		return invErr
+	if scanErr != nil {
+		return scanErr
 	}
-	db := o.db
-	m, err := match.New(db, match.WithClock(now))
-	if err != nil {
-		return err
-	}
-	res, err := m.Match(ctx, inv)
-	if err != nil {
-		return err
-	}
-	meta := db.Meta()
+	inv := sc.inv
 	rep := &report.Report{
 		Target: target, Image: inv.Image, Created: now().UTC(), Packages: len(inv.Packages),
-		DB:       report.DBInfo{Version: meta.Version, Created: meta.Created},
-		Warnings: append(append([]string(nil), inv.Warnings...), res.Warnings...),
+		Warnings: append(append([]string(nil), inv.Warnings...), sc.warnings...),
 	}
 	if inv.Distro != nil {
 		rep.Distro = inv.Distro.PrettyName
 	}
-	for _, f := range res.Findings {
+	var found []report.Finding
+	if db := o.db; db != nil {
+		m, err := match.New(db, match.WithClock(now))
+		if err != nil {
+			return err
+		}
+		res, err := m.Match(ctx, inv)
+		if err != nil {
+			return err
+		}
+		meta := db.Meta()
+		rep.DB = report.DBInfo{Version: meta.Version, Created: meta.Created}
+		rep.Warnings = append(rep.Warnings, res.Warnings...)
+		found = res.Findings
+	}
+	found = append(found, sc.located...)
+	for _, f := range found {
 		if keep != nil && !keep[f.Severity] {
 			continue
 		}
@@ -194,7 +229,15 @@ func runScan(ctx context.Context, stdout io.Writer, target string, fl scanFlags,
 	return nil
 }
 
-func loadInventory(ctx context.Context, target string, fl scanFlags) (*catalog.Inventory, error) {
+// scanned is what was read from the SOURCE: the inventory, the secrets
+// and misconfigurations of its layers and configuration, and warnings.
+type scanned struct {
+	inv      *catalog.Inventory
+	located  []report.Finding
+	warnings []string
+}
+
+func loadScan(ctx context.Context, target string, fl scanFlags, set scannerSet, sec *secrets.Scanner) (*scanned, error) {
 	if path, ok := strings.CutPrefix(target, inventoryPrefix); ok {
 		var inv catalog.Inventory
 		err := withOpen(path, func(r io.Reader) error {
@@ -203,7 +246,11 @@ func loadInventory(ctx context.Context, target string, fl scanFlags) (*catalog.I
 			}
 			return nil
 		})
-		return &inv, err
+		sc := &scanned{inv: &inv, located: inventoryFindings(&inv, set)}
+		if set[scanSecret] || set[scanConfig] {
+			sc.warnings = append(sc.warnings, "an inventory holds no image configuration; only the secrets and misconfigurations it records are reported")
+		}
+		return sc, err
 	}
 	var srcOpts []source.Option
 	if fl.insecure {
@@ -229,11 +276,23 @@ func loadInventory(ctx context.Context, target string, fl scanFlags) (*catalog.I
 		return nil, err
 	}
 	defer img.Close()
-	cat, err := defaults.New(catOpts...)
+	cat, err := newScanCatalog(set, sec, catOpts...)
 	if err != nil {
 		return nil, err
 	}
-	return cat.Catalog(ctx, img)
+	inv, err := cat.Catalog(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	located, warnings, err := configFindings(img, set, sec)
+	if err != nil {
+		return nil, err
+	}
+	located = append(inventoryFindings(inv, set), located...)
+	slices.SortStableFunc(located, func(a, b report.Finding) int {
+		return cmp.Or(strings.Compare(a.Location.Path, b.Location.Path), cmp.Compare(a.Location.Line, b.Location.Line), strings.Compare(a.ID, b.ID))
+	})
+	return &scanned{inv: inv, located: located, warnings: warnings}, nil
 }
 
 func parseSeverities(list string) (map[report.Severity]bool, error) {

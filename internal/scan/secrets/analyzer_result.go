@@ -17,12 +17,15 @@ func (a *Analyzer) Analyze(ctx context.Context, f *catalog.File) (*catalog.Resul
 	}
 	res := &catalog.Result{Findings: make([]catalog.Finding, 0, len(found))}
 	for _, x := range found {
-		res.Findings = append(res.Findings, catalog.Finding{
-			Kind: KindSecret, RuleID: x.RuleID, Severity: x.Severity.String(), Title: x.Title,
-			Path: x.Path, Line: x.Line, Match: x.Match,
-		})
+		res.Findings = append(res.Findings, x.Catalog())
 	}
 	return res, err
+}
+
+// Catalog converts f into the catalog's finding model (still redacted).
+func (f Finding) Catalog() catalog.Finding {
+	return catalog.Finding{Kind: KindSecret, RuleID: f.RuleID, Severity: f.Severity.String(), Title: f.Title,
+		Path: f.Path, Line: f.Line, Match: f.Match, Layer: f.Layer}
 }
 
 // KindSecret is the catalog.Finding kind of secrets.

@@ -224,6 +224,13 @@ func FixtureLayers(src string) ([][]byte, error) {
 // WriteLayout writes an OCI image layout at dir holding one image, tagged
 // ref, of the given layer blobs. It returns the manifest digest.
 func WriteLayout(dir, ref string, layers [][]byte) (string, error) {
+	return WriteLayoutConfig(dir, ref, layers, nil)
+}
+
+// WriteLayoutConfig is WriteLayout with an image configuration: cfg's
+// fields (config, history…) are kept, rootfs is set from the layers and
+// architecture and os default to amd64 and linux.
+func WriteLayoutConfig(dir, ref string, layers [][]byte, cfg map[string]any) (string, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
 		return "", err
 	}
@@ -269,18 +276,20 @@ func WriteLayout(dir, ref string, layers [][]byte) (string, error) {
 		lds = append(lds, desc{MediaType: mt, Digest: d, Size: len(l)})
 		diffIDs = append(diffIDs, Digest(raw))
 	}
-	cfg, _ := json.Marshal(map[string]any{
-		"architecture": "amd64", "os": "linux",
-		"rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs},
-	})
-	cd, err := put(cfg)
+	full := map[string]any{"architecture": "amd64", "os": "linux"}
+	for k, v := range cfg {
+		full[k] = v
+	}
+	full["rootfs"] = map[string]any{"type": "layers", "diff_ids": diffIDs}
+	cb, _ := json.Marshal(full)
+	cd, err := put(cb)
 	if err != nil {
 		return "", err
 	}
 	man, _ := json.Marshal(map[string]any{
 		"schemaVersion": 2,
 		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
-		"config":        desc{MediaType: "application/vnd.oci.image.config.v1+json", Digest: cd, Size: len(cfg)},
+		"config":        desc{MediaType: "application/vnd.oci.image.config.v1+json", Digest: cd, Size: len(cb)},
 		"layers":        lds,
 	})
 	md, err := put(man)
