@@ -4,8 +4,12 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -209,4 +213,49 @@ type wrapWants struct {
 
 func (w *wrapWants) Wants(p string, m fs.FileMode, n int64) bool {
 	return p == w.path || w.listAnalyzer.Wants(p, m, n)
+}
+
+// dirImage is a root filesystem directory read as one layer.
+type dirImage struct{ fsys fs.FS }
+
+func (d dirImage) Digest() string          { return "" }
+func (d dirImage) Layers() []catalog.Layer { return []catalog.Layer{d} }
+func (d dirImage) Open(context.Context) (io.ReadCloser, error) {
+	return nil, errors.New("a directory has no blob")
+}
+func (d dirImage) FS() fs.FS { return d.fsys }
+
+// TestEntryHookDir: entries of a directory tree reach the hook with their
+// setuid bit and type, as a tar header would carry them.
+func TestEntryHookDir(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "usr", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	su := filepath.Join(root, "usr", "bin", "su")
+	if err := os.WriteFile(su, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(su, 0o4755|fs.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("dash", filepath.Join(root, "usr", "bin", "sh")); err != nil {
+		t.Fatal(err)
+	}
+	h := &recordHook{version: 1}
+	c, err := catalog.New(nil, catalog.WithEntryHook(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Catalog(context.Background(), dirImage{os.DirFS(root)}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range h.got[0].Entries {
+		got = append(got, fmt.Sprintf("%s %o %c", e.Path, e.Mode, e.Typeflag))
+	}
+	want := []string{"/usr/bin 755 5", "/usr/bin/sh 777 2", "/usr/bin/su 4755 0"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("entries %q, want %q", got, want)
+	}
 }
