@@ -208,10 +208,15 @@ func TestScanWarmCache(t *testing.T) {
 	}
 }
 
-// TestScanFailOnAndBadScanners: a secret fails the build with --fail-on;
-// bad --scanners values are clear errors.
+// TestScanFailOnAndBadScanners: --severity filters secrets and
+// misconfigurations too; a secret fails the build with --fail-on; bad
+// --scanners values are clear errors.
 func TestScanFailOnAndBadScanners(t *testing.T) {
 	image, _ := findingsEnv(t)
+	r := scanJSON(t, "--scanners", "secret,config", "--severity", "critical", image)
+	if len(r.Findings) != 3 || len(byKind(r, report.KindSecret)) != 3 {
+		t.Errorf("--severity critical kept %d findings, want the 3 secrets", len(r.Findings))
+	}
 	_, err := moat(t, "scan", "--no-cache", "--scanners", "secret", "--fail-on", "critical", "-o", filepath.Join(t.TempDir(), "out"), image)
 	if exitCode(err) != 1 {
 		t.Errorf("--fail-on critical with a GitHub token: %v", err)
