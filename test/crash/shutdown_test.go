@@ -45,6 +45,9 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, err := pw.Write(up.data[:half]); err != nil {
 		t.Fatal(err)
 	}
+	// The written half may still sit in socket buffers before moat has
+	// read the request; signal only once moat reports it transferring.
+	waitUploadsInProgress(t, srv.addr, 1)
 
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -103,5 +106,26 @@ func TestGracefulShutdown(t *testing.T) {
 	w.verifyBlob("shutdown/app", d, int64(len(up.data)))
 	if w.blobs != 1 {
 		t.Fatal("blob not verified")
+	}
+}
+
+// waitUploadsInProgress polls /metrics until moat_uploads_in_progress is n.
+func waitUploadsInProgress(t *testing.T, addr string, n int) {
+	t.Helper()
+	want := fmt.Sprintf("\nmoat_uploads_in_progress %d\n", n)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), want) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("moat_uploads_in_progress never reached %d", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
