@@ -18,10 +18,11 @@ import (
 // spec version 1.1 with every test area on: pull, push, content discovery
 // (tags list), content management (deletes), referrers and OCI-Subject, blob
 // mounts, upload cancel, Docker-Content-Digest headers, and every data kind
-// including sha512 digests and non-distributable layers. Two settings stay
-// off because they are not part of 1.1: OCI_API_MANIFESTS_TAG_PARAM (tags as
-// query parameters, a later draft) and OCI_DATA_SPARSE (manifests whose blobs
-// were never pushed, which a registry may reject).
+// including sha512 digests and non-distributable layers, plus tags given as
+// query parameters on manifest PUT (OCI_API_MANIFESTS_TAG_PARAM, from a later
+// draft, which moat supports). One setting stays off: OCI_DATA_SPARSE
+// (manifests whose blobs were never pushed), which moat rejects by design so
+// that no stored manifest references missing content.
 func conformanceEnv(addr, resultsDir string) []string {
 	return []string{
 		"OCI_REGISTRY=" + addr,
@@ -44,7 +45,7 @@ func conformanceEnv(addr, resultsDir string) []string {
 		"OCI_API_MANIFESTS_ATOMIC=true",
 		"OCI_API_MANIFESTS_DELETE=true",
 		"OCI_API_MANIFESTS_DIGEST_HEADER=true",
-		"OCI_API_MANIFESTS_TAG_PARAM=false",
+		"OCI_API_MANIFESTS_TAG_PARAM=true",
 		"OCI_API_TAGS_ATOMIC=true",
 		"OCI_API_TAGS_DELETE=true",
 		"OCI_API_TAGS_LIST=true",
