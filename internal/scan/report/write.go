@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,19 +35,28 @@ func ParseFormat(s string) (Format, error) {
 
 // Write renders r in format f.
 func Write(w io.Writer, f Format, r *Report) error {
+	// The writers emit many small pieces (a table cell at a time); one
+	// buffer turns them into a few large writes to a terminal or file.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var err error
 	switch f {
 	case Table:
-		return WriteTable(w, r)
+		err = WriteTable(bw, r)
 	case JSON:
-		enc := json.NewEncoder(w)
+		enc := json.NewEncoder(bw)
 		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		err = enc.Encode(r)
 	case SARIF:
-		return WriteSARIF(w, r)
+		err = WriteSARIF(bw, r)
 	case CycloneDX:
-		return WriteCycloneDX(w, r)
+		err = WriteCycloneDX(bw, r)
+	default:
+		return fmt.Errorf("%w %q", ErrFormat, f)
 	}
-	return fmt.Errorf("%w %q", ErrFormat, f)
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // WriteTable writes findings grouped by severity, highest first.

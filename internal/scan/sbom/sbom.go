@@ -10,6 +10,7 @@
 package sbom
 
 import (
+	"bufio"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -85,17 +86,26 @@ func Write(w io.Writer, f Format, inv *catalog.Inventory, opts ...Option) error 
 	if o.subject == "" {
 		o.subject = "image"
 	}
+	// The writers emit many small pieces (a table cell at a time); one
+	// buffer turns them into a few large writes to a terminal or file.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var err error
 	switch f {
 	case Table:
-		return writeTable(w, inv)
+		err = writeTable(bw, inv)
 	case JSON:
-		return writeJSON(w, inv)
+		err = writeJSON(bw, inv)
 	case CycloneDX:
-		return writeCycloneDX(w, inv, &o)
+		err = writeCycloneDX(bw, inv, &o)
 	case SPDX:
-		return writeSPDX(w, inv, &o)
+		err = writeSPDX(bw, inv, &o)
+	default:
+		return fmt.Errorf("%w %q", ErrUnknownFormat, f)
 	}
-	return fmt.Errorf("%w %q", ErrUnknownFormat, f)
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 func randomUUID() string {
