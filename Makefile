@@ -25,8 +25,9 @@ all: build
 run:
 	$(GO) run ./cmd/moat serve --addr $(ADDR) --data-dir $(DATA_DIR)
 
+# The release binary is static: every dependency is pure Go (SQLite included).
 build:
-	$(GO) build -o bin/moat ./cmd/moat
+	CGO_ENABLED=0 $(GO) build -o bin/moat ./cmd/moat
 
 lint:
 	$(GO) vet ./...
