@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 )
 
@@ -11,10 +12,12 @@ func FuzzMatcher(f *testing.F) {
 	m := newMatcher(kws)
 	f.Add([]byte("my PassWord is ghp_x at https://aws"))
 	f.Add([]byte("ssssswooo"))
+	f.Add([]byte("gho_")) // a rule's second keyword of the same length
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got := map[int]bool{}
 		m.scan(b, func(r, start, end int) {
-			if !bytes.EqualFold(b[start:end], []byte(kwsFlat(kws[r], end-start))) {
+			isKeyword := func(w string) bool { return bytes.EqualFold(b[start:end], []byte(w)) }
+			if !slices.ContainsFunc(kws[r], isKeyword) {
 				t.Fatalf("rule %d: %q at %d..%d is not its keyword", r, b[start:end], start, end)
 			}
 			got[r] = true
@@ -31,16 +34,6 @@ func FuzzMatcher(f *testing.F) {
 			}
 		}
 	})
-}
-
-// kwsFlat returns the keyword of the given length among words.
-func kwsFlat(words []string, n int) string {
-	for _, w := range words {
-		if len(w) == n {
-			return w
-		}
-	}
-	return ""
 }
 
 func isASCII(b []byte) bool {
