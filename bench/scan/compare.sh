@@ -65,7 +65,7 @@ rm -f "$WORK"/*.runs
 for _ in $(seq "$RUNS"); do
 	measure osv "$TOOLS/osv-scanner" scan image --offline --local-db-path "$WORK/osvdb" \
 		--archive "$WORK/app.tar" --format json --output-file "$WORK/osv.json"
-	measure moat "$WORK/moat" scan --no-cache --db "$WORK/moatdb" -f json -o "$WORK/moat.json" \
+	measure moat "$WORK/moat" scan --scanners vuln --no-cache --db "$WORK/moatdb" -f json -o "$WORK/moat.json" \
 		"docker-archive:$WORK/app.tar"
 done
 
