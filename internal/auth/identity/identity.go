@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 )
 
@@ -119,13 +118,27 @@ type Store interface {
 	TokenStore
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$`)
-
 // ValidName checks a user, group or robot name: 1 to 64 lower-case
 // letters, digits, '.', '_' or '-', starting and ending alphanumeric.
 func ValidName(kind, name string) error {
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("%s name %q: %w: want 1-64 of a-z 0-9 . _ -, starting and ending with a letter or digit", kind, name, ErrInvalid)
 	}
 	return nil
+}
+
+// validName is a plain scan rather than a regexp: the bounded repetition
+// would compile into 62 copies at every start of the binary.
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !alnum(c) && (c != '.' && c != '_' && c != '-' || i == 0 || i == len(name)-1) {
+			return false
+		}
+	}
+	return true
 }
