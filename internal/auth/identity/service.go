@@ -58,7 +58,9 @@ type Service struct {
 	argon    Argon2Params
 	tokenTTL time.Duration
 	hashSem  chan struct{}
-	dummy    string // a hash to verify against for unknown users
+	// decoy is a hash to verify against for unknown users, so they cost
+	// as much as real ones. It is made on first need, not at start-up.
+	decoy func() (string, error)
 
 	cacheKey [32]byte
 	cacheTTL time.Duration
@@ -150,11 +152,7 @@ func NewService(store Store, opts ...Option) (*Service, error) {
 	if _, err := rand.Read(s.cacheKey[:]); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	d, err := HashPassword("unused", s.argon)
-	if err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
-	}
-	s.dummy = d
+	s.decoy = sync.OnceValues(func() (string, error) { return HashPassword("unused", s.argon) })
 	return s, nil
 }
 
@@ -393,9 +391,19 @@ func (s *Service) Authenticate(ctx context.Context, username, password string) (
 	}
 	u, err := s.store.User(ctx, username)
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
-		// Spend the same time as for a real user.
-		if herr := s.hash(ctx, func() { _, _ = VerifyPassword(password, s.dummy) }); herr != nil {
+		// Spend the same time as for a real user. The first such login
+		// also makes the decoy: slower, never faster, so it reveals nothing.
+		var derr error
+		if herr := s.hash(ctx, func() {
+			var decoy string
+			if decoy, derr = s.decoy(); derr == nil {
+				_, _ = VerifyPassword(password, decoy)
+			}
+		}); herr != nil {
 			return Principal{}, herr
+		}
+		if derr != nil {
+			return Principal{}, fmt.Errorf("identity: decoy hash: %w", derr)
 		}
 		return Principal{}, unauthenticated("no user %q", username)
 	}
