@@ -97,7 +97,7 @@ func (s *Store) CreateUser(ctx context.Context, u identity.User) (identity.User,
 
 const userCols = `id, name, password_hash, disabled, created_at`
 
-func scanUser(row interface{ Scan(...any) error }) (identity.User, error) {
+func scanUser(row scanner) (identity.User, error) {
 	var (
 		u  identity.User
 		at int64
@@ -152,20 +152,9 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 
 func (s *Store) Users(ctx context.Context) ([]identity.User, error) {
 	var out []identity.User
-	err := s.db.Read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+userCols+` FROM auth_users ORDER BY name`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			u, err := scanUser(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, u)
-		}
-		return rows.Err()
+	err := s.db.Read(ctx, func(tx *sql.Tx) (err error) {
+		out, err = collect(ctx, tx, scanUser, `SELECT `+userCols+` FROM auth_users ORDER BY name`)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
@@ -195,24 +184,9 @@ func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 
 func (s *Store) Groups(ctx context.Context) ([]identity.Group, error) {
 	var out []identity.Group
-	err := s.db.Read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, name, created_at FROM auth_groups ORDER BY name`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				g  identity.Group
-				at int64
-			)
-			if err := rows.Scan(&g.ID, &g.Name, &at); err != nil {
-				return err
-			}
-			g.CreatedAt = fromNS(at)
-			out = append(out, g)
-		}
-		return rows.Err()
+	err := s.db.Read(ctx, func(tx *sql.Tx) (err error) {
+		out, err = collect(ctx, tx, scanGroup, `SELECT id, name, created_at FROM auth_groups ORDER BY name`)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
@@ -262,20 +236,9 @@ func (s *Store) RemoveMember(ctx context.Context, group, user string) error {
 
 func (s *Store) names(ctx context.Context, query string, arg string) ([]string, error) {
 	var out []string
-	err := s.db.Read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.db.Q(query), arg)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				return err
-			}
-			out = append(out, n)
-		}
-		return rows.Err()
+	err := s.db.Read(ctx, func(tx *sql.Tx) (err error) {
+		out, err = collect(ctx, tx, scanName, s.db.Q(query), arg)
+		return err
 	})
 	return out, err
 }
@@ -298,20 +261,9 @@ func (s *Store) Members(ctx context.Context, group string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, s.db.Q(`SELECT u.name FROM auth_users u
+		out, err = collect(ctx, tx, scanName, s.db.Q(`SELECT u.name FROM auth_users u
 			JOIN auth_group_members m ON m.user_id = u.id WHERE m.group_id = ? ORDER BY u.name`), gid)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				return err
-			}
-			out = append(out, n)
-		}
-		return rows.Err()
+		return err
 	})
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return nil, fmt.Errorf("members of %q: %w", group, err)
@@ -321,7 +273,7 @@ func (s *Store) Members(ctx context.Context, group string) ([]string, error) {
 
 const robotCols = `id, name, description, secret_hash, expires_at, disabled, created_at`
 
-func scanRobot(row interface{ Scan(...any) error }) (identity.Robot, error) {
+func scanRobot(row scanner) (identity.Robot, error) {
 	var (
 		r   identity.Robot
 		exp sql.NullInt64
@@ -375,20 +327,9 @@ func (s *Store) DeleteRobot(ctx context.Context, name string) error {
 
 func (s *Store) Robots(ctx context.Context) ([]identity.Robot, error) {
 	var out []identity.Robot
-	err := s.db.Read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+robotCols+` FROM auth_robots ORDER BY name`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanRobot(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return rows.Err()
+	err := s.db.Read(ctx, func(tx *sql.Tx) (err error) {
+		out, err = collect(ctx, tx, scanRobot, `SELECT `+robotCols+` FROM auth_robots ORDER BY name`)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list robots: %w", err)
@@ -398,7 +339,7 @@ func (s *Store) Robots(ctx context.Context) ([]identity.Robot, error) {
 
 const tokenCols = `t.id, u.name, t.description, t.secret_hash, t.created_at, t.expires_at, t.revoked_at`
 
-func scanToken(row interface{ Scan(...any) error }) (identity.AccessToken, error) {
+func scanToken(row scanner) (identity.AccessToken, error) {
 	var (
 		t            identity.AccessToken
 		created, exp int64
@@ -460,20 +401,9 @@ func (s *Store) RevokeToken(ctx context.Context, id int64, at time.Time) error {
 
 func (s *Store) Tokens(ctx context.Context, user string) ([]identity.AccessToken, error) {
 	var out []identity.AccessToken
-	err := s.db.Read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.db.Q(`SELECT `+tokenCols+` FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id WHERE u.name = ? ORDER BY t.id DESC`), user)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanToken(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, t)
-		}
-		return rows.Err()
+	err := s.db.Read(ctx, func(tx *sql.Tx) (err error) {
+		out, err = collect(ctx, tx, scanToken, s.db.Q(`SELECT `+tokenCols+` FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id WHERE u.name = ? ORDER BY t.id DESC`), user)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list tokens of %q: %w", user, err)
@@ -495,4 +425,43 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time) (int,
 		return 0, fmt.Errorf("delete expired tokens: %w", err)
 	}
 	return int(n), nil
+}
+
+// scanner is what the scan functions need of *sql.Row and *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// collect runs query in tx and scans every row with scan.
+func collect[T any](ctx context.Context, tx *sql.Tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func scanGroup(row scanner) (identity.Group, error) {
+	var (
+		g  identity.Group
+		at int64
+	)
+	if err := row.Scan(&g.ID, &g.Name, &at); err != nil {
+		return g, err
+	}
+	g.CreatedAt = fromNS(at)
+	return g, nil
+}
+
+func scanName(row scanner) (string, error) {
+	var n string
+	err := row.Scan(&n)
+	return n, err
 }
