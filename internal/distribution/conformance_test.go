@@ -11,57 +11,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moat-dev/moat/internal/testutil/conformance"
 )
 
-// The pinned version of the OCI conformance suite; scripts/install-deps.sh
-// builds the same version into .tools/conformance/<version>/conformance.
-const (
-	conformanceVersion = "v0.0.0-20260831232431-97274622c111"
-	conformanceModule  = "github.com/opencontainers/distribution-spec/conformance@" + conformanceVersion
-)
-
-// conformanceEnv is the environment the suite needs, all features on.
-func conformanceEnv(host, results string) []string {
-	return []string{
-		"OCI_REGISTRY=" + host,
-		"OCI_TLS=disabled",
-		"OCI_REPO1=conformance/repo1",
-		"OCI_REPO2=conformance/repo2",
-		"OCI_RESULTS_DIR=" + results,
-		"OCI_VERSION=1.1",
-		"OCI_LOG=warn",
-		"OCI_API_PULL=true",
-		"OCI_API_PUSH=true",
-		"OCI_API_BLOBS_ATOMIC=true",
-		"OCI_API_BLOBS_DELETE=true",
-		"OCI_API_BLOBS_DIGEST_HEADER=true",
-		"OCI_API_BLOBS_MOUNT_ANONYMOUS=true",
-		"OCI_API_BLOBS_UPLOAD_CANCEL=true",
-		"OCI_API_MANIFESTS_ATOMIC=true",
-		"OCI_API_MANIFESTS_DELETE=true",
-		"OCI_API_MANIFESTS_DIGEST_HEADER=true",
-		"OCI_API_MANIFESTS_TAG_PARAM=true",
-		"OCI_API_TAGS_ATOMIC=true",
-		"OCI_API_TAGS_DELETE=true",
-		"OCI_API_TAGS_LIST=true",
-		"OCI_API_REFERRER=true",
-		"OCI_DATA_IMAGE=true",
-		"OCI_DATA_INDEX=true",
-		"OCI_DATA_INDEX_LIST=true",
-		"OCI_DATA_SPARSE=false",
-		"OCI_DATA_ARTIFACT=true",
-		"OCI_DATA_SUBJECT=true",
-		"OCI_DATA_SUBJECT_MISSING=true",
-		"OCI_DATA_ARTIFACT_LIST=true",
-		"OCI_DATA_SUBJECT_LIST=true",
-		"OCI_DATA_DATA_FIELD=true",
-		"OCI_DATA_NONDISTRIBUTABLE=true",
-		"OCI_DATA_CUSTOM_FIELDS=true",
-		"OCI_DATA_NO_LAYERS=true",
-		"OCI_DATA_EMPTY_BLOB=true",
-		"OCI_DATA_SHA512=true",
-	}
-}
+// conformanceModule is the pinned suite, the version the project's
+// scripts build.
+const conformanceModule = "github.com/opencontainers/distribution-spec/conformance@" + conformance.Version
 
 // buildConformance returns the binary named by MOAT_CONFORMANCE_BIN, the
 // one scripts/install-deps.sh built, or compiles the pinned suite.
@@ -70,7 +26,7 @@ func buildConformance(t *testing.T) string {
 	if bin := os.Getenv("MOAT_CONFORMANCE_BIN"); bin != "" {
 		return bin
 	}
-	installed := filepath.Join("..", "..", ".tools", "conformance", conformanceVersion, "conformance")
+	installed := filepath.Join("..", "..", ".tools", "conformance", conformance.Version, "conformance")
 	if fi, err := os.Stat(installed); err == nil && fi.Mode().IsRegular() {
 		abs, err := filepath.Abs(installed)
 		if err != nil {
@@ -134,7 +90,7 @@ func runConformance(t *testing.T, bin string, h *testEnv) {
 	results := t.TempDir()
 	cmd := exec.Command(bin)
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), conformanceEnv(strings.TrimPrefix(srv.URL, "http://"), results)...)
+	cmd.Env = append(os.Environ(), conformance.Env(strings.TrimPrefix(srv.URL, "http://"), results)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
