@@ -3,10 +3,11 @@ package source
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	digest "github.com/opencontainers/go-digest"
 
 	"github.com/moat-dev/moat/internal/scan/catalog"
 )
@@ -18,9 +19,23 @@ type dockerManifest struct {
 	Layers   []string
 }
 
-// blobPathRE matches the layer paths of docker-archives written in layout
-// form ("blobs/sha256/<hex>").
-var blobPathRE = regexp.MustCompile(`^blobs/(sha256|sha512)/([a-f0-9]{64,128})$`)
+// blobPathDigest returns the digest named by a layer path of a
+// docker-archive written in layout form ("blobs/sha256/<hex>"), or "".
+func blobPathDigest(name string) string {
+	rest, ok := strings.CutPrefix(name, "blobs/")
+	if !ok {
+		return ""
+	}
+	alg, enc, ok := strings.Cut(rest, "/")
+	if !ok {
+		return ""
+	}
+	d := digest.NewDigestFromEncoded(digest.Algorithm(alg), enc)
+	if d.Validate() != nil {
+		return ""
+	}
+	return d.String()
+}
 
 // openDockerArchive opens the image of a `docker save` archive. A layer's
 // digest is taken from its blob path, or for the older "<id>/layer.tar"
@@ -69,10 +84,8 @@ func openDockerArchive(ts *tarStore, tag string) (Image, error) {
 		if !ts.has(name) {
 			return nil, fmt.Errorf("%w: layer %s", ErrNotFound, name)
 		}
-		var dgst string
-		if sm := blobPathRE.FindStringSubmatch(name); sm != nil {
-			dgst = sm[1] + ":" + sm[2]
-		} else if i < len(diffIDs) {
+		dgst := blobPathDigest(name)
+		if dgst == "" && i < len(diffIDs) {
 			dgst = diffIDs[i]
 		}
 		if _, err := blobName(dgst); err != nil {
