@@ -61,15 +61,18 @@ func (c *Cache) path(k catalog.CacheKey) string {
 // Get returns catalog.ErrCacheMiss when the key is absent or its entry is
 // unreadable.
 func (c *Cache) Get(_ context.Context, k catalog.CacheKey) (*catalog.LayerResult, error) {
-	b, err := os.ReadFile(c.path(k))
+	f, err := os.Open(c.path(k))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, catalog.ErrCacheMiss
 	}
 	if err != nil {
 		return nil, fmt.Errorf("diskcache: %w", err)
 	}
+	defer f.Close()
+	// Decoding straight from the file spares a second copy of the entry:
+	// gob buffers each message itself.
 	var r catalog.LayerResult
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&r); err != nil || r.Digest != k.Layer {
+	if err := gob.NewDecoder(f).Decode(&r); err != nil || r.Digest != k.Layer {
 		return nil, fmt.Errorf("%w: corrupt entry", catalog.ErrCacheMiss)
 	}
 	return &r, nil
