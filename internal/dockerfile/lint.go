@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+
+	"github.com/moat-dev/moat/internal/lazyregexp"
 )
 
 // DefaultMaxSize is the largest Dockerfile Lint reads unless WithMaxSize
@@ -255,7 +256,7 @@ func (c *checker) finalChain(stages []instructions.Stage, names map[string]int) 
 	return chain
 }
 
-var varRef = regexp.MustCompile(`\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)`)
+var varRef = lazyregexp.New(`\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)`)
 
 func argDefaults(meta []instructions.ArgCommand) map[string]string {
 	m := map[string]string{}
@@ -273,8 +274,8 @@ func argDefaults(meta []instructions.ArgCommand) map[string]string {
 // no value, so the image cannot be judged.
 func (c *checker) expand(s string) (string, bool) {
 	ok := true
-	out := varRef.ReplaceAllStringFunc(s, func(m string) string {
-		sub := varRef.FindStringSubmatch(m)
+	out := varRef().ReplaceAllStringFunc(s, func(m string) string {
+		sub := varRef().FindStringSubmatch(m)
 		name := sub[1] + sub[3]
 		if v, found := c.args[name]; found && v != "" {
 			return v
@@ -468,15 +469,15 @@ func redactURL(u string) string {
 	return scheme + "://" + host
 }
 
-var secretName = regexp.MustCompile(`(?i)(passw(or)?d|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth[_-]?key)`)
-var notSecretName = regexp.MustCompile(`(?i)(_file|_path|_dir|_url|_uri|_host|_user(name)?|_name|_length|_len|_ttl|_type|_id)$`)
+var secretName = lazyregexp.New(`(?i)(passw(or)?d|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth[_-]?key)`)
+var notSecretName = lazyregexp.New(`(?i)(_file|_path|_dir|_url|_uri|_host|_user(name)?|_name|_length|_len|_ttl|_type|_id)$`)
 
 func (c *checker) secretVar(kind, key, value string, line int, comments []string) {
-	if !secretName.MatchString(key) || notSecretName.MatchString(key) {
+	if !secretName().MatchString(key) || notSecretName().MatchString(key) {
 		return
 	}
 	v := strings.TrimSpace(value)
-	if v == "" || varRef.ReplaceAllString(v, "") == "" {
+	if v == "" || varRef().ReplaceAllString(v, "") == "" {
 		return
 	}
 	c.report(RuleSecretEnv, line, comments, "%s %s has a literal value that will be stored in the image", kind, key)

@@ -1,20 +1,21 @@
 package dockerfile
 
 import (
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+
+	"github.com/moat-dev/moat/internal/lazyregexp"
 )
 
 // Shell text is split on these operators into simple commands.
-var shellSplit = regexp.MustCompile(`&&|\|\||;|\n|\||&`)
+var shellSplit = lazyregexp.New(`&&|\|\||;|\n|\||&`)
 
 // pipeToShell matches a download piped into a shell interpreter.
-var pipeToShell = regexp.MustCompile(`(?i)\b(curl|wget|fetch)\b[^|;&\n]*\|\s*(sudo\s+(-\S+\s+)*)?(env\s+(\S+=\S*\s+)*)?(/usr)?(/bin/)?(ba|z|da|k|a)?sh\b`)
+var pipeToShell = lazyregexp.New(`(?i)\b(curl|wget|fetch)\b[^|;&\n]*\|\s*(sudo\s+(-\S+\s+)*)?(env\s+(\S+=\S*\s+)*)?(/usr)?(/bin/)?(ba|z|da|k|a)?sh\b`)
 
-var aptListsRemoved = regexp.MustCompile(`\brm\s+[^&;|\n]*/var/lib/apt/lists`)
+var aptListsRemoved = lazyregexp.New(`\brm\s+[^&;|\n]*/var/lib/apt/lists`)
 
 // buildTools are packages that belong in a build stage, not a final image.
 var buildTools = map[string]bool{
@@ -59,7 +60,7 @@ func runText(r *instructions.RunCommand) string {
 // leading VAR=value assignments.
 func simpleCommands(text string) [][]string {
 	var out [][]string
-	for _, seg := range shellSplit.Split(text, -1) {
+	for _, seg := range shellSplit().Split(text, -1) {
 		f := strings.Fields(seg)
 		for len(f) > 0 && (f[0] == "sudo" || f[0] == "env" || (strings.Contains(f[0], "=") && !strings.HasPrefix(f[0], "-"))) {
 			f = f[1:]
@@ -93,7 +94,7 @@ func subcommand(args []string) (string, []string) {
 
 func (c *checker) run1(r *instructions.RunCommand, line int, comments []string, finalOfMany bool) {
 	text := runText(r)
-	if pipeToShell.MatchString(text) {
+	if pipeToShell().MatchString(text) {
 		c.report(RulePipeToShell, line, comments, "a download is piped into a shell")
 	}
 	aptInstall, recs, upgrade, setuid, world := false, false, "", false, ""
@@ -134,7 +135,7 @@ func (c *checker) run1(r *instructions.RunCommand, line int, comments []string, 
 	if recs {
 		c.report(RuleInstallRecs, line, comments, "apt-get install without --no-install-recommends")
 	}
-	if aptInstall && !aptListsRemoved.MatchString(text) && !aptCacheMount(r) {
+	if aptInstall && !aptListsRemoved().MatchString(text) && !aptCacheMount(r) {
 		c.report(RuleAptLists, line, comments, "apt lists are not removed in the same RUN")
 	}
 	if upgrade != "" {
@@ -186,11 +187,11 @@ func aptCacheMount(r *instructions.RunCommand) bool {
 	return strings.Contains(src, "type=cache") && strings.Contains(src, "/var/lib/apt")
 }
 
-var symbolicSetuid = regexp.MustCompile(`^[ugoa]*[+=][rwxXt]*s`)
+var symbolicSetuid = lazyregexp.New(`^[ugoa]*[+=][rwxXt]*s`)
 
 func setuidMode(m string) bool {
 	for _, part := range strings.Split(m, ",") {
-		if symbolicSetuid.MatchString(part) {
+		if symbolicSetuid().MatchString(part) {
 			return true
 		}
 	}

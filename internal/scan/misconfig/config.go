@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 
+	"github.com/moat-dev/moat/internal/lazyregexp"
 	"github.com/moat-dev/moat/internal/scan/report"
 )
 
@@ -76,22 +76,22 @@ func SensitivePorts() []int {
 }
 
 var (
-	secretName    = regexp.MustCompile(`(?i)(passw(or)?d|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth[_-]?key)`)
-	notSecretName = regexp.MustCompile(`(?i)(_file|_path|_dir|_url|_uri|_host|_user(name)?|_name|_length|_len|_ttl|_type|_id)$`)
+	secretName    = lazyregexp.New(`(?i)(passw(or)?d|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth[_-]?key)`)
+	notSecretName = lazyregexp.New(`(?i)(_file|_path|_dir|_url|_uri|_host|_user(name)?|_name|_length|_len|_ttl|_type|_id)$`)
 	// assignment is KEY=VALUE inside a history line.
-	assignment = regexp.MustCompile(`(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|'[^']*'|\S+)`)
+	assignment = lazyregexp.New(`(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|'[^']*'|\S+)`)
 	// buildArgs is BuildKit's record of the build arguments a RUN used:
 	// "RUN |2 A=1 B=2 /bin/sh -c …".
-	buildArgs = regexp.MustCompile(`^\s*(?:RUN\s+)?\|(\d+)\s`)
+	buildArgs = lazyregexp.New(`^\s*(?:RUN\s+)?\|(\d+)\s`)
 	// argOrEnv is an ARG or ENV instruction, as BuildKit ("ARG A=1") or
 	// the classic builder ("/bin/sh -c #(nop)  ENV A=1") records it.
-	argOrEnv  = regexp.MustCompile(`^\s*(?:/bin/sh -c #\(nop\)\s+)?(ARG|ENV)\s`)
-	addRemote = regexp.MustCompile(`^\s*(?:/bin/sh -c #\(nop\)\s+)?ADD\s+(?:--\S+\s+)*(https?://\S+)`)
+	argOrEnv  = lazyregexp.New(`^\s*(?:/bin/sh -c #\(nop\)\s+)?(ARG|ENV)\s`)
+	addRemote = lazyregexp.New(`^\s*(?:/bin/sh -c #\(nop\)\s+)?ADD\s+(?:--\S+\s+)*(https?://\S+)`)
 )
 
 func secretLike(name, value string) bool {
 	value = strings.Trim(value, `"'`)
-	return secretName.MatchString(name) && !notSecretName.MatchString(name) &&
+	return secretName().MatchString(name) && !notSecretName().MatchString(name) &&
 		value != "" && !strings.HasPrefix(value, "$")
 }
 
@@ -142,7 +142,7 @@ func CheckConfig(img *dockerspec.DockerOCIImage) []Finding {
 	}
 	for i, h := range img.History {
 		line := h.CreatedBy
-		if m := addRemote.FindStringSubmatch(line); m != nil {
+		if m := addRemote().FindStringSubmatch(line); m != nil {
 			add(CheckAddRemote, report.Medium, "ADD of a remote URL", "image-history", "history entry %d downloads %s with ADD", i+1, redactURL(m[1]))
 		}
 		for _, name := range historySecrets(line) {
@@ -165,22 +165,22 @@ func runsAsRoot(u string) (string, bool) {
 func historySecrets(line string) []string {
 	var scope string
 	switch {
-	case buildArgs.MatchString(line):
-		m := buildArgs.FindStringSubmatchIndex(line)
+	case buildArgs().MatchString(line):
+		m := buildArgs().FindStringSubmatchIndex(line)
 		n, _ := strconv.Atoi(line[m[2]:m[3]])
 		// Only the n assignments after "|n" are build arguments.
 		rest := line[m[1]:]
-		locs := assignment.FindAllStringIndex(rest, n)
+		locs := assignment().FindAllStringIndex(rest, n)
 		if len(locs) > 0 {
 			scope = rest[:locs[len(locs)-1][1]]
 		}
-	case argOrEnv.MatchString(line):
-		scope = line[argOrEnv.FindStringIndex(line)[1]:]
+	case argOrEnv().MatchString(line):
+		scope = line[argOrEnv().FindStringIndex(line)[1]:]
 	default:
 		return nil
 	}
 	var names []string
-	for _, m := range assignment.FindAllStringSubmatch(scope, -1) {
+	for _, m := range assignment().FindAllStringSubmatch(scope, -1) {
 		if secretLike(m[1], m[2]) {
 			names = append(names, m[1])
 		}

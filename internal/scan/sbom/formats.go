@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,6 +15,7 @@ import (
 	"github.com/spdx/tools-golang/spdx/v2/common"
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
 
+	"github.com/moat-dev/moat/internal/lazyregexp"
 	"github.com/moat-dev/moat/internal/scan/catalog"
 )
 
@@ -131,7 +131,7 @@ func writeCycloneDX(w io.Writer, inv *catalog.Inventory, o *options) error {
 
 // spdxLicenseRE accepts strings shaped like SPDX license expressions;
 // anything else is recorded as NOASSERTION rather than invented.
-var spdxLicenseRE = regexp.MustCompile(`^\(?[A-Za-z0-9.+-]+\)?( (AND|OR|WITH) \(?[A-Za-z0-9.+-]+\)?)*$`)
+var spdxLicenseRE = lazyregexp.New(`^\(?[A-Za-z0-9.+-]+\)?( (AND|OR|WITH) \(?[A-Za-z0-9.+-]+\)?)*$`)
 
 func writeSPDX(w io.Writer, inv *catalog.Inventory, o *options) error {
 	id := o.id()
@@ -218,7 +218,7 @@ func declared(ls []string) string {
 		}
 		expr = strings.Join(parts, " AND ")
 	}
-	if !spdxLicenseRE.MatchString(expr) {
+	if !spdxLicenseRE().MatchString(expr) {
 		return "NOASSERTION"
 	}
 	return expr

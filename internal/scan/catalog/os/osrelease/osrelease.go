@@ -12,9 +12,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"regexp"
 	"strings"
 
+	"github.com/moat-dev/moat/internal/lazyregexp"
 	"github.com/moat-dev/moat/internal/scan/catalog"
 )
 
@@ -133,11 +133,11 @@ func debianVersion(b []byte) (*catalog.Distro, error) {
 	return d, nil
 }
 
-var redhatRE = regexp.MustCompile(`^(.*?) (?:Linux )?release ([0-9][0-9.]*)`)
+var redhatRE = lazyregexp.New(`^(.*?) (?:Linux )?release ([0-9][0-9.]*)`)
 
 func redhatRelease(b []byte) (*catalog.Distro, error) {
 	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	m := redhatRE.FindStringSubmatch(line)
+	m := redhatRE().FindStringSubmatch(line)
 	if m == nil {
 		return nil, fmt.Errorf("unrecognised redhat-release %q", line)
 	}
