@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/testutil/conformance"
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
@@ -20,7 +21,7 @@ import (
 // skipped conformance test. A skip means the suite found an API moat does
 // not support, which the registry issue requires.
 func TestConformance(t *testing.T) {
-	bin := requireTool(t, "oci-conformance")
+	bin := moatproc.RequireTool(t, "oci-conformance")
 	engines := []struct {
 		name     string
 		database func(t *testing.T) string
@@ -30,13 +31,13 @@ func TestConformance(t *testing.T) {
 	}
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
-			s := startServer(t, serverOpts{database: e.database(t)})
+			s := moatproc.Start(t, moatproc.WithDatabase(e.database(t)))
 			runConformance(t, bin, s, e.name)
 		})
 	}
 }
 
-func runConformance(t *testing.T, bin string, s *server, engine string) {
+func runConformance(t *testing.T, bin string, s *moatproc.Server, engine string) {
 	t.Helper()
 	results := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -45,7 +46,15 @@ func runConformance(t *testing.T, bin string, s *server, engine string) {
 	// The suite reads oci-conformance.yaml from its working directory when
 	// present; an empty directory keeps the environment authoritative.
 	cmd.Dir = results
-	cmd.Env = append(os.Environ(), conformance.Env(s.Addr, results)...)
+	// With access control on, the suite logs in as the robot, and
+	// anonymous blob mounts (a mount without a source repository) are
+	// refused: they would link blobs the caller may not read. Later
+	// settings override conformance.Env's.
+	env := append(conformance.Env(s.Addr, results),
+		"OCI_USERNAME="+s.Robot.Username,
+		"OCI_PASSWORD="+s.Robot.Password,
+		"OCI_API_BLOBS_MOUNT_ANONYMOUS=false")
+	cmd.Env = append(os.Environ(), env...)
 	start := time.Now()
 	out, runErr := cmd.CombinedOutput()
 	elapsed := time.Since(start)
@@ -56,7 +65,7 @@ func runConformance(t *testing.T, bin string, s *server, engine string) {
 
 	suites, err := readJUnit(filepath.Join(results, "junit.xml"))
 	if err != nil {
-		t.Fatalf("conformance suite wrote no usable junit.xml (%v; exit: %v); its output:\n%s", err, runErr, clip(string(out)))
+		t.Fatalf("conformance suite wrote no usable junit.xml (%v; exit: %v); its output:\n%s", err, runErr, moatproc.Clip(string(out)))
 	}
 	var c conformanceCounts
 	for _, suite := range suites.Suites {
@@ -68,7 +77,7 @@ func runConformance(t *testing.T, bin string, s *server, engine string) {
 	fmt.Printf("conformance %s: %d passed, %d failed, %d skipped (%d disabled by configuration) in %.1fs\n",
 		engine, c.passed, c.failed, c.skipped, c.disabled, elapsed.Seconds())
 	if c.passed == 0 {
-		t.Errorf("conformance suite passed no test; its output:\n%s", clip(string(out)))
+		t.Errorf("conformance suite passed no test; its output:\n%s", moatproc.Clip(string(out)))
 	}
 	// One line per case that did not pass, with the HTTP transcript of the
 	// first few: enough to find the request and moat's answer.
@@ -76,7 +85,7 @@ func runConformance(t *testing.T, bin string, s *server, engine string) {
 	for i, tc := range c.notPassed {
 		msg := fmt.Sprintf("%s %s: %s", strings.ToUpper(tc.Status), tc.Name, strings.TrimSpace(tc.SystemOut))
 		if i < transcripts {
-			msg += "\n" + clip(tc.SystemErr)
+			msg += "\n" + moatproc.Clip(tc.SystemErr)
 		}
 		t.Error(msg)
 	}
@@ -89,7 +98,7 @@ func runConformance(t *testing.T, bin string, s *server, engine string) {
 		t.Errorf("conformance suite's own result is %q, want \"Pass\"", verdict)
 	}
 	if runErr != nil && c.failed == 0 && c.skipped == 0 {
-		t.Errorf("conformance suite exited with %v although junit.xml shows no failure; output:\n%s", runErr, clip(string(out)))
+		t.Errorf("conformance suite exited with %v although junit.xml shows no failure; output:\n%s", runErr, moatproc.Clip(string(out)))
 	}
 }
 

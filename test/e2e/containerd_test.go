@@ -10,26 +10,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // TestContainerd pulls from and pushes to moat with containerd's ctr,
-// against a private containerd daemon (root, state and socket in a temp
-// directory, CRI disabled).
+// logged in with --user, against a private containerd daemon (root, state
+// and socket in a temp directory, CRI disabled).
 func TestContainerd(t *testing.T) {
-	daemon := requireTool(t, "containerd")
-	ctrBin := requireTool(t, "ctr")
-	requireRoot(t, "containerd")
-	s := startServer(t, serverOpts{})
+	daemon := moatproc.RequireTool(t, "containerd")
+	ctrBin := moatproc.RequireTool(t, "ctr")
+	moatproc.RequireRoot(t, "containerd")
+	s := moatproc.Start(t)
 	rc := newRegistryClient(t, s)
 	rnd := seededRand(t, "images")
 
 	sock := startContainerd(t, daemon, ctrBin)
-	r := newRunner(t)
+	r := moatproc.NewRunner(t)
 	ctr := func(args ...string) string {
 		t.Helper()
-		return r.run(ctrBin, append([]string{"--address", sock, "--namespace", "e2e"}, args...)...)
+		return r.Run(ctrBin, append([]string{"--address", sock, "--namespace", "e2e"}, args...)...)
 	}
+	user := "--user=" + s.Robot.Pair()
 	// imageDigest reads the digest containerd recorded for ref.
 	imageDigest := func(ref string) string {
 		t.Helper()
@@ -47,7 +49,7 @@ func TestContainerd(t *testing.T) {
 	img := newImage(t, rnd, linuxAMD64, 3, 256*1024)
 	rc.push("e2e/ctr/src", "v1", img)
 	src := s.Addr + "/e2e/ctr/src:v1"
-	ctr("images", "pull", "--plain-http", "--snapshotter", "native", "--platform", "linux/amd64", src)
+	ctr("images", "pull", "--plain-http", user, "--snapshotter", "native", "--platform", "linux/amd64", src)
 	if got := imageDigest(src); got != img.Root.Digest.String() {
 		t.Errorf("containerd recorded %s for %s, want %s", got, src, img.Root.Digest)
 	}
@@ -55,7 +57,7 @@ func TestContainerd(t *testing.T) {
 	// push it under another name: same manifest, same digest.
 	dst := s.Addr + "/e2e/ctr/pushed:v1"
 	ctr("images", "tag", src, dst)
-	ctr("images", "push", "--plain-http", dst)
+	ctr("images", "push", "--plain-http", user, dst)
 	if got := rc.manifestDigest("e2e/ctr/pushed", "v1"); got != img.Root.Digest {
 		t.Errorf("pushed digest %s, want %s", got, img.Root.Digest)
 	}
@@ -65,13 +67,13 @@ func TestContainerd(t *testing.T) {
 	idx := newIndex(t, rnd, []ocispec.Platform{linuxAMD64, linuxARM64}, 2, 128*1024)
 	rc.push("e2e/ctr/multi", "v1", idx)
 	multi := s.Addr + "/e2e/ctr/multi:v1"
-	ctr("images", "pull", "--plain-http", "--snapshotter", "native", "--all-platforms", multi)
+	ctr("images", "pull", "--plain-http", user, "--snapshotter", "native", "--all-platforms", multi)
 	if got := imageDigest(multi); got != idx.Root.Digest.String() {
 		t.Errorf("containerd recorded %s for %s, want %s", got, multi, idx.Root.Digest)
 	}
 	multiDst := s.Addr + "/e2e/ctr/multi-pushed:v1"
 	ctr("images", "tag", multi, multiDst)
-	ctr("images", "push", "--plain-http", multiDst)
+	ctr("images", "push", "--plain-http", user, multiDst)
 	if got := rc.manifestDigest("e2e/ctr/multi-pushed", "v1"); got != idx.Root.Digest {
 		t.Errorf("pushed index digest %s, want %s", got, idx.Root.Digest)
 	}
@@ -128,7 +130,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 			<-exited
 		}
 		if t.Failed() {
-			t.Logf("containerd log:\n%s", tail(logPath, 40))
+			t.Logf("containerd log:\n%s", moatproc.TailFile(logPath, 40))
 		}
 		// The native snapshotter leaves read-only unpacked files; root removes them.
 		os.RemoveAll(dir)
@@ -137,14 +139,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	for {
 		select {
 		case err := <-exited:
-			t.Fatalf("containerd exited during start: %v\n%s", err, tail(logPath, 40))
+			t.Fatalf("containerd exited during start: %v\n%s", err, moatproc.TailFile(logPath, 40))
 		default:
 		}
 		if err := exec.Command(ctrBin, "--address", sock, "version").Run(); err == nil {
 			return sock
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("containerd did not answer on %s within 30s\n%s", sock, tail(logPath, 40))
+			t.Fatalf("containerd did not answer on %s within 30s\n%s", sock, moatproc.TailFile(logPath, 40))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

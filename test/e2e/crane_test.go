@@ -10,16 +10,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// TestCrane drives moat with crane: push, pull, copy, tag, append, catalog,
-// manifest of a multi-arch index, and delete.
+// TestCrane drives moat with crane, logged in with `crane auth login`:
+// push, pull, copy, tag, append, catalog, manifest of a multi-arch index,
+// and delete.
 func TestCrane(t *testing.T) {
-	crane := requireTool(t, "crane")
-	s := startServer(t, serverOpts{})
-	rc, r := newRegistryClient(t, s), newRunner(t)
+	crane := moatproc.RequireTool(t, "crane")
+	s := moatproc.Start(t)
+	rc, r := newRegistryClient(t, s), craneLogin(t, crane, s)
 	tmp := t.TempDir()
 	rnd := seededRand(t, "images")
 	reg := s.Addr + "/e2e/crane"
@@ -29,41 +31,41 @@ func TestCrane(t *testing.T) {
 	writeLayout(t, layout, "v1", img)
 
 	// push: crane pushes the single image of an OCI layout.
-	out := r.run(crane, "push", "--insecure", layout, reg+"/app:v1")
+	out := r.Run(crane, "push", "--insecure", layout, reg+"/app:v1")
 	if !strings.Contains(out, img.Root.Digest.String()) {
 		t.Errorf("crane push printed %q, want the digest %s", out, img.Root.Digest)
 	}
 	if got := rc.manifestDigest("e2e/crane/app", "v1"); got != img.Root.Digest {
 		t.Fatalf("pushed digest %s, want %s", got, img.Root.Digest)
 	}
-	if got := strings.TrimSpace(r.run(crane, "digest", "--insecure", reg+"/app:v1")); got != img.Root.Digest.String() {
+	if got := strings.TrimSpace(r.Run(crane, "digest", "--insecure", reg+"/app:v1")); got != img.Root.Digest.String() {
 		t.Errorf("crane digest = %s, want %s", got, img.Root.Digest)
 	}
-	raw := r.run(crane, "manifest", "--insecure", reg+"/app:v1")
+	raw := r.Run(crane, "manifest", "--insecure", reg+"/app:v1")
 	if raw != string(img.RootBytes) {
 		t.Errorf("crane manifest returned different bytes:\n%s\nwant\n%s", raw, img.RootBytes)
 	}
-	if got := r.run(crane, "config", "--insecure", reg+"/app:v1"); digest.FromString(got) != mustConfigDigest(t, img) {
+	if got := r.Run(crane, "config", "--insecure", reg+"/app:v1"); digest.FromString(got) != mustConfigDigest(t, img) {
 		t.Errorf("crane config digest %s, want %s", digest.FromString(got), mustConfigDigest(t, img))
 	}
 
 	// pull: back into an OCI layout, byte for byte.
 	pulled := filepath.Join(tmp, "pulled")
-	r.run(crane, "pull", "--insecure", "--format=oci", reg+"/app:v1", pulled)
+	r.Run(crane, "pull", "--insecure", "--format=oci", reg+"/app:v1", pulled)
 	checkLayoutMatches(t, pulled, "", img)
 
 	// copy: to another repository (cross-repository mount) and back.
-	r.run(crane, "copy", "--insecure", reg+"/app:v1", reg+"/copy:v1")
+	r.Run(crane, "copy", "--insecure", reg+"/app:v1", reg+"/copy:v1")
 	if got := rc.manifestDigest("e2e/crane/copy", "v1"); got != img.Root.Digest {
 		t.Errorf("copied digest %s, want %s", got, img.Root.Digest)
 	}
 
 	// tag: a second tag on the same manifest.
-	r.run(crane, "tag", "--insecure", reg+"/app:v1", "v2")
+	r.Run(crane, "tag", "--insecure", reg+"/app:v1", "v2")
 	if got := rc.manifestDigest("e2e/crane/app", "v2"); got != img.Root.Digest {
 		t.Errorf("tagged digest %s, want %s", got, img.Root.Digest)
 	}
-	if got := lines(r.run(crane, "ls", "--insecure", reg+"/app")); !slices.Equal(got, []string{"v1", "v2"}) {
+	if got := lines(r.Run(crane, "ls", "--insecure", reg+"/app")); !slices.Equal(got, []string{"v1", "v2"}) {
 		t.Errorf("crane ls = %v, want [v1 v2]", got)
 	}
 
@@ -73,7 +75,7 @@ func TestCrane(t *testing.T) {
 	if err := os.WriteFile(extraTar, extra, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.run(crane, "append", "--insecure", "-b", reg+"/app:v1", "-f", extraTar, "-t", reg+"/app:appended")
+	r.Run(crane, "append", "--insecure", "-b", reg+"/app:v1", "-f", extraTar, "-t", reg+"/app:appended")
 	var appended ocispec.Manifest
 	body, status := rc.manifest("e2e/crane/app", "appended")
 	if status != http.StatusOK {
@@ -95,15 +97,15 @@ func TestCrane(t *testing.T) {
 	idx := newIndex(t, rnd, []ocispec.Platform{linuxAMD64, linuxARM64}, 2, 128*1024)
 	idxLayout := filepath.Join(tmp, "index")
 	writeLayout(t, idxLayout, "", idx)
-	r.run(crane, "push", "--insecure", "--index", idxLayout, reg+"/multi:v1")
-	if got := r.run(crane, "manifest", "--insecure", reg+"/multi:v1"); got != string(idx.RootBytes) {
+	r.Run(crane, "push", "--insecure", "--index", idxLayout, reg+"/multi:v1")
+	if got := r.Run(crane, "manifest", "--insecure", reg+"/multi:v1"); got != string(idx.RootBytes) {
 		t.Errorf("crane manifest of the index returned different bytes:\n%s\nwant\n%s", got, idx.RootBytes)
 	}
 	arm := idx.Children[1]
-	if got := r.run(crane, "manifest", "--insecure", "--platform", "linux/arm64/v8", reg+"/multi:v1"); got != string(arm.RootBytes) {
+	if got := r.Run(crane, "manifest", "--insecure", "--platform", "linux/arm64/v8", reg+"/multi:v1"); got != string(arm.RootBytes) {
 		t.Errorf("crane manifest --platform linux/arm64/v8 returned\n%s\nwant\n%s", got, arm.RootBytes)
 	}
-	r.run(crane, "copy", "--insecure", reg+"/multi:v1", reg+"/multi-copy:v1")
+	r.Run(crane, "copy", "--insecure", reg+"/multi:v1", reg+"/multi-copy:v1")
 	if got := rc.manifestDigest("e2e/crane/multi-copy", "v1"); got != idx.Root.Digest {
 		t.Errorf("copied index digest %s, want %s", got, idx.Root.Digest)
 	}
@@ -114,12 +116,12 @@ func TestCrane(t *testing.T) {
 	}
 
 	// index append: crane builds a new index from the two platform images.
-	r.run(crane, "index", "append", "--insecure",
+	r.Run(crane, "index", "append", "--insecure",
 		"-m", reg+"/multi@"+idx.Children[0].Root.Digest.String(),
 		"-m", reg+"/multi@"+idx.Children[1].Root.Digest.String(),
 		"-t", reg+"/multi:appended")
 	var built ocispec.Index
-	if err := json.Unmarshal([]byte(r.run(crane, "manifest", "--insecure", reg+"/multi:appended")), &built); err != nil {
+	if err := json.Unmarshal([]byte(r.Run(crane, "manifest", "--insecure", reg+"/multi:appended")), &built); err != nil {
 		t.Fatal(err)
 	}
 	if len(built.Manifests) != 2 || built.Manifests[0].Digest != idx.Children[0].Root.Digest ||
@@ -128,7 +130,7 @@ func TestCrane(t *testing.T) {
 	}
 
 	// catalog: every repository pushed above.
-	catalog := lines(r.run(crane, "catalog", "--insecure", s.Addr))
+	catalog := lines(r.Run(crane, "catalog", "--insecure", s.Addr))
 	for _, want := range []string{"e2e/crane/app", "e2e/crane/copy", "e2e/crane/multi", "e2e/crane/multi-copy"} {
 		if !slices.Contains(catalog, want) {
 			t.Errorf("crane catalog = %v, missing %s", catalog, want)
@@ -136,8 +138,8 @@ func TestCrane(t *testing.T) {
 	}
 
 	// delete: by digest; every tag of it goes, the copy stays.
-	r.run(crane, "delete", "--insecure", reg+"/app@"+img.Root.Digest.String())
-	if _, err := r.try(crane, "manifest", "--insecure", reg+"/app:v1"); err == nil {
+	r.Run(crane, "delete", "--insecure", reg+"/app@"+img.Root.Digest.String())
+	if _, err := r.Try(crane, "manifest", "--insecure", reg+"/app:v1"); err == nil {
 		t.Errorf("crane manifest of a deleted manifest's tag succeeded")
 	}
 	if _, status := rc.manifest("e2e/crane/app", img.Root.Digest.String()); status != http.StatusNotFound {
@@ -146,7 +148,7 @@ func TestCrane(t *testing.T) {
 	if got := rc.manifestDigest("e2e/crane/copy", "v1"); got != img.Root.Digest {
 		t.Errorf("delete in e2e/crane/app removed e2e/crane/copy:v1 (got %s)", got)
 	}
-	if got := lines(r.run(crane, "ls", "--insecure", reg+"/app")); !slices.Equal(got, []string{"appended"}) {
+	if got := lines(r.Run(crane, "ls", "--insecure", reg+"/app")); !slices.Equal(got, []string{"appended"}) {
 		t.Errorf("crane ls after delete = %v, want [appended]", got)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -287,15 +288,16 @@ func checkLayoutMatches(t *testing.T, dir, tag string, c *content) {
 }
 
 // registryClient talks to moat's /v2/ API directly, for setup and for
-// checking what clients did. It never stands in for a client under test.
+// checking what clients did, with the robot's credentials as Basic auth.
+// It never stands in for a client under test.
 type registryClient struct {
 	t    *testing.T
 	base string
 	http *http.Client
 }
 
-func newRegistryClient(t *testing.T, s *server) *registryClient {
-	return &registryClient{t: t, base: s.URL, http: &http.Client{Timeout: time.Minute}}
+func newRegistryClient(t *testing.T, s *moatproc.Server) *registryClient {
+	return &registryClient{t: t, base: s.URL, http: &http.Client{Timeout: time.Minute, Transport: s.Transport(http.DefaultTransport)}}
 }
 
 var manifestAccept = strings.Join([]string{

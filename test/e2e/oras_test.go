@@ -8,20 +8,23 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// TestOras pushes an OCI artifact with oras, attaches a referrer to it
-// through the referrers API (OCI-Subject), discovers it, and pulls both back.
+// TestOras logs in with `oras login`, pushes an OCI artifact, attaches a
+// referrer to it through the referrers API (OCI-Subject), discovers it, and
+// pulls both back.
 func TestOras(t *testing.T) {
-	oras := requireTool(t, "oras")
-	s := startServer(t, serverOpts{})
+	oras := moatproc.RequireTool(t, "oras")
+	s := moatproc.Start(t)
 	rc := newRegistryClient(t, s)
 	work := t.TempDir()
 	// oras keeps its own config; point it at a throwaway home.
-	r := newRunner(t, "HOME="+work, "DOCKER_CONFIG="+filepath.Join(work, ".docker"))
-	r.dir = work
+	r := moatproc.NewRunner(t, "HOME="+work, "DOCKER_CONFIG="+filepath.Join(work, ".docker"))
+	r.Dir = work
+	r.Run(oras, "login", "--plain-http", "-u", s.Robot.Username, "-p", s.Robot.Password, s.Addr)
 	rnd := seededRand(t, "files")
 
 	const (
@@ -43,7 +46,7 @@ func TestOras(t *testing.T) {
 	ref := s.Addr + "/e2e/oras/bundle:v1"
 
 	// push an artifact with two files.
-	r.run(oras, "push", "--plain-http", "--artifact-type", artifactType,
+	r.Run(oras, "push", "--plain-http", "--artifact-type", artifactType,
 		"--export-manifest", "pushed.json", ref,
 		"payload.bin:application/octet-stream", "notes.txt:text/plain")
 	pushedManifest, err := os.ReadFile(filepath.Join(work, "pushed.json"))
@@ -54,13 +57,13 @@ func TestOras(t *testing.T) {
 	if got := rc.manifestDigest("e2e/oras/bundle", "v1"); got != subject {
 		t.Fatalf("artifact digest in moat %s, want %s (the manifest oras pushed)", got, subject)
 	}
-	fetched := r.run(oras, "manifest", "fetch", "--plain-http", ref)
+	fetched := r.Run(oras, "manifest", "fetch", "--plain-http", ref)
 	if fetched != string(pushedManifest) {
 		t.Errorf("oras manifest fetch returned different bytes")
 	}
 
 	// attach a referrer through the referrers API, not the tag fallback.
-	r.run(oras, "attach", "--plain-http", "--distribution-spec", "v1.1-referrers-api",
+	r.Run(oras, "attach", "--plain-http", "--distribution-spec", "v1.1-referrers-api",
 		"--artifact-type", sbomType, "--export-manifest", "attached.json", ref, "sbom.json:application/json")
 	attachedManifest, err := os.ReadFile(filepath.Join(work, "attached.json"))
 	if err != nil {
@@ -81,7 +84,7 @@ func TestOras(t *testing.T) {
 	}
 
 	// discover it, with and without an artifact type filter.
-	out := r.run(oras, "discover", "--plain-http", "--distribution-spec", "v1.1-referrers-api", "--format", "json", ref)
+	out := r.Run(oras, "discover", "--plain-http", "--distribution-spec", "v1.1-referrers-api", "--format", "json", ref)
 	var discovered struct {
 		Referrers []ocispec.Descriptor `json:"referrers"`
 		Manifests []ocispec.Descriptor `json:"manifests"` // older oras output
@@ -93,7 +96,7 @@ func TestOras(t *testing.T) {
 	if len(found) != 1 || found[0].Digest != referrer || found[0].ArtifactType != sbomType {
 		t.Errorf("oras discover found %+v, want one referrer %s of type %s", found, referrer, sbomType)
 	}
-	out = r.run(oras, "discover", "--plain-http", "--distribution-spec", "v1.1-referrers-api", "--format", "json",
+	out = r.Run(oras, "discover", "--plain-http", "--distribution-spec", "v1.1-referrers-api", "--format", "json",
 		"--artifact-type", "application/vnd.moat.other", ref)
 	discovered.Referrers, discovered.Manifests = nil, nil
 	if err := json.Unmarshal([]byte(out), &discovered); err != nil {
@@ -108,15 +111,15 @@ func TestOras(t *testing.T) {
 
 	// pull both back and compare the files.
 	pullDir := filepath.Join(work, "pulled")
-	r.run(oras, "pull", "--plain-http", "-o", pullDir, ref)
+	r.Run(oras, "pull", "--plain-http", "-o", pullDir, ref)
 	expectFile(t, filepath.Join(pullDir, "payload.bin"), payload)
 	expectFile(t, filepath.Join(pullDir, "notes.txt"), notes)
 	sbomDir := filepath.Join(work, "sbom")
-	r.run(oras, "pull", "--plain-http", "-o", sbomDir, s.Addr+"/e2e/oras/bundle@"+referrer.String())
+	r.Run(oras, "pull", "--plain-http", "-o", sbomDir, s.Addr+"/e2e/oras/bundle@"+referrer.String())
 	expectFile(t, filepath.Join(sbomDir, "sbom.json"), sbom)
 
 	// copy the artifact with its referrers to another repository.
-	r.run(oras, "cp", "--from-plain-http", "--to-plain-http", "-r", ref, s.Addr+"/e2e/oras/copy:v1")
+	r.Run(oras, "cp", "--from-plain-http", "--to-plain-http", "-r", ref, s.Addr+"/e2e/oras/copy:v1")
 	if got := rc.manifestDigest("e2e/oras/copy", "v1"); got != subject {
 		t.Errorf("copied artifact digest %s, want %s", got, subject)
 	}

@@ -5,16 +5,19 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 )
 
 // TestPagination lists 300 tags and 60 repositories through crane and
 // skopeo, which follow Link headers whenever moat answers in pages: nothing
-// may be lost or repeated on the way.
+// may be lost or repeated on the way, and the robot's catalog, filtered by
+// what it may see, still pages through every repository.
 func TestPagination(t *testing.T) {
-	crane := requireTool(t, "crane")
-	skopeo := requireTool(t, "skopeo")
-	s := startServer(t, serverOpts{})
-	rc, r := newRegistryClient(t, s), newRunner(t)
+	crane := moatproc.RequireTool(t, "crane")
+	skopeo := moatproc.RequireTool(t, "skopeo")
+	s := moatproc.Start(t)
+	rc, r := newRegistryClient(t, s), craneLogin(t, crane, s)
 	img := newImage(t, seededRand(t, "images"), linuxAMD64, 1, 1024)
 
 	const nTags, nRepos = 300, 60
@@ -34,11 +37,11 @@ func TestPagination(t *testing.T) {
 		rc.push(repo, "v1", img)
 	}
 
-	if got := lines(r.run(crane, "ls", "--insecure", s.Addr+"/e2e/pages/tags")); !slices.Equal(got, wantTags) {
+	if got := lines(r.Run(crane, "ls", "--insecure", s.Addr+"/e2e/pages/tags")); !slices.Equal(got, wantTags) {
 		t.Errorf("crane ls listed %d tags, want %d (first %v)", len(got), nTags, got[:min(len(got), 3)])
 	}
 	var listed struct{ Tags []string }
-	out := r.run(skopeo, "list-tags", "--tls-verify=false", "docker://"+s.Addr+"/e2e/pages/tags")
+	out := r.Run(skopeo, "list-tags", "--creds="+s.Robot.Pair(), "--tls-verify=false", "docker://"+s.Addr+"/e2e/pages/tags")
 	if err := json.Unmarshal([]byte(out), &listed); err != nil {
 		t.Fatalf("skopeo list-tags: %v", err)
 	}
@@ -47,7 +50,7 @@ func TestPagination(t *testing.T) {
 		t.Errorf("skopeo list-tags listed %d tags, want %d", len(listed.Tags), nTags)
 	}
 	var repos []string
-	for _, repo := range lines(r.run(crane, "catalog", "--insecure", s.Addr)) {
+	for _, repo := range lines(r.Run(crane, "catalog", "--insecure", s.Addr)) {
 		if len(repo) > len("e2e/pages/r") && repo[:len("e2e/pages/r")] == "e2e/pages/r" {
 			repos = append(repos, repo)
 		}

@@ -9,15 +9,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// TestPodman pulls from and pushes to moat with podman on vfs storage in a
-// throwaway root, with moat marked insecure in a private registries.conf.
+// TestPodman logs in with `podman login`, then pulls from and pushes to
+// moat with podman on vfs storage in a throwaway root, with moat marked
+// insecure in a private registries.conf.
 func TestPodman(t *testing.T) {
-	podman := requireTool(t, "podman")
-	s := startServer(t, serverOpts{})
+	podman := moatproc.RequireTool(t, "podman")
+	s := moatproc.Start(t)
 	rc := newRegistryClient(t, s)
 	work := t.TempDir()
 	rnd := seededRand(t, "images")
@@ -37,10 +39,11 @@ func TestPodman(t *testing.T) {
 	if err := os.MkdirAll(xdg, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	r := newRunner(t,
+	r := moatproc.NewRunner(t,
 		"CONTAINERS_REGISTRIES_CONF="+filepath.Join(work, "registries.conf"),
 		"CONTAINERS_STORAGE_CONF="+filepath.Join(work, "storage.conf"),
 		"CONTAINERS_CONF="+filepath.Join(work, "containers.conf"),
+		"REGISTRY_AUTH_FILE="+filepath.Join(work, "auth.json"),
 		"XDG_RUNTIME_DIR="+xdg,
 		"XDG_CONFIG_HOME="+filepath.Join(work, "config"),
 		"HOME="+work,
@@ -49,12 +52,14 @@ func TestPodman(t *testing.T) {
 	pm := func(args ...string) string {
 		t.Helper()
 		global := []string{"--root", root, "--runroot", runroot, "--storage-driver", "vfs"}
-		return r.run(podman, append(global, args...)...)
+		return r.Run(podman, append(global, args...)...)
 	}
 	inspect := func(ref, format string) string {
 		t.Helper()
 		return strings.TrimSpace(pm("image", "inspect", "--format", format, ref))
 	}
+
+	pm("login", "-u", s.Robot.Username, "-p", s.Robot.Password, s.Addr)
 
 	// pull: an image put into moat over the API.
 	img := newImage(t, rnd, linuxAMD64, 3, 256*1024)

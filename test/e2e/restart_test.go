@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	"github.com/moat-dev/moat/internal/testutil/pgtest"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -18,7 +19,7 @@ import (
 // database: everything pushed before, and an upload left half done, must
 // still be there.
 func TestRestart(t *testing.T) {
-	crane := requireTool(t, "crane")
+	crane := moatproc.RequireTool(t, "crane")
 	engines := []struct {
 		name     string
 		database func(t *testing.T) string
@@ -28,16 +29,15 @@ func TestRestart(t *testing.T) {
 	}
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
-			opts := serverOpts{database: e.database(t), dataDir: t.TempDir()}
+			s := moatproc.Start(t, moatproc.WithDatabase(e.database(t)))
 			rnd := seededRand(t, "images")
 			tmp := t.TempDir()
 
-			before := startServer(t, opts)
-			rc, r := newRegistryClient(t, before), newRunner(t)
+			rc, r := newRegistryClient(t, s), craneLogin(t, crane, s)
 			img := newImage(t, rnd, linuxAMD64, 2, 256*1024)
 			layout := filepath.Join(tmp, "image")
 			writeLayout(t, layout, "v1", img)
-			r.run(crane, "push", "--insecure", layout, before.Addr+"/e2e/restart/app:v1")
+			r.Run(crane, "push", "--insecure", layout, s.Addr+"/e2e/restart/app:v1")
 			idx := newIndex(t, rnd, []ocispec.Platform{linuxAMD64, linuxARM64}, 1, 64*1024)
 			rc.push("e2e/restart/multi", "v1", idx)
 
@@ -46,14 +46,14 @@ func TestRestart(t *testing.T) {
 			half := len(pending) / 2
 			location := rc.startChunkedUpload("e2e/restart/pending", pending[:half])
 
-			if err := before.Stop(); err != nil {
+			if err := s.Stop(); err != nil {
 				t.Fatal(err)
 			}
-			after := startServer(t, opts)
-			rc, r = newRegistryClient(t, after), newRunner(t)
+			// The robot, its policy and crane's login outlive the restart.
+			s.Restart(t)
 
 			pulled := filepath.Join(tmp, "pulled")
-			r.run(crane, "pull", "--insecure", "--format=oci", after.Addr+"/e2e/restart/app:v1", pulled)
+			r.Run(crane, "pull", "--insecure", "--format=oci", s.Addr+"/e2e/restart/app:v1", pulled)
 			checkLayoutMatches(t, pulled, "", img)
 			if got := rc.manifestDigest("e2e/restart/multi", "v1"); got != idx.Root.Digest {
 				t.Errorf("index after restart: %s, want %s", got, idx.Root.Digest)
@@ -61,7 +61,7 @@ func TestRestart(t *testing.T) {
 			if got := rc.tags("e2e/restart/app"); !slices.Equal(got, []string{"v1"}) {
 				t.Errorf("tags after restart = %v, want [v1]", got)
 			}
-			catalog := lines(r.run(crane, "catalog", "--insecure", after.Addr))
+			catalog := lines(r.Run(crane, "catalog", "--insecure", s.Addr))
 			for _, want := range []string{"e2e/restart/app", "e2e/restart/multi"} {
 				if !slices.Contains(catalog, want) {
 					t.Errorf("catalog after restart = %v, missing %s", catalog, want)
@@ -80,9 +80,9 @@ func TestRestart(t *testing.T) {
 // different repositories, and copy it into one repository under different
 // tags, all at once, against a moat built with the race detector in CI.
 func TestConcurrentPushes(t *testing.T) {
-	crane := requireTool(t, "crane")
-	s := startServer(t, serverOpts{})
-	rc, r := newRegistryClient(t, s), newRunner(t)
+	crane := moatproc.RequireTool(t, "crane")
+	s := moatproc.Start(t)
+	rc, r := newRegistryClient(t, s), craneLogin(t, crane, s)
 	rnd := seededRand(t, "images")
 	img := newImage(t, rnd, linuxAMD64, 4, 256*1024)
 	layout := filepath.Join(t.TempDir(), "image")
@@ -97,7 +97,7 @@ func TestConcurrentPushes(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = r.try(crane, args(i)...)
+				_, errs[i] = r.Try(crane, args(i)...)
 			}()
 		}
 		wg.Wait()
@@ -131,16 +131,16 @@ func TestConcurrentPushes(t *testing.T) {
 // TestLargeLayer pushes and pulls an image with a 24 MiB layer through crane,
 // which streams it, so nothing may be buffered or cut short on the way.
 func TestLargeLayer(t *testing.T) {
-	crane := requireTool(t, "crane")
-	s := startServer(t, serverOpts{})
-	r := newRunner(t)
+	crane := moatproc.RequireTool(t, "crane")
+	s := moatproc.Start(t)
+	r := craneLogin(t, crane, s)
 	rnd := seededRand(t, "images")
 	img := newImage(t, rnd, linuxAMD64, 1, 24<<20)
 	tmp := t.TempDir()
 	layout := filepath.Join(tmp, "image")
 	writeLayout(t, layout, "v1", img)
-	r.run(crane, "push", "--insecure", layout, s.Addr+"/e2e/large/app:v1")
+	r.Run(crane, "push", "--insecure", layout, s.Addr+"/e2e/large/app:v1")
 	pulled := filepath.Join(tmp, "pulled")
-	r.run(crane, "pull", "--insecure", "--format=oci", s.Addr+"/e2e/large/app:v1", pulled)
+	r.Run(crane, "pull", "--insecure", "--format=oci", s.Addr+"/e2e/large/app:v1", pulled)
 	checkLayoutMatches(t, pulled, "", img)
 }
