@@ -49,6 +49,64 @@ type Config struct {
 	HTTP    HTTP    `yaml:"http"`
 	Limits  Limits  `yaml:"limits"`
 	Auth    Auth    `yaml:"auth"`
+	// TLS secures the main listener (Addr). Off by default.
+	TLS TLS `yaml:"tls"`
+	// Listeners are further addresses served by the same process, each
+	// with its own name (for listener policies) and TLS settings.
+	Listeners []Listener `yaml:"listeners"`
+}
+
+// TLS configures HTTPS on one listener. It is on when CertFile or
+// SelfSigned is set; HTTP/2 is then offered too.
+type TLS struct {
+	// CertFile is the PEM certificate chain (server certificate first);
+	// KeyFile its private key. Both or neither. Changes to the files are
+	// picked up without a restart.
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+	// SelfSigned makes (on first start) and uses a local CA and server
+	// certificate under <dataDir>/tls, for trying HTTPS out. Excludes
+	// CertFile and KeyFile.
+	SelfSigned bool `yaml:"selfSigned"`
+	// ClientCAFile holds the CAs that client certificates must chain to.
+	ClientCAFile string `yaml:"clientCAFile"`
+	// ClientAuth is none, optional (verify a certificate when one is
+	// sent) or require. Default: require when ClientCAFile is set, else
+	// none.
+	ClientAuth string `yaml:"clientAuth"`
+	// ClientCertIdentity lets a verified client certificate log in the
+	// user (or robot, for a common name "robot+NAME") named by its
+	// subject common name, on requests without other credentials. Off by
+	// default: client certificates often only gate the network.
+	ClientCertIdentity bool `yaml:"clientCertIdentity"`
+}
+
+// Enabled reports whether the listener serves HTTPS.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.SelfSigned }
+
+// ClientAuthMode is ClientAuth with its default applied.
+func (t TLS) ClientAuthMode() string {
+	switch {
+	case t.ClientAuth != "":
+		return t.ClientAuth
+	case t.ClientCAFile != "":
+		return "require"
+	}
+	return "none"
+}
+
+// Listener is an extra address the server binds.
+type Listener struct {
+	// Name identifies the listener in policies (moat:Listener). Names
+	// are unique, and differ from auth.listener, the main listener's.
+	Name string `yaml:"name"`
+	// Addr is HOST:PORT.
+	Addr string `yaml:"addr"`
+	// Realm is the token endpoint URL sent to clients of this listener.
+	// Empty means http(s)://<addr>/auth/token, localhost for an
+	// unspecified host.
+	Realm string `yaml:"realm"`
+	TLS   TLS    `yaml:"tls"`
 }
 
 // Auth configures authentication (users, robots, the token endpoint at
@@ -210,6 +268,17 @@ func dur(f func(c *Config) *time.Duration) func(*Config, string) error {
 	}
 }
 
+func boolean(f func(c *Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return err
+		}
+		*f(c) = b
+		return nil
+	}
+}
+
 // envVars lists every override; EnvNames exposes the names for help text.
 var envVars = []envVar{
 	{"ADDR", str(func(c *Config) *string { return &c.Addr })},
@@ -235,6 +304,12 @@ var envVars = []envVar{
 	{"AUTH_REALM", str(func(c *Config) *string { return &c.Auth.Realm })},
 	{"AUTH_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.Auth.TokenTTL })},
 	{"AUTH_LISTENER", str(func(c *Config) *string { return &c.Auth.Listener })},
+	{"TLS_CERT_FILE", str(func(c *Config) *string { return &c.TLS.CertFile })},
+	{"TLS_KEY_FILE", str(func(c *Config) *string { return &c.TLS.KeyFile })},
+	{"TLS_CLIENT_CA_FILE", str(func(c *Config) *string { return &c.TLS.ClientCAFile })},
+	{"TLS_CLIENT_AUTH", str(func(c *Config) *string { return &c.TLS.ClientAuth })},
+	{"TLS_SELF_SIGNED", boolean(func(c *Config) *bool { return &c.TLS.SelfSigned })},
+	{"TLS_CLIENT_CERT_IDENTITY", boolean(func(c *Config) *bool { return &c.TLS.ClientCertIdentity })},
 	{"LIMITS_MAX_HEADER_BYTES", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		c.Limits.MaxHeaderBytes = n
@@ -275,6 +350,10 @@ type Flags struct {
 	Database *string
 	// Auth turns access control on (--auth).
 	Auth *bool
+	// TLS of the main listener (--tls-cert, --tls-key, --tls-client-ca,
+	// --tls-client-auth, --tls-self-signed).
+	TLSCert, TLSKey, TLSClientCA, TLSClientAuth *string
+	TLSSelfSigned                               *bool
 }
 
 // ApplyFlags overrides fields from command-line flags.
@@ -290,6 +369,17 @@ func (c *Config) ApplyFlags(f Flags) {
 	}
 	if f.Auth != nil {
 		c.Auth.Enabled = *f.Auth
+	}
+	for _, o := range []struct {
+		flag *string
+		dst  *string
+	}{{f.TLSCert, &c.TLS.CertFile}, {f.TLSKey, &c.TLS.KeyFile}, {f.TLSClientCA, &c.TLS.ClientCAFile}, {f.TLSClientAuth, &c.TLS.ClientAuth}} {
+		if o.flag != nil {
+			*o.dst = *o.flag
+		}
+	}
+	if f.TLSSelfSigned != nil {
+		c.TLS.SelfSigned = *f.TLSSelfSigned
 	}
 }
 
@@ -324,10 +414,8 @@ func (c *Config) Validate() error {
 	if c.Version != Version {
 		bad("version %d unsupported (want %d)", c.Version, Version)
 	}
-	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
-		bad("addr %q: want HOST:PORT (e.g. :5000 or 127.0.0.1:5000): %v", c.Addr, err)
-	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		bad("addr %q: port %q is not a number 0-65535", c.Addr, port)
+	if err := checkAddr(c.Addr); err != nil {
+		bad("addr %v", err)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("dataDir is empty")
@@ -383,10 +471,134 @@ func (c *Config) Validate() error {
 	if c.Auth.TokenTTL < time.Minute || c.Auth.TokenTTL > time.Hour {
 		bad("auth.tokenTTL %s must be between 1m and 1h", c.Auth.TokenTTL)
 	}
-	if strings.TrimSpace(c.Auth.Listener) == "" {
-		bad("auth.listener is empty")
+	if err := checkListenerName(c.Auth.Listener); err != nil {
+		bad("auth.listener %v", err)
 	}
+	errs = append(errs, c.TLS.validate("tls")...)
+	errs = append(errs, c.validateListeners()...)
 	return errors.Join(errs...)
+}
+
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want HOST:PORT (e.g. :5000 or 127.0.0.1:5000): %v", addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port %q is not a number 0-65535", addr, port)
+	}
+	return nil
+}
+
+// checkListenerName keeps names usable as policy condition values.
+func checkListenerName(name string) error {
+	if name == "" {
+		return errors.New("is empty")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%q: use letters, digits, '-', '_' and '.' only", name)
+		}
+	}
+	return nil
+}
+
+// validate checks one TLS block; key names the block ("tls",
+// "listeners[1].tls"). Whether the files exist and match is checked when
+// they are loaded, at start-up.
+func (t TLS) validate(key string) []error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: %s."+format, append([]any{ErrInvalid, key}, args...)...))
+	}
+	switch {
+	case t.SelfSigned && (t.CertFile != "" || t.KeyFile != ""):
+		bad("selfSigned excludes certFile and keyFile: use one or the other")
+	case t.CertFile != "" && t.KeyFile == "":
+		bad("certFile %q is set without keyFile", t.CertFile)
+	case t.KeyFile != "" && t.CertFile == "":
+		bad("keyFile %q is set without certFile", t.KeyFile)
+	}
+	mode := t.ClientAuthMode()
+	switch mode {
+	case "none", "optional", "require":
+	default:
+		bad("clientAuth %q: want none, optional or require", t.ClientAuth)
+	}
+	if !t.Enabled() && (t.ClientCAFile != "" || t.ClientAuth != "" || t.ClientCertIdentity) {
+		bad("clientCAFile, clientAuth and clientCertIdentity need TLS: set certFile and keyFile, or selfSigned")
+		return errs
+	}
+	if (mode == "optional" || mode == "require") && t.ClientCAFile == "" {
+		bad("clientAuth %s needs clientCAFile", mode)
+	}
+	if mode == "none" && t.ClientCAFile != "" {
+		bad("clientCAFile %q is set but clientAuth is none", t.ClientCAFile)
+	}
+	if t.ClientCertIdentity && mode == "none" {
+		bad("clientCertIdentity needs clientAuth optional or require")
+	}
+	return errs
+}
+
+// validateListeners checks the extra listeners: names and addresses
+// unique (the main listener included), each TLS block valid.
+func (c *Config) validateListeners() []error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+	}
+	names := map[string]string{c.Auth.Listener: "auth.listener"}
+	type bound struct{ host, port, key string }
+	var taken []bound
+	if h, p, ok := boundAddr(c.Addr); ok {
+		taken = append(taken, bound{h, p, "addr"})
+	}
+	for i, l := range c.Listeners {
+		key := fmt.Sprintf("listeners[%d]", i)
+		if err := checkListenerName(l.Name); err != nil {
+			bad("%s.name %v", key, err)
+		} else if prev, dup := names[l.Name]; dup {
+			bad("%s.name %q is already the name of %s", key, l.Name, prev)
+		} else {
+			names[l.Name] = key
+		}
+		if err := checkAddr(l.Addr); err != nil {
+			bad("%s.addr %v", key, err)
+		} else if h, p, ok := boundAddr(l.Addr); ok {
+			for _, b := range taken {
+				// An unspecified host binds every address of the port.
+				if b.port == p && (b.host == h || b.host == "" || h == "") {
+					bad("%s.addr %q overlaps %s", key, l.Addr, b.key)
+					break
+				}
+			}
+			taken = append(taken, bound{h, p, key + ".addr"})
+		}
+		if l.Realm != "" {
+			if u, err := url.Parse(l.Realm); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("%s.realm %q: want an absolute http(s) URL", key, l.Realm)
+			}
+		}
+		errs = append(errs, l.TLS.validate(key+".tls")...)
+	}
+	return errs
+}
+
+// boundAddr splits addr for overlap checks; an unspecified host becomes
+// "". Port 0 (pick a free port) never overlaps.
+func boundAddr(addr string) (host, port string, ok bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "0" {
+		return "", "", false
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() {
+			return "", port, true
+		}
+		host = ip.String()
+	}
+	return host, port, true
 }
 
 // StorageRoot is the fs driver's directory: storage.root, or
@@ -440,17 +652,41 @@ func redact(dsn string) string {
 }
 
 // TokenRealm is auth.realm, or the token endpoint on the listen address
-// (localhost when the host is unspecified).
+// (localhost when the host is unspecified), https when TLS is on.
 func (c *Config) TokenRealm() string {
 	if c.Auth.Realm != "" {
 		return c.Auth.Realm
 	}
-	host, port, err := net.SplitHostPort(c.Addr)
+	return defaultRealm(c.Addr, c.TLS.Enabled())
+}
+
+// TokenRealm is the listener's realm, or the token endpoint on its own
+// address.
+func (l Listener) TokenRealm() string {
+	if l.Realm != "" {
+		return l.Realm
+	}
+	return defaultRealm(l.Addr, l.TLS.Enabled())
+}
+
+// ClientHost is the host clients use for addr: the host part, or
+// localhost when it is unspecified.
+func ClientHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || host == "" || ip != nil && ip.IsUnspecified() {
+		return "localhost"
+	}
+	return host
+}
+
+func defaultRealm(addr string, tls bool) string {
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "http://localhost:5000/auth/token" // Validate rejects such an addr
+		port = "5000" // Validate rejects such an addr
 	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return "http://" + net.JoinHostPort(host, port) + "/auth/token"
+	return scheme + net.JoinHostPort(ClientHost(addr), port) + "/auth/token"
 }

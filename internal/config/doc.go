@@ -11,4 +11,8 @@
 // Paths that default to locations inside the data directory (blob storage
 // root, the SQLite database) are resolved late, by StorageRoot and
 // DatabaseDSN, so that overriding only the data directory moves them too.
+//
+// TLS blocks (the main listener's "tls" and each of "listeners") are
+// checked for consistency here; whether the named certificate files exist,
+// parse and match is checked when they are loaded, at start-up.
 package config
