@@ -58,10 +58,12 @@ type Event struct {
 	Reference string
 	// Digest is the manifest's or blob's digest, when known.
 	Digest digest.Digest
-	// Tags now pointing at a pushed manifest; a tag that pointed elsewhere
-	// has moved.
+	// Tags now pointing at a pushed manifest.
 	Tags []string
-	Err  error
+	// Moved maps the tags among Tags that pointed at another manifest
+	// before to that manifest's digest.
+	Moved map[string]digest.Digest
+	Err   error
 }
 
 // WithObserver calls fn after every manifest GET, PUT and DELETE, every

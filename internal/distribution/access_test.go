@@ -344,13 +344,22 @@ func TestAccessObserver(t *testing.T) {
 	expect(t, e.as(t, "alice", req{method: "DELETE", path: "/v2/team-a/app/manifests/v1"}), 403, "DENIED")
 	expect(t, e.as(t, "alice", req{method: "POST", path: "/v2/team-b/app/blobs/uploads/"}), 403, "DENIED")
 	expect(t, e.as(t, "alice", req{method: "POST", path: "/v2/team-a/app/blobs/uploads/"}), 202, "") // allowed: not observed
+	body2, d2 := e.image(t, "team-a/app", nil)
+	expect(t, e.as(t, "alice", req{method: "PUT", path: "/v2/team-a/app/manifests/v1?tag=v2", header: hdr("Content-Type", v1.MediaTypeImageManifest), body: body2}), 201, "")
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.events) != 5 {
+	if len(e.events) != 6 {
 		t.Fatalf("events %+v", e.events)
 	}
 	push, pull, refusedPull, refusedDelete, refusedUpload := e.events[0], e.events[1], e.events[2], e.events[3], e.events[4]
+	if push.Moved != nil {
+		t.Errorf("first push moved tags: %v", push.Moved)
+	}
+	// v1 moved from d; v2 is new.
+	if move := e.events[5]; move.Digest != d2 || !slices.Equal(move.Tags, []string{"v1", "v2"}) || len(move.Moved) != 1 || move.Moved["v1"] != d {
+		t.Errorf("tag move %+v", move)
+	}
 	if refusedUpload.Action != policy.ActionPush || refusedUpload.Repository != "team-b/app" || refusedUpload.Err == nil {
 		t.Errorf("refused upload %+v", refusedUpload)
 	}

@@ -91,7 +91,7 @@ func (h *handler) putManifest(w http.ResponseWriter, req *http.Request, rt route
 	})
 	e := Event{Action: policy.ActionPush, Repository: rt.name, Reference: rt.arg, Err: err}
 	if res != nil {
-		e.Digest, e.Tags = res.Digest, res.Tags
+		e.Digest, e.Tags, e.Moved = res.Digest, res.Tags, res.Moved
 	}
 	h.notify(req.Context(), e)
 	if err != nil {

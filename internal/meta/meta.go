@@ -123,7 +123,9 @@ type Store interface {
 	// one transaction. It fails with a *MissingError if m.Blobs are not all
 	// linked to the repository or m.Children are not all manifests of it.
 	// Putting an existing digest again updates only the tag and push time.
-	PutManifest(ctx context.Context, m *Manifest, tag string) error
+	// previous is the digest the tag pointed at before: empty for a new
+	// tag (or none given), m.Digest when the tag did not move.
+	PutManifest(ctx context.Context, m *Manifest, tag string) (previous digest.Digest, err error)
 	// GetManifest returns a manifest by digest within repo.
 	GetManifest(ctx context.Context, repo string, d digest.Digest) (*Manifest, error)
 	// ResolveTag returns the digest a tag points to.

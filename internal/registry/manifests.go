@@ -34,6 +34,9 @@ type PutManifestResult struct {
 	Subject digest.Digest
 	// Tags now pointing at the manifest because of this push.
 	Tags []string
+	// Moved maps each of Tags that pointed at another manifest before
+	// to that manifest's digest.
+	Moved map[string]digest.Digest
 }
 
 // PutManifest validates and stores a manifest. Pushed by digest, the body
@@ -97,19 +100,26 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 		PushedAt:     r.now(),
 		PushedBy:     Actor(ctx),
 	}
-	first := ""
-	if len(tags) > 0 {
-		first = tags[0]
-	}
-	if err := r.md.PutManifest(ctx, m, first); err != nil {
-		return nil, manifestStoreError(req.Repository, d, err)
-	}
-	for _, t := range tags[min(1, len(tags)):] {
-		if err := r.md.PutManifest(ctx, m, t); err != nil {
+	res := &PutManifestResult{Digest: d, Subject: m.Subject, Tags: tags}
+	if len(tags) == 0 {
+		if _, err := r.md.PutManifest(ctx, m, ""); err != nil {
 			return nil, manifestStoreError(req.Repository, d, err)
 		}
+		return res, nil
 	}
-	return &PutManifestResult{Digest: d, Subject: m.Subject, Tags: tags}, nil
+	for _, t := range tags {
+		prev, err := r.md.PutManifest(ctx, m, t)
+		if err != nil {
+			return nil, manifestStoreError(req.Repository, d, err)
+		}
+		if prev != "" && prev != d {
+			if res.Moved == nil {
+				res.Moved = make(map[string]digest.Digest)
+			}
+			res.Moved[t] = prev
+		}
+	}
+	return res, nil
 }
 
 func manifestStoreError(repo string, d digest.Digest, err error) error {

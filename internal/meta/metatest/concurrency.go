@@ -44,7 +44,7 @@ func testConcurrentPushesDifferentRepos(t *testing.T, s meta.Store) {
 					return err
 				}
 			}
-			if err := s.PutManifest(ctx, manifest(t, repo, ds), fmt.Sprintf("t%02d", j)); err != nil {
+			if _, err := s.PutManifest(ctx, manifest(t, repo, ds), fmt.Sprintf("t%02d", j)); err != nil {
 				return err
 			}
 		}
@@ -84,7 +84,7 @@ func testConcurrentPushesSharedBlobs(t *testing.T, s meta.Store) {
 				slices.Reverse(layers)
 			}
 			layers = append(layers, own)
-			if err := s.PutManifest(ctx, manifest(t, "app", layers), ""); err != nil {
+			if _, err := s.PutManifest(ctx, manifest(t, "app", layers), ""); err != nil {
 				return err
 			}
 			// Re-putting shared blobs at the same time touches them too.
@@ -106,11 +106,24 @@ func testConcurrentTagMoves(t *testing.T, s meta.Store) {
 	for i := range ms {
 		ms[i] = push(t, s, "app", "", 1)
 	}
+	var (
+		mu sync.Mutex
+		// Every put moves the tag from one digest to the next, so the
+		// moves reported must form one chain from "" to the final digest:
+		// each digest is left as often as it is reached, except the last.
+		reached = map[digest.Digest]int{}
+		left    = map[digest.Digest]int{}
+	)
 	errs := parallel(workers, func(i int) error {
 		for range 10 {
-			if err := s.PutManifest(ctx, ms[i], "latest"); err != nil {
+			prev, err := s.PutManifest(ctx, ms[i], "latest")
+			if err != nil {
 				return err
 			}
+			mu.Lock()
+			reached[ms[i].Digest]++
+			left[prev]++
+			mu.Unlock()
 		}
 		return nil
 	})
@@ -121,6 +134,19 @@ func testConcurrentTagMoves(t *testing.T, s meta.Store) {
 	noErr(t, "ResolveTag", err)
 	if !slices.ContainsFunc(ms, func(m *meta.Manifest) bool { return m.Digest == d }) {
 		t.Fatalf("latest points to unknown %s", d)
+	}
+	if left[""] != 1 {
+		t.Errorf("%d puts saw the tag absent, want 1", left[""])
+	}
+	for _, m := range ms {
+		want := left[m.Digest]
+		if m.Digest == d {
+			want++
+		}
+		if reached[m.Digest] != want {
+			t.Errorf("%s: reached %d times, left %d times (final %v): previous digests are not one chain",
+				m.Digest, reached[m.Digest], left[m.Digest], m.Digest == d)
+		}
 	}
 }
 
@@ -138,7 +164,7 @@ func testGCRacesPutManifest(t *testing.T, s meta.Store) {
 		var deleted [2]bool
 		errs := parallel(3, func(i int) error {
 			if i == 2 {
-				return s.PutManifest(ctx, m, "")
+				return errOf(s.PutManifest(ctx, m, ""))
 			}
 			var err error
 			deleted[i], err = s.DeleteBlobIfUnreferenced(ctx, shared[i], far())

@@ -127,7 +127,7 @@ func manifest(t *testing.T, repo string, blobs []digest.Digest, children ...dige
 func push(t *testing.T, s meta.Store, repo, tag string, n int) *meta.Manifest {
 	t.Helper()
 	m := manifest(t, repo, putBlobs(t, s, repo, n))
-	if err := s.PutManifest(t.Context(), m, tag); err != nil {
+	if _, err := s.PutManifest(t.Context(), m, tag); err != nil {
 		t.Fatalf("PutManifest(%s:%s): %v", repo, tag, err)
 	}
 	return m
@@ -139,6 +139,9 @@ func wantErr(t *testing.T, what string, err, target error) {
 		t.Fatalf("%s: got error %v, want %v", what, err, target)
 	}
 }
+
+// errOf drops the previous digest PutManifest returns.
+func errOf(_ digest.Digest, err error) error { return err }
 
 func noErr(t *testing.T, what string, err error) {
 	t.Helper()
@@ -250,7 +253,7 @@ func testManifestRoundTrip(t *testing.T, s meta.Store) {
 	m.Annotations = map[string]string{"org.opencontainers.image.created": "2024-01-02T03:04:05Z", "k": "ü"}
 	m.PushedBy = "alice"
 	m.PushedAt = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
-	noErr(t, "PutManifest", s.PutManifest(ctx, m, "v1"))
+	noErr(t, "PutManifest", errOf(s.PutManifest(ctx, m, "v1")))
 
 	got, err := s.GetManifest(ctx, "app", m.Digest)
 	noErr(t, "GetManifest", err)
@@ -278,7 +281,7 @@ func testManifestRoundTrip(t *testing.T, s meta.Store) {
 	// A zero PushedAt means now.
 	before := time.Now().Add(-time.Second)
 	m2 := manifest(t, "app", blobs[:1])
-	noErr(t, "PutManifest without time", s.PutManifest(ctx, m2, ""))
+	noErr(t, "PutManifest without time", errOf(s.PutManifest(ctx, m2, "")))
 	got2, err := s.GetManifest(ctx, "app", m2.Digest)
 	noErr(t, "GetManifest", err)
 	if got2.PushedAt.Before(before) || got2.PushedAt.After(time.Now().Add(time.Second)) {
@@ -290,7 +293,7 @@ func testManifestRoundTrip(t *testing.T, s meta.Store) {
 
 	// An index over both manifests, and a manifest without blobs at all.
 	idx := manifest(t, "app", nil, m.Digest, m2.Digest)
-	noErr(t, "PutManifest index", s.PutManifest(ctx, idx, "multi"))
+	noErr(t, "PutManifest index", errOf(s.PutManifest(ctx, idx, "multi")))
 	gotIdx, err := s.GetManifest(ctx, "app", idx.Digest)
 	noErr(t, "GetManifest index", err)
 	if want := []digest.Digest{m.Digest, m2.Digest}; !slices.Equal(gotIdx.Children, want) {
@@ -312,7 +315,7 @@ func testManifestMissingContent(t *testing.T, s meta.Store) {
 	otherChild := push(t, s, "other", "", 1)
 
 	m := manifest(t, "app", []digest.Digest{have[0], unknown, elsewhere, have[1]})
-	err := s.PutManifest(ctx, m, "latest")
+	_, err := s.PutManifest(ctx, m, "latest")
 	var missing *meta.MissingError
 	if !errors.As(err, &missing) {
 		t.Fatalf("PutManifest with unknown blobs: got %v, want *meta.MissingError", err)
@@ -326,7 +329,7 @@ func testManifestMissingContent(t *testing.T, s meta.Store) {
 	}
 
 	idx := manifest(t, "app", nil, child.Digest, otherChild.Digest, digest.FromString("x"))
-	err = s.PutManifest(ctx, idx, "latest")
+	_, err = s.PutManifest(ctx, idx, "latest")
 	if !errors.As(err, &missing) {
 		t.Fatalf("PutManifest with unknown children: got %v, want *meta.MissingError", err)
 	}
@@ -344,12 +347,12 @@ func testManifestMissingContent(t *testing.T, s meta.Store) {
 
 	// An unlinked blob is missing too, though still recorded.
 	noErr(t, "UnlinkBlob", s.UnlinkBlob(ctx, "app", have[1]))
-	err = s.PutManifest(ctx, manifest(t, "app", have), "")
+	_, err = s.PutManifest(ctx, manifest(t, "app", have), "")
 	if !errors.As(err, &missing) || !slices.Equal(missing.Blobs, have[1:]) {
 		t.Fatalf("PutManifest over unlinked blob: got %v (%+v), want missing %v", err, missing, have[1:])
 	}
 	// A manifest in a repository that does not exist yet lacks everything.
-	err = s.PutManifest(ctx, manifest(t, "new/repo", have[:1]), "x")
+	_, err = s.PutManifest(ctx, manifest(t, "new/repo", have[:1]), "x")
 	if !errors.As(err, &missing) || !slices.Equal(missing.Blobs, have[:1]) {
 		t.Fatalf("PutManifest in new repo: got %v", err)
 	}
@@ -376,7 +379,7 @@ func testManifestInvalidInput(t *testing.T, s meta.Store) {
 	for name, mutate := range cases {
 		m := manifest(t, "app", blobs)
 		tag := mutate(m)
-		wantErr(t, "PutManifest "+name, s.PutManifest(ctx, m, tag), meta.ErrInvalid)
+		wantErr(t, "PutManifest "+name, errOf(s.PutManifest(ctx, m, tag)), meta.ErrInvalid)
 	}
 	tags, err := s.ListTags(ctx, "app", meta.Page{})
 	noErr(t, "ListTags", err)
@@ -390,12 +393,12 @@ func testManifestRePut(t *testing.T, s meta.Store) {
 	m := manifest(t, "app", putBlobs(t, s, "app", 2))
 	m.PushedAt = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	m.PushedBy = "alice"
-	noErr(t, "PutManifest", s.PutManifest(ctx, m, "v1"))
+	noErr(t, "PutManifest", errOf(s.PutManifest(ctx, m, "v1")))
 	m2 := *m
 	m2.PushedAt = time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)
 	m2.PushedBy = "bob"
-	noErr(t, "PutManifest same digest", s.PutManifest(ctx, &m2, "v2"))
-	noErr(t, "PutManifest same digest, no tag", s.PutManifest(ctx, &m2, ""))
+	noErr(t, "PutManifest same digest", errOf(s.PutManifest(ctx, &m2, "v2")))
+	noErr(t, "PutManifest same digest, no tag", errOf(s.PutManifest(ctx, &m2, "")))
 	for _, tag := range []string{"v1", "v2"} {
 		d, err := s.ResolveTag(ctx, "app", tag)
 		if err != nil || d != m.Digest {
@@ -416,9 +419,18 @@ func testTags(t *testing.T, s meta.Store) {
 	if err != nil || d != m1.Digest {
 		t.Fatalf("ResolveTag = %s, %v; want %s", d, err, m1.Digest)
 	}
-	m2 := push(t, s, "app", "latest", 1) // moves the tag
+	m2 := manifest(t, "app", putBlobs(t, s, "app", 1))
+	if prev, err := s.PutManifest(ctx, m2, "latest"); err != nil || prev != m1.Digest {
+		t.Fatalf("moving latest: previous %q, %v; want %s", prev, err, m1.Digest)
+	}
 	if d, err := s.ResolveTag(ctx, "app", "latest"); err != nil || d != m2.Digest {
 		t.Fatalf("ResolveTag after move = %s, %v; want %s", d, err, m2.Digest)
+	}
+	if prev, err := s.PutManifest(ctx, m2, "latest"); err != nil || prev != m2.Digest {
+		t.Fatalf("re-put on latest: previous %q, %v; want %s (unchanged)", prev, err, m2.Digest)
+	}
+	if prev, err := s.PutManifest(ctx, m2, ""); err != nil || prev != "" {
+		t.Fatalf("put without a tag: previous %q, %v; want none", prev, err)
 	}
 	_, err = s.ResolveTag(ctx, "app", "LATEST")
 	wantErr(t, "ResolveTag is case sensitive", err, meta.ErrNotFound)
@@ -438,7 +450,9 @@ func testTags(t *testing.T, s meta.Store) {
 
 	// The same tag name in two repositories is two tags.
 	m3 := push(t, s, "other", "latest", 1)
-	noErr(t, "PutManifest", s.PutManifest(ctx, m2, "latest"))
+	if prev, err := s.PutManifest(ctx, m2, "latest"); err != nil || prev != "" {
+		t.Fatalf("re-creating a deleted tag: previous %q, %v; want none", prev, err)
+	}
 	if d, _ := s.ResolveTag(ctx, "other", "latest"); d != m3.Digest {
 		t.Fatalf("tag in other repo = %s, want %s", d, m3.Digest)
 	}
@@ -450,7 +464,7 @@ func testTags(t *testing.T, s meta.Store) {
 func testDeleteManifest(t *testing.T, s meta.Store) {
 	ctx := t.Context()
 	m := push(t, s, "app", "v1", 2)
-	noErr(t, "tag v2", s.PutManifest(ctx, m, "v2"))
+	noErr(t, "tag v2", errOf(s.PutManifest(ctx, m, "v2")))
 	keep := push(t, s, "app", "keep", 1)
 	noErr(t, "DeleteManifest", s.DeleteManifest(ctx, "app", m.Digest))
 	_, err := s.GetManifest(ctx, "app", m.Digest)
@@ -483,7 +497,7 @@ func testDeleteManifest(t *testing.T, s meta.Store) {
 		t.Fatal("blob of a live manifest is a GC candidate")
 	}
 	// The same manifest can be pushed again.
-	noErr(t, "PutManifest after delete", s.PutManifest(ctx, m, "v1"))
+	noErr(t, "PutManifest after delete", errOf(s.PutManifest(ctx, m, "v1")))
 	if d, err := s.ResolveTag(ctx, "app", "v1"); err != nil || d != m.Digest {
 		t.Fatalf("ResolveTag after re-push = %s, %v", d, err)
 	}
@@ -496,7 +510,7 @@ func testDeleteIndexChild(t *testing.T, s meta.Store) {
 	a := push(t, s, "app", "", 1)
 	b := push(t, s, "app", "", 1)
 	idx := manifest(t, "app", nil, a.Digest, b.Digest)
-	noErr(t, "PutManifest index", s.PutManifest(ctx, idx, "multi"))
+	noErr(t, "PutManifest index", errOf(s.PutManifest(ctx, idx, "multi")))
 	noErr(t, "DeleteManifest child", s.DeleteManifest(ctx, "app", a.Digest))
 	got, err := s.GetManifest(ctx, "app", idx.Digest)
 	noErr(t, "GetManifest index", err)
@@ -504,7 +518,7 @@ func testDeleteIndexChild(t *testing.T, s meta.Store) {
 		t.Fatalf("index children = %v", got.Children)
 	}
 	// Re-putting the index now needs the child back.
-	err = s.PutManifest(ctx, idx, "multi")
+	_, err = s.PutManifest(ctx, idx, "multi")
 	var missing *meta.MissingError
 	if !errors.As(err, &missing) || !slices.Equal(missing.Manifests, []digest.Digest{a.Digest}) {
 		t.Fatalf("re-put index without child: %v", err)
@@ -517,7 +531,7 @@ func testListTagsPagination(t *testing.T, s meta.Store) {
 	// Byte-wise order, whatever the database's locale says.
 	want := []string{"1.0", "A", "B", "Latest", "_x", "a", "a-b", "a.b", "a_b", "b", "v1.10", "v1.9"}
 	for _, i := range []int{5, 0, 11, 3, 8, 1, 10, 2, 9, 4, 7, 6} {
-		noErr(t, "tag", s.PutManifest(ctx, m, want[i]))
+		noErr(t, "tag", errOf(s.PutManifest(ctx, m, want[i])))
 	}
 	pageTest(t, want, func(p meta.Page) ([]string, error) { return s.ListTags(ctx, "app", p) })
 
@@ -601,7 +615,7 @@ func testReferrers(t *testing.T, s meta.Store) {
 		r.Subject = subject.Digest
 		r.ArtifactType = at
 		r.Annotations = map[string]string{"n": fmt.Sprint(i)}
-		noErr(t, "PutManifest referrer", s.PutManifest(ctx, r, ""))
+		noErr(t, "PutManifest referrer", errOf(s.PutManifest(ctx, r, "")))
 		want = append(want, meta.Descriptor{MediaType: r.MediaType, ArtifactType: at, Digest: r.Digest, Size: r.Size, Annotations: r.Annotations})
 	}
 	slices.SortFunc(want, func(a, b meta.Descriptor) int {
@@ -610,7 +624,7 @@ func testReferrers(t *testing.T, s meta.Store) {
 	// Same subject in another repository is not listed here.
 	other := manifest(t, "other", putBlobs(t, s, "other", 1))
 	other.Subject = subject.Digest
-	noErr(t, "PutManifest other referrer", s.PutManifest(ctx, other, ""))
+	noErr(t, "PutManifest other referrer", errOf(s.PutManifest(ctx, other, "")))
 
 	got, err := s.Referrers(ctx, "app", subject.Digest, "")
 	noErr(t, "Referrers", err)
@@ -642,7 +656,7 @@ func testReferrers(t *testing.T, s meta.Store) {
 	orphanSubject := digest.FromString("not pushed yet")
 	r := manifest(t, "app", putBlobs(t, s, "app", 1))
 	r.Subject = orphanSubject
-	noErr(t, "PutManifest referrer before subject", s.PutManifest(ctx, r, ""))
+	noErr(t, "PutManifest referrer before subject", errOf(s.PutManifest(ctx, r, "")))
 	got, err = s.Referrers(ctx, "app", orphanSubject, "")
 	noErr(t, "Referrers of absent subject", err)
 	if len(got) != 1 || got[0].Digest != r.Digest {
@@ -911,7 +925,7 @@ func testTouchProtectsFromGC(t *testing.T, s meta.Store) {
 	noErr(t, "PutBlob again", s.PutBlob(ctx, "app", ds[0], 100))
 	noErr(t, "LinkBlob", s.LinkBlob(ctx, "other", ds[1]))
 	m := manifest(t, "app", ds[2:])
-	noErr(t, "PutManifest", s.PutManifest(ctx, m, ""))
+	noErr(t, "PutManifest", errOf(s.PutManifest(ctx, m, "")))
 	noErr(t, "DeleteManifest", s.DeleteManifest(ctx, "app", m.Digest))
 	cands, err := s.GCCandidates(ctx, cutoff, 0)
 	noErr(t, "GCCandidates", err)
@@ -941,7 +955,7 @@ func testCanceledContext(t *testing.T, s meta.Store) {
 	d := blob(t)
 	calls := map[string]func() error{
 		"PutBlob":     func() error { return s.PutBlob(ctx, "app", d, 1) },
-		"PutManifest": func() error { return s.PutManifest(ctx, manifest(t, "app", m.Blobs), "v2") },
+		"PutManifest": func() error { return errOf(s.PutManifest(ctx, manifest(t, "app", m.Blobs), "v2")) },
 		"GetManifest": func() error { _, err := s.GetManifest(ctx, "app", m.Digest); return err },
 		"ListTags":    func() error { _, err := s.ListTags(ctx, "app", meta.Page{}); return err },
 		"DeleteBlobIfUnreferenced": func() error {

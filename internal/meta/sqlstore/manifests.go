@@ -27,22 +27,30 @@ import (
 //
 // m must carry a valid digest that matches Content, and Size must equal
 // len(Content); otherwise meta.ErrInvalid.
-func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) error {
+func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) (previous digest.Digest, err error) {
 	blobs, children, annotations, err := checkManifest(m)
 	if err != nil {
-		return fmt.Errorf("put manifest: %w", err)
+		return "", fmt.Errorf("put manifest: %w", err)
 	}
 	if tag != "" {
 		if err := checkName("tag", tag); err != nil {
-			return fmt.Errorf("put manifest %s: %w", m.Digest, err)
+			return "", fmt.Errorf("put manifest %s: %w", m.Digest, err)
 		}
 	}
 	now := s.nowNS()
 	pushedAt := timeOr(m.PushedAt, now)
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		previous = "" // a retried transaction starts over
 		repoID, err := s.ensureRepo(ctx, tx, m.Repository)
 		if err != nil {
 			return err
+		}
+		if tag != "" {
+			// Tag writers of one repository take turns, so the digest a
+			// tag moved from is exact even when two pushes race for it.
+			if err := s.lockRepo(ctx, tx, repoID); err != nil {
+				return err
+			}
 		}
 		missing := &meta.MissingError{}
 		if missing.Blobs, err = s.lockLinkedBlobs(ctx, tx, repoID, blobs, now); err != nil {
@@ -61,6 +69,9 @@ func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) e
 		if tag == "" {
 			return nil
 		}
+		if previous, err = s.tagTarget(ctx, tx, repoID, tag); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, s.d.q(`
 			INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (repository_id, name) DO UPDATE
@@ -71,9 +82,37 @@ func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) e
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("put manifest %s@%s: %w", m.Repository, m.Digest, err)
+		return "", fmt.Errorf("put manifest %s@%s: %w", m.Repository, m.Digest, err)
+	}
+	return previous, nil
+}
+
+// lockRepo holds the repository's row until the transaction ends
+// (PostgreSQL; SQLite's write transactions are already serial).
+func (s *Store) lockRepo(ctx context.Context, tx *sql.Tx, repoID int64) error {
+	if s.d.lockRows == "" {
+		return nil
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, s.d.q(`SELECT id FROM repositories WHERE id = ?`+s.d.lockRows), repoID).Scan(&id); err != nil {
+		return fmt.Errorf("lock repository: %w", err)
 	}
 	return nil
+}
+
+// tagTarget returns the digest tag points at, or "" if it does not exist.
+func (s *Store) tagTarget(ctx context.Context, tx *sql.Tx, repoID int64, tag string) (digest.Digest, error) {
+	var d string
+	err := tx.QueryRowContext(ctx, s.d.q(`
+		SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id
+		WHERE t.repository_id = ? AND t.name = ?`), repoID, tag).Scan(&d)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("read tag %q: %w", tag, err)
+	}
+	return digest.Digest(d), nil
 }
 
 func checkManifest(m *meta.Manifest) (blobs, children []digest.Digest, annotations any, err error) {

@@ -117,7 +117,7 @@ func TestReferencedBlobCannotBeDeleted(t *testing.T) {
 			}
 			content := []byte(`{"layers":["` + d.String() + `"]}`)
 			m := &meta.Manifest{Repository: "r", Digest: digest.FromBytes(content), Size: int64(len(content)), Content: content, Blobs: []digest.Digest{d}}
-			if err := s.PutManifest(ctx, m, "v1"); err != nil {
+			if _, err := s.PutManifest(ctx, m, "v1"); err != nil {
 				t.Fatal(err)
 			}
 			_, err := s.db.ExecContext(ctx, s.d.q(`DELETE FROM blobs WHERE digest = ?`), d.String())
