@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -182,11 +183,32 @@ type Server struct {
 	handler  http.Handler
 	draining atomic.Bool
 
-	mu      sync.Mutex
-	httpSrv *http.Server
-	serveCh chan error
-	stop    context.CancelFunc
-	tasksWG sync.WaitGroup
+	mu       sync.Mutex
+	httpSrvs []*http.Server
+	serveCh  chan error
+	stop     context.CancelFunc
+	tasksWG  sync.WaitGroup
+}
+
+// Listener is one address the server serves the handler tree on.
+type Listener struct {
+	// Name is what ListenerName reports for requests that arrived here.
+	Name string
+	// Listener accepts the connections; the server closes it.
+	Listener net.Listener
+	// TLS, when set, makes the listener serve HTTPS (HTTP/2 included,
+	// unless NextProtos leaves out "h2"). It must provide a certificate
+	// (Certificates, GetCertificate or GetConfigForClient).
+	TLS *tls.Config
+}
+
+type listenerKey struct{}
+
+// ListenerName returns the name of the listener the request in ctx
+// arrived on; false for an unnamed listener (Serve, Start).
+func ListenerName(ctx context.Context) (string, bool) {
+	n, _ := ctx.Value(listenerKey{}).(string)
+	return n, n != ""
 }
 
 // New assembles the handler tree. It does not listen.
@@ -250,21 +272,51 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Start serves on ln in the background and starts the background tasks.
 // Stop with Shutdown.
 func (s *Server) Start(ln net.Listener) error {
+	return s.StartListeners(Listener{Listener: ln})
+}
+
+// StartListeners serves on every listener in the background and starts
+// the background tasks. Stop with Shutdown.
+func (s *Server) StartListeners(ls ...Listener) error {
+	if len(ls) == 0 {
+		return errors.New("server: no listeners")
+	}
+	names := map[string]bool{}
+	for _, l := range ls {
+		if l.Listener == nil {
+			return fmt.Errorf("server: listener %q has no net.Listener", l.Name)
+		}
+		if names[l.Name] {
+			return fmt.Errorf("server: two listeners named %q", l.Name)
+		}
+		names[l.Name] = true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.httpSrv != nil {
+	if s.httpSrvs != nil {
 		return errors.New("server: already started")
 	}
-	s.httpSrv = &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: s.opts.readHeaderTimeout,
-		IdleTimeout:       s.opts.idleTimeout,
-		MaxHeaderBytes:    s.opts.maxHeaderBytes,
-		ErrorLog:          slogErrorLogger(s.log),
+	s.serveCh = make(chan error, len(ls))
+	for _, l := range ls {
+		ctx := context.WithValue(context.Background(), listenerKey{}, l.Name)
+		srv := &http.Server{
+			Handler:           s.handler,
+			ReadHeaderTimeout: s.opts.readHeaderTimeout,
+			IdleTimeout:       s.opts.idleTimeout,
+			MaxHeaderBytes:    s.opts.maxHeaderBytes,
+			ErrorLog:          slogErrorLogger(s.log.With("listener", l.Name)),
+			BaseContext:       func(net.Listener) context.Context { return ctx },
+			TLSConfig:         l.TLS,
+		}
+		s.httpSrvs = append(s.httpSrvs, srv)
+		if l.TLS != nil {
+			// ServeTLS adds "h2" to NextProtos and wires HTTP/2; the
+			// certificate comes from the config, so no files are named.
+			go func() { s.serveCh <- srv.ServeTLS(l.Listener, "", "") }()
+		} else {
+			go func() { s.serveCh <- srv.Serve(l.Listener) }()
+		}
 	}
-	s.serveCh = make(chan error, 1)
-	srv := s.httpSrv
-	go func() { s.serveCh <- srv.Serve(ln) }()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
@@ -281,22 +333,33 @@ func (s *Server) Start(ln net.Listener) error {
 // return.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	srv, stop := s.httpSrv, s.stop
+	srvs, stop := s.httpSrvs, s.stop
 	s.mu.Unlock()
-	if srv == nil {
+	if srvs == nil {
 		return errors.New("server: not started")
 	}
 	s.draining.Store(true)
 	stop()
-	err := srv.Shutdown(ctx)
-	if err != nil {
-		// Deadline passed with requests still running: cut them off.
-		_ = srv.Close()
-		err = fmt.Errorf("server: drain in-flight requests: %w", err)
+	errs := make([]error, len(srvs))
+	var wg sync.WaitGroup
+	for i, srv := range srvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(ctx); err != nil {
+				// Deadline passed with requests still running: cut them off.
+				_ = srv.Close()
+				errs[i] = fmt.Errorf("server: drain in-flight requests: %w", err)
+			}
+		}()
 	}
+	wg.Wait()
+	err := errors.Join(errs...)
 	s.tasksWG.Wait()
-	if serr := <-s.serveCh; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, fmt.Errorf("server: serve: %w", serr))
+	for range srvs {
+		if serr := <-s.serveCh; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, fmt.Errorf("server: serve: %w", serr))
+		}
 	}
 	return err
 }
@@ -305,7 +368,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // serving fails, then shuts down gracefully within the configured shutdown
 // timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	if err := s.Start(ln); err != nil {
+	return s.ServeListeners(ctx, Listener{Listener: ln})
+}
+
+// ServeListeners is Serve on several listeners: it runs until ctx is
+// cancelled or any listener fails, then shuts all of them down.
+func (s *Server) ServeListeners(ctx context.Context, ls ...Listener) error {
+	if err := s.StartListeners(ls...); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -315,7 +384,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 		s.log.Info("shutting down", "drain_timeout", s.opts.shutdownTimeout)
 	case err := <-serveCh:
-		// Put the result back for Shutdown, which reads it once.
+		// Put the result back for Shutdown, which reads one per listener.
 		serveCh <- err
 		s.log.Error("listener failed", "err", err)
 	}
