@@ -11,7 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
-	"path/filepath"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,11 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
@@ -79,10 +81,8 @@ func (l *ledger) acked() int { l.mu.Lock(); defer l.mu.Unlock(); return len(l.ac
 func runCrash(t *testing.T, database string) {
 	ctx := withTimeout(t, 90*time.Second)
 	began := time.Now()
-	dataDir := filepath.Join(t.TempDir(), "data")
-	addr := portAddr(freePort(t))
-	srv := startServer(t, addr, dataDir, database)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	srv := startServer(t, moatproc.WithDatabase(database))
+	client := newClient(srv, &http.Transport{MaxIdleConnsPerHost: 64})
 
 	// Two chunked sessions that the kill interrupts: one between chunks,
 	// one with a chunk still streaming.
@@ -103,7 +103,7 @@ func runCrash(t *testing.T, database string) {
 			for n := 0; pushCtx.Err() == nil; n++ {
 				tag := fmt.Sprintf("t%d", n)
 				if i%2 == 0 {
-					pushWithGGCR(pushCtx, led, srv.addr, repo, tag)
+					pushWithGGCR(pushCtx, led, srv, repo, tag)
 				} else {
 					pushChunked(pushCtx, client, led, srv, repo, tag)
 				}
@@ -116,12 +116,12 @@ func runCrash(t *testing.T, database string) {
 		if time.Now().After(deadline) {
 			stopPushing()
 			wg.Wait()
-			t.Fatalf("only %d pushes acknowledged in 2 minutes:\n%s", led.acked(), srv.logs)
+			t.Fatalf("only %d pushes acknowledged in 2 minutes:\n%s", led.acked(), srv.Log())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Kill while the pushers are mid-flight.
-	srv.kill()
+	srv.Kill()
 	killedAt := led.acked()
 	t.Logf("killed after %s", time.Since(began))
 	stopPushing()
@@ -133,7 +133,7 @@ func runCrash(t *testing.T, database string) {
 	t.Logf("killed with %d pushes acknowledged, %d blob uploads confirmed, %d blob uploads attempted",
 		killedAt, led.blobsOK.Load(), len(led.attempts))
 
-	srv = startServer(t, addr, dataDir, database)
+	srv.Restart(t)
 	t.Logf("restarted after %s", time.Since(began))
 
 	w := &walker{t: t, ctx: ctx, c: client, srv: srv, verified: map[string]bool{}}
@@ -168,21 +168,37 @@ func runCrash(t *testing.T, database string) {
 		t.Error("the kill interrupted no blob upload, so partial visibility was not tested")
 	}
 
+	// The audit log, appended to by pushes up to the kill, still verifies.
+	verifyAuditLog(t, srv)
+
 	t.Run("resume between chunks", func(t *testing.T) {
-		between.srv = srv
 		between.resume(t, ctx, 1<<20)
 	})
 	t.Run("resume mid-chunk", func(t *testing.T) {
 		// The kill cut a chunk short: the registry may keep the part that
 		// arrived or drop it, but must report an offset it can continue from.
-		midChunk.srv = srv
 		midChunk.resume(t, ctx, -1)
 	})
 	t.Run("push after restart", func(t *testing.T) {
-		if err := pushWithGGCR(ctx, &ledger{}, srv.addr, "crash/after", "v1"); err != nil {
-			t.Fatalf("push after restart: %v\n%s", err, srv.logs)
+		if err := pushWithGGCR(ctx, &ledger{}, srv, "crash/after", "v1"); err != nil {
+			t.Fatalf("push after restart: %v\n%s", err, srv.Log())
 		}
 	})
+}
+
+// verifyAuditLog runs `moat audit verify` on the server's database.
+func verifyAuditLog(t *testing.T, srv *moatproc.Server) {
+	t.Helper()
+	args := []string{"audit", "verify", "--data-dir", srv.DataDir}
+	if srv.Database != "" {
+		args = append(args, "--database", srv.Database)
+	}
+	out, err := exec.Command(moatproc.Binary(t), args...).CombinedOutput()
+	if err != nil {
+		t.Errorf("moat audit verify after the kill: %v\n%s", err, out)
+		return
+	}
+	t.Logf("%s", bytes.TrimSpace(out))
 }
 
 func randomBytes(n int) []byte {
@@ -192,12 +208,12 @@ func randomBytes(n int) []byte {
 }
 
 // pushWithGGCR pushes a random multi-layer image with go-containerregistry.
-func pushWithGGCR(ctx context.Context, led *ledger, addr, repo, tag string) error {
+func pushWithGGCR(ctx context.Context, led *ledger, srv *moatproc.Server, repo, tag string) error {
 	img, err := random.Image(int64(64<<10+mrand.IntN(448<<10)), int64(2+mrand.IntN(3)))
 	if err != nil {
 		return err
 	}
-	ref, err := name.ParseReference(addr+"/"+repo+":"+tag, name.Insecure)
+	ref, err := name.ParseReference(srv.Addr+"/"+repo+":"+tag, name.Insecure)
 	if err != nil {
 		return err
 	}
@@ -227,7 +243,8 @@ func pushWithGGCR(ctx context.Context, led *ledger, addr, repo, tag string) erro
 	}
 	refs = append(refs, blobRef{repo, digest.Digest(cfgName.String()), int64(len(cfg))})
 	led.attempt(refs...)
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+	if err := remote.Write(ref, img, remote.WithContext(ctx),
+		remote.WithAuth(&authn.Basic{Username: srv.Robot.Username, Password: srv.Robot.Password})); err != nil {
 		return err
 	}
 	md, err := img.Digest()
@@ -255,7 +272,7 @@ type manifest struct {
 
 // pushChunked uploads 2-4 random layers in chunks of 64-256 KiB, a config
 // monolithically, then the manifest, over plain HTTP.
-func pushChunked(ctx context.Context, c *http.Client, led *ledger, srv *server, repo, tag string) error {
+func pushChunked(ctx context.Context, c *http.Client, led *ledger, srv *moatproc.Server, repo, tag string) error {
 	m := manifest{SchemaVersion: 2, MediaType: ociManifest}
 	for range 2 + mrand.IntN(3) {
 		data := randomBytes(128<<10 + mrand.IntN(896<<10))
@@ -271,7 +288,7 @@ func pushChunked(ctx context.Context, c *http.Client, led *ledger, srv *server, 
 		time.Now().UTC().Format(time.RFC3339Nano)))
 	cd := digest.FromBytes(cfg)
 	led.attempt(blobRef{repo, cd, int64(len(cfg))})
-	resp, err := do(ctx, c, "POST", srv.url("/v2/"+repo+"/blobs/uploads/?digest="+cd.String()), bytes.NewReader(cfg),
+	resp, err := do(ctx, c, "POST", srv.URL+"/v2/"+repo+"/blobs/uploads/?digest="+cd.String(), bytes.NewReader(cfg),
 		"Content-Type", "application/octet-stream")
 	if err != nil {
 		return err
@@ -282,7 +299,7 @@ func pushChunked(ctx context.Context, c *http.Client, led *ledger, srv *server, 
 	led.blobsOK.Add(1)
 	m.Config = &descriptor{ociConfig, cd, int64(len(cfg))}
 	body, _ := json.Marshal(m)
-	resp, err = do(ctx, c, "PUT", srv.url("/v2/"+repo+"/manifests/"+tag), bytes.NewReader(body), "Content-Type", ociManifest)
+	resp, err = do(ctx, c, "PUT", srv.URL+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(body), "Content-Type", ociManifest)
 	if err != nil {
 		return err
 	}
@@ -312,12 +329,12 @@ func do(ctx context.Context, c *http.Client, method, u string, body io.Reader, h
 }
 
 // location resolves an upload Location header against the server.
-func location(srv *server, resp *http.Response) (string, error) {
+func location(srv *moatproc.Server, resp *http.Response) (string, error) {
 	loc := resp.Header.Get("Location")
 	if loc == "" {
 		return "", errors.New("no Location header")
 	}
-	base, _ := url.Parse(srv.url("/"))
+	base, _ := url.Parse(srv.URL + "/")
 	u, err := base.Parse(loc)
 	if err != nil {
 		return "", err
@@ -333,8 +350,8 @@ func withDigest(loc string, d digest.Digest) string {
 	return loc + sep + "digest=" + url.QueryEscape(d.String())
 }
 
-func uploadChunks(ctx context.Context, c *http.Client, srv *server, repo string, data []byte, chunk int) error {
-	resp, err := do(ctx, c, "POST", srv.url("/v2/"+repo+"/blobs/uploads/"), nil)
+func uploadChunks(ctx context.Context, c *http.Client, srv *moatproc.Server, repo string, data []byte, chunk int) error {
+	resp, err := do(ctx, c, "POST", srv.URL+"/v2/"+repo+"/blobs/uploads/", nil)
 	if err != nil {
 		return err
 	}
@@ -373,16 +390,16 @@ func uploadChunks(ctx context.Context, c *http.Client, srv *server, repo string,
 // resumable is a chunked upload session that outlives a server.
 type resumable struct {
 	c    *http.Client
-	srv  *server
+	srv  *moatproc.Server
 	repo string
 	data []byte
 	loc  string
 }
 
-func newResumable(t *testing.T, c *http.Client, srv *server, repo string, size int) *resumable {
+func newResumable(t *testing.T, c *http.Client, srv *moatproc.Server, repo string, size int) *resumable {
 	t.Helper()
 	r := &resumable{c: c, srv: srv, repo: repo, data: randomBytes(size)}
-	resp, err := do(context.Background(), c, "POST", srv.url("/v2/"+repo+"/blobs/uploads/"), nil)
+	resp, err := do(context.Background(), c, "POST", srv.URL+"/v2/"+repo+"/blobs/uploads/", nil)
 	if err != nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start upload in %s: %v %v", repo, resp, err)
 	}
@@ -503,14 +520,14 @@ type walker struct {
 	t                       *testing.T
 	ctx                     context.Context
 	c                       *http.Client
-	srv                     *server
+	srv                     *moatproc.Server
 	verified                map[string]bool
 	repos, manifests, blobs int
 }
 
 func (w *walker) get(path string, hdr ...string) (*http.Response, []byte) {
 	w.t.Helper()
-	req, err := http.NewRequestWithContext(w.ctx, "GET", w.srv.url(path), nil)
+	req, err := http.NewRequestWithContext(w.ctx, "GET", w.srv.URL+path, nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -519,8 +536,8 @@ func (w *walker) get(path string, hdr ...string) (*http.Response, []byte) {
 	}
 	resp, err := w.c.Do(req)
 	if err != nil {
-		w.srv.dumpAndKill()
-		w.t.Fatalf("GET %s: %v\nserver output:\n%s", path, err, w.srv.logs)
+		w.srv.KillWithDump()
+		w.t.Fatalf("GET %s: %v\nserver output:\n%s", path, err, w.srv.Log())
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
@@ -621,7 +638,7 @@ func (w *walker) verifyManifest(repo, ref string) {
 }
 
 func (w *walker) headBlob(repo string, d digest.Digest) int {
-	req, _ := http.NewRequestWithContext(w.ctx, "HEAD", w.srv.url("/v2/"+repo+"/blobs/"+d.String()), nil)
+	req, _ := http.NewRequestWithContext(w.ctx, "HEAD", w.srv.URL+"/v2/"+repo+"/blobs/"+d.String(), nil)
 	resp, err := w.c.Do(req)
 	if err != nil {
 		w.t.Fatalf("HEAD %s@%s: %v", repo, d, err)
@@ -638,7 +655,7 @@ func (w *walker) verifyBlob(repo string, d digest.Digest, size int64) {
 		return
 	}
 	w.verified[key] = true
-	req, _ := http.NewRequestWithContext(w.ctx, "GET", w.srv.url("/v2/"+repo+"/blobs/"+d.String()), nil)
+	req, _ := http.NewRequestWithContext(w.ctx, "GET", w.srv.URL+"/v2/"+repo+"/blobs/"+d.String(), nil)
 	resp, err := w.c.Do(req)
 	if err != nil {
 		w.t.Fatalf("GET blob %s: %v", key, err)

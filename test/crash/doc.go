@@ -11,7 +11,9 @@
 //     registry says they stopped, both between chunks and mid-chunk.
 //
 // It runs on SQLite, and on PostgreSQL when MOAT_TEST_POSTGRES_URL is set
-// (required under CI=true). Beside it, the package checks the rest of the
+// (required under CI=true), with access control on and the clients logged
+// in as a robot, so the audit log is written up to the kill and must
+// still verify after it. Beside it, the package checks the rest of the
 // process lifecycle the same way: SIGTERM drains an in-flight upload and
 // exits 0, and abandoned upload sessions are purged after their TTL.
 package crash

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 )
 
 // TestAbandonedUploadPurged checks the background purge that `moat serve`
@@ -12,14 +14,12 @@ import (
 // 404, and its bytes are gone from storage.
 func TestAbandonedUploadPurged(t *testing.T) {
 	ctx := withTimeout(t, time.Minute)
-	dataDir := filepath.Join(t.TempDir(), "data")
-	srv := startServer(t, portAddr(freePort(t)), dataDir, "",
-		"MOAT_UPLOADS_TTL=1s", "MOAT_UPLOADS_PURGE_INTERVAL=100ms")
-	client := &http.Client{}
+	srv := startServer(t, moatproc.WithEnv("MOAT_UPLOADS_TTL=1s", "MOAT_UPLOADS_PURGE_INTERVAL=100ms"))
+	client := newClient(srv, &http.Transport{})
 
 	abandoned := newResumable(t, client, srv, "purge/app", 256<<10)
 	abandoned.patch(t, ctx, 0, 128<<10)
-	uploads := filepath.Join(dataDir, "blobs", "uploads")
+	uploads := filepath.Join(srv.DataDir, "blobs", "uploads")
 	if n := countEntries(t, uploads); n != 1 {
 		t.Fatalf("%d upload sessions on disk before the purge, want 1", n)
 	}
@@ -33,7 +33,7 @@ func TestAbandonedUploadPurged(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("upload status still %s 20s after a 1s TTL:\n%s", resp.Status, srv.logs)
+			t.Fatalf("upload status still %s 20s after a 1s TTL:\n%s", resp.Status, srv.Log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

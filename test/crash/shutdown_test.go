@@ -5,12 +5,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -19,10 +19,8 @@ import (
 // after a restart the upload completes.
 func TestGracefulShutdown(t *testing.T) {
 	ctx := withTimeout(t, 2*time.Minute)
-	dataDir := filepath.Join(t.TempDir(), "data")
-	addr := portAddr(freePort(t))
-	srv := startServer(t, addr, dataDir, "", "MOAT_LOG_LEVEL=info")
-	client := &http.Client{}
+	srv := startServer(t, moatproc.WithEnv("MOAT_LOG_LEVEL=info"))
+	client := newClient(srv, &http.Transport{})
 
 	up := newResumable(t, client, srv, "shutdown/app", 2<<20)
 	pr, pw := io.Pipe()
@@ -47,15 +45,15 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	// The written half may still sit in socket buffers before moat has
 	// read the request; signal only once moat reports it transferring.
-	waitUploadsInProgress(t, srv.addr, 1)
+	waitUploadsInProgress(t, srv.Addr, 1)
 
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := srv.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	// The listener closes at once; the process stays up for the request.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", srv.Addr, 200*time.Millisecond)
 		if err != nil {
 			break
 		}
@@ -66,8 +64,8 @@ func TestGracefulShutdown(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	select {
-	case <-srv.done:
-		t.Fatalf("server exited with a request in flight:\n%s", srv.logs)
+	case <-srv.Exited():
+		t.Fatalf("server exited with a request in flight:\n%s", srv.Log())
 	default:
 	}
 
@@ -83,24 +81,23 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("in-flight PATCH: %s", resp.Status)
 	}
 	select {
-	case <-srv.done:
+	case <-srv.Exited():
 	case <-time.After(30 * time.Second):
-		t.Fatalf("server did not exit after draining:\n%s", srv.logs)
+		t.Fatalf("server did not exit after draining:\n%s", srv.Log())
 	}
-	if code := srv.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("exit status %d after SIGTERM:\n%s", code, srv.logs)
+	if code := srv.ExitCode(); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM:\n%s", code, srv.Log())
 	}
-	if !strings.Contains(srv.logs.String(), "shutting down") {
-		t.Errorf("no shutdown line in the log:\n%s", srv.logs)
+	if !strings.Contains(srv.Log(), "shutting down") {
+		t.Errorf("no shutdown line in the log:\n%s", srv.Log())
 	}
 
 	// The chunk that finished during the drain is durable.
-	srv = startServer(t, addr, dataDir, "")
-	up.srv = srv
+	srv.Restart(t)
 	d := digest.FromBytes(up.data)
 	resp, err := do(ctx, client, "PUT", withDigest(up.loc, d), nil)
 	if err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("finish upload after restart: %v %v\n%s", resp, err, srv.logs)
+		t.Fatalf("finish upload after restart: %v %v\n%s", resp, err, srv.Log())
 	}
 	w := &walker{t: t, ctx: ctx, c: client, srv: srv, verified: map[string]bool{}}
 	w.verifyBlob("shutdown/app", d, int64(len(up.data)))
