@@ -3,9 +3,10 @@ package token
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/moat-dev/moat/internal/lazyregexp"
 )
 
 // ErrInvalidScope classifies malformed scopes.
@@ -27,11 +28,11 @@ const (
 )
 
 var (
-	typeRE   = regexp.MustCompile(`^[a-z0-9]+$`)
-	actionRE = regexp.MustCompile(`^(?:[a-z]+|\*)$`)
+	typeRE   = lazyregexp.New(`^[a-z0-9]+$`)
+	actionRE = lazyregexp.New(`^(?:[a-z]+|\*)$`)
 	// A repository name: an optional registry host (with port) then path
 	// components, as in the distribution reference grammar.
-	repoNameRE = regexp.MustCompile(`^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
+	repoNameRE = lazyregexp.New(`^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
 )
 
 // maxScopeLen bounds one scope; repository names are at most 255 bytes.
@@ -59,18 +60,18 @@ func ParseScope(s string) (Scope, error) {
 		}
 		sc.Class = typ[open+1 : len(typ)-1]
 		typ = typ[:open]
-		if !typeRE.MatchString(sc.Class) {
+		if !typeRE().MatchString(sc.Class) {
 			return bad("resource class must be lower-case letters and digits")
 		}
 	}
-	if !typeRE.MatchString(typ) {
+	if !typeRE().MatchString(typ) {
 		return bad("resource type must be lower-case letters and digits")
 	}
 	sc.Type = typ
 	if name == "" {
 		return bad("empty resource name")
 	}
-	if typ == TypeRepository && (len(name) > 255 || !repoNameRE.MatchString(name)) {
+	if typ == TypeRepository && (len(name) > 255 || !repoNameRE().MatchString(name)) {
 		return bad("not a valid repository name")
 	}
 	for i := 0; i < len(name); i++ {
@@ -83,7 +84,7 @@ func ParseScope(s string) (Scope, error) {
 		return bad("no actions")
 	}
 	for _, a := range strings.Split(actions, ",") {
-		if !actionRE.MatchString(a) {
+		if !actionRE().MatchString(a) {
 			return bad(fmt.Sprintf("action %q must be lower-case letters or *", a))
 		}
 		if !slices.Contains(sc.Actions, a) {
