@@ -70,3 +70,38 @@ func errorClass(err error) string {
 	}
 	return "internal error"
 }
+
+// CertLoginAudit returns a Guard certificate login observer that records
+// client-certificate logins in the audit log as auth:ClientCertificateLogin,
+// with the certificate's subject, issuer and serial. A failed append is
+// logged, never turned into a failed request.
+func CertLoginAudit(a Appender, log *slog.Logger) func(context.Context, CertLogin) {
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(ctx context.Context, ev CertLogin) {
+		actor := ev.Subject
+		result := audit.ResultSuccess
+		details := map[string]any{"certSubject": ev.CertSubject, "issuer": ev.Issuer, "serial": ev.Serial, "listener": ev.Listener}
+		if ev.Err != nil {
+			result = audit.ResultFailure
+			details["error"] = "authentication failed"
+			if !errors.Is(ev.Err, ErrUnauthenticated) {
+				details["error"] = "internal error"
+			}
+			actor = "cert:" + ev.CommonName // unauthenticated: the name as presented
+		}
+		b, err := json.Marshal(details)
+		if err != nil {
+			log.ErrorContext(ctx, "audit certificate login", "err", err)
+			return
+		}
+		e := audit.Entry{Actor: actor, Action: "auth:ClientCertificateLogin", Resource: "registry", Result: result, Details: b}
+		if ev.SourceIP.IsValid() {
+			e.SourceIP = ev.SourceIP.String()
+		}
+		if _, err := a.Append(ctx, e); err != nil {
+			log.ErrorContext(ctx, "audit certificate login", "err", err)
+		}
+	}
+}

@@ -22,6 +22,16 @@
 // the source's pull scope that policy would grant is challenged for both
 // repositories; a source policy forbids is never revealed.
 //
+// The listener a request arrived on (for listener policies and the token
+// realm in challenges) comes from the request context when
+// [WithListenerFrom] is given, so one Guard serves several listeners.
+// With [WithClientCertIdentity], a TLS client certificate that the
+// listener verified logs in the account its common name names
+// ("alice", "robot+ci") on requests without an Authorization header;
+// such logins are reported to [WithCertLoginObserver] ([CertLoginAudit]
+// writes them to the audit log), once per certificate and outcome every
+// few minutes rather than on every request.
+//
 // Limits: the source address is the TCP peer (no trusted-proxy header
 // handling yet); a bearer token's subject is re-resolved at most every
 // few seconds, so disabling an account takes effect within that time.

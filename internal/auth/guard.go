@@ -76,6 +76,18 @@ type Guard struct {
 	// microseconds, and a client sends the same token on every request.
 	vmu      sync.Mutex
 	verified map[[sha256.Size]byte]*token.Claims
+
+	// listenerFrom finds the listener a request came through; realms
+	// holds per-listener token endpoints; certIdentity the listeners
+	// where a client certificate may log in.
+	listenerFrom func(context.Context) (string, bool)
+	realms       map[string]string
+	certIdentity map[string]bool
+	certObserver func(context.Context, CertLogin)
+	// certSeen keeps client-certificate logins out of the observer while
+	// reported recently (certificate hash and outcome -> until when).
+	cmu      sync.Mutex
+	certSeen map[certSeenKey]time.Time
 }
 
 type lookup struct {
@@ -133,6 +145,65 @@ func WithLookupTTL(d time.Duration) Option {
 	}
 }
 
+// WithListenerFrom sets how a request's listener is found: from, given
+// the request context, returns its name or false. Without one, or when
+// from returns false, the listener passed to Middleware, Identify or
+// RequestContext is used. Default: none.
+func WithListenerFrom(from func(context.Context) (string, bool)) Option {
+	return func(g *Guard) error {
+		if from == nil {
+			return errors.New("nil listener function")
+		}
+		g.listenerFrom = from
+		return nil
+	}
+}
+
+// WithListenerRealm sends clients of listener to realm (an absolute URL)
+// for tokens, instead of the realm given to NewGuard. Default: the one
+// realm for every listener.
+func WithListenerRealm(listener, realm string) Option {
+	return func(g *Guard) error {
+		if listener == "" || realm == "" {
+			return errors.New("listener realm needs a listener and a realm")
+		}
+		g.realms[listener] = realm
+		return nil
+	}
+}
+
+// WithClientCertIdentity lets a verified TLS client certificate identify
+// the caller on the named listeners, for requests without an
+// Authorization header: its subject common name names the user, or the
+// robot NAME for "robot+NAME". The account must exist and be enabled;
+// otherwise the request is refused as unauthenticated. Default: off, so
+// client certificates only feed the moat:ClientCertSubject condition.
+func WithClientCertIdentity(listeners ...string) Option {
+	return func(g *Guard) error {
+		for _, l := range listeners {
+			if l == "" {
+				return errors.New("client certificate identity: empty listener name")
+			}
+			g.certIdentity[l] = true
+		}
+		return nil
+	}
+}
+
+// WithCertLoginObserver calls fn for client-certificate logins (see
+// WithClientCertIdentity), successful or not, for the audit log. The same
+// certificate with the same outcome is reported once per
+// CertLoginReportInterval, not on every request. Default: none.
+func WithCertLoginObserver(fn func(context.Context, CertLogin)) Option {
+	return func(g *Guard) error {
+		if fn == nil {
+			return errors.New("nil certificate login observer")
+		}
+		g.certObserver = fn
+		return nil
+	}
+}
+
 // NewGuard returns a Guard for the registry named service whose token
 // endpoint is realm (an absolute URL).
 func NewGuard(ids Identities, issuer *token.Issuer, engine *EngineHolder, service, realm string, opts ...Option) (*Guard, error) {
@@ -141,7 +212,8 @@ func NewGuard(ids Identities, issuer *token.Issuer, engine *EngineHolder, servic
 	}
 	g := &Guard{ids: ids, issuer: issuer, engine: engine, service: service, realm: realm, allowBasic: true,
 		now: time.Now, log: slog.Default(), lookupTTL: 5 * time.Second, lookups: map[string]lookup{},
-		verified: map[[sha256.Size]byte]*token.Claims{}}
+		verified: map[[sha256.Size]byte]*token.Claims{}, realms: map[string]string{}, certIdentity: map[string]bool{},
+		certSeen: map[certSeenKey]time.Time{}}
 	for _, o := range opts {
 		if err := o(g); err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
@@ -155,11 +227,18 @@ func NewGuard(ids Identities, issuer *token.Issuer, engine *EngineHolder, servic
 var ErrUnauthenticated = errors.New("authentication required")
 
 // Identify resolves the request's credentials. No Authorization header
-// is the anonymous caller; bad credentials are ErrUnauthenticated.
+// is the anonymous caller, or the client certificate's account where
+// WithClientCertIdentity allows it; bad credentials are
+// ErrUnauthenticated. listener is the request's listener unless
+// WithListenerFrom finds another.
 func (g *Guard) Identify(r *http.Request, listener string) (*Caller, error) {
+	listener = g.listenerOf(r.Context(), listener)
 	c := &Caller{Principal: policy.Principal{Type: policy.Anonymous}, Context: requestContext(r, listener, g.now())}
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		if cert := verifiedClientCert(r); cert != nil && g.certIdentity[listener] {
+			return g.identifyCert(r.Context(), c, cert)
+		}
 		return c, nil
 	}
 	scheme, cred, _ := strings.Cut(h, " ")
@@ -247,6 +326,22 @@ func (g *Guard) lookup(ctx context.Context, subject string) (policy.Principal, e
 	return p.Principal, nil
 }
 
+func (g *Guard) listenerOf(ctx context.Context, def string) string {
+	if g.listenerFrom != nil {
+		if n, ok := g.listenerFrom(ctx); ok {
+			return n
+		}
+	}
+	return def
+}
+
+func (g *Guard) realmFor(listener string) string {
+	if r, ok := g.realms[listener]; ok {
+		return r
+	}
+	return g.realm
+}
+
 // requestContext gathers what policy conditions look at.
 func requestContext(r *http.Request, listener string, now time.Time) policy.Context {
 	pc := policy.Context{Time: now, Listener: listener}
@@ -257,8 +352,8 @@ func requestContext(r *http.Request, listener string, now time.Time) policy.Cont
 			pc.SourceIP = a.Unmap()
 		}
 	}
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-		pc.ClientCertSubject = r.TLS.VerifiedChains[0][0].Subject.String()
+	if cert := verifiedClientCert(r); cert != nil {
+		pc.ClientCertSubject = cert.Subject.String()
 	}
 	return pc
 }
@@ -326,7 +421,7 @@ func (g *Guard) Authorize(ctx context.Context, action policy.Action, repo string
 			if hasScope {
 				scopes = []token.Scope{scope}
 			}
-			e.challenge = token.BearerChallenge(g.realm, g.service, scopes, errCode)
+			e.challenge = token.BearerChallenge(g.realmFor(c.Context.Listener), g.service, scopes, errCode)
 		}
 		return e
 	}
@@ -361,8 +456,11 @@ func (g *Guard) Allowed(ctx context.Context, action policy.Action, repo string) 
 // request context and calls next. Bad credentials are answered here with
 // 401 and a challenge. The API base (GET /v2/) needs an authenticated
 // caller, which is how clients discover where to log in.
+//
+// listener names the listener unless WithListenerFrom finds the request's.
 func (g *Guard) Middleware(listener string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		listener := g.listenerOf(r.Context(), listener)
 		c, err := g.Identify(r, listener)
 		if err != nil {
 			if !errors.Is(err, ErrUnauthenticated) {
@@ -375,19 +473,19 @@ func (g *Guard) Middleware(listener string, next http.Handler) http.Handler {
 			if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
 				code = "invalid_token" // RFC 6750: the client should fetch a new token
 			}
-			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required", g.challenge(code))
+			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required", g.challenge(listener, code))
 			return
 		}
 		if (r.URL.Path == "/v2/" || r.URL.Path == "/v2") && c.Principal.Type == policy.Anonymous && c.Claims == nil {
-			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required", g.challenge(""))
+			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required", g.challenge(listener, ""))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
 	})
 }
 
-func (g *Guard) challenge(errCode string) string {
-	return token.BearerChallenge(g.realm, g.service, nil, errCode)
+func (g *Guard) challenge(listener, errCode string) string {
+	return token.BearerChallenge(g.realmFor(listener), g.service, nil, errCode)
 }
 
 // WriteDenied answers a *DeniedError in the distribution spec's error
@@ -443,5 +541,5 @@ func (g *Guard) AuthorizeMount(ctx context.Context, target, from string) (bool, 
 	}
 	return false, &DeniedError{Action: policy.ActionPull, Resource: policy.RepositoryResource(from), Decision: policy.Decision{
 		Reason: "token does not grant " + policy.Reason(scopes[1].String()), Statement: -1},
-		challenge: token.BearerChallenge(g.realm, g.service, scopes, "insufficient_scope")}
+		challenge: token.BearerChallenge(g.realmFor(c.Context.Listener), g.service, scopes, "insufficient_scope")}
 }

@@ -68,11 +68,12 @@ func (g *Guard) TokenAllow() token.AllowFunc {
 	}
 }
 
-// RequestContext records the request's address, listener and client
-// certificate for TokenAllow; wrap the token endpoint in it.
+// RequestContext records the request's address, listener (listener
+// unless WithListenerFrom finds the request's) and client certificate for
+// TokenAllow; wrap the token endpoint in it.
 func (g *Guard) RequestContext(listener string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &Caller{Principal: policy.Principal{Type: policy.Anonymous}, Context: requestContext(r, listener, g.now())}
+		c := &Caller{Principal: policy.Principal{Type: policy.Anonymous}, Context: requestContext(r, g.listenerOf(r.Context(), listener), g.now())}
 		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
 	})
 }

@@ -1,0 +1,242 @@
+package auth_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moat-dev/moat/internal/audit"
+	"github.com/moat-dev/moat/internal/audit/sqlaudit"
+	"github.com/moat-dev/moat/internal/auth"
+	"github.com/moat-dev/moat/internal/auth/policy"
+)
+
+// clientCert makes a certificate with the given common name, signed by
+// a throwaway CA (the guard trusts what the TLS layer verified, so the
+// chain only has to look verified).
+func clientCert(t *testing.T, cn string) *x509.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"Example"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func verified(c *x509.Certificate) func(*http.Request) {
+	return func(r *http.Request) {
+		r.TLS = &tls.ConnectionState{HandshakeComplete: true, PeerCertificates: []*x509.Certificate{c}, VerifiedChains: [][]*x509.Certificate{{c}}}
+	}
+}
+
+type listenerCtxKey struct{}
+
+// certGuard is the world's guard with client-certificate identity on
+// listener "mtls", the listener read from the request context, a realm of
+// its own for "mtls", and certificate logins audited into a real log.
+func certGuard(t *testing.T, w *world) (*auth.Guard, *audit.Log) {
+	t.Helper()
+	st, err := sqlaudit.Open(context.Background(), filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	log, err := audit.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := auth.NewGuard(w.ids, w.issuer, w.engine, service, realm, auth.WithClock(w.clock.now), auth.WithLookupTTL(0),
+		auth.WithLogger(slog.New(slog.DiscardHandler)),
+		auth.WithClientCertIdentity("mtls"),
+		auth.WithListenerRealm("mtls", "https://mtls.reg.test/auth/token"),
+		auth.WithListenerFrom(func(ctx context.Context) (string, bool) {
+			n, ok := ctx.Value(listenerCtxKey{}).(string)
+			return n, ok
+		}),
+		auth.WithCertLoginObserver(auth.CertLoginAudit(log, slog.New(slog.DiscardHandler))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, log
+}
+
+// through runs the middleware for a request that arrived on listener
+// (as the server's base context says) and returns the caller or the
+// response.
+func through(g *auth.Guard, listener string, set ...func(*http.Request)) (*auth.Caller, *httptest.ResponseRecorder) {
+	req := httptest.NewRequest(http.MethodGet, "/v2/team-a/app/manifests/latest", nil)
+	req.RemoteAddr = "10.1.1.1:4000"
+	if listener != "" {
+		req = req.WithContext(context.WithValue(req.Context(), listenerCtxKey{}, listener))
+	}
+	for _, s := range set {
+		s(req)
+	}
+	var got *auth.Caller
+	rec := httptest.NewRecorder()
+	g.Middleware("default", http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got, _ = auth.CallerFrom(r.Context()) })).ServeHTTP(rec, req)
+	return got, rec
+}
+
+func TestCertSubject(t *testing.T) {
+	for cn, want := range map[string]string{"alice": "user:alice", "robot+ci": "robot:ci", "robot+": "robot:", "Robot+x": "user:Robot+x"} {
+		if got, err := auth.CertSubject(cn); err != nil || got != want {
+			t.Errorf("%q: %q %v, want %q", cn, got, err, want)
+		}
+	}
+	if _, err := auth.CertSubject(""); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("empty common name: %v", err)
+	}
+}
+
+func TestClientCertIdentity(t *testing.T) {
+	w := newWorld(t)
+	g, _ := certGuard(t, w)
+	alice := clientCert(t, "alice")
+	basicBob := func(r *http.Request) { r.SetBasicAuth("bob", w.secrets["bob"]) }
+	for _, tc := range []struct {
+		name     string
+		listener string
+		set      []func(*http.Request)
+		want     string // principal "type:name"; "" means refused with 401
+	}{
+		{"user from common name", "mtls", []func(*http.Request){verified(alice)}, "user:alice"},
+		{"robot from robot+NAME", "mtls", []func(*http.Request){verified(clientCert(t, "robot+ci-a"))}, "robot:ci-a"},
+		{"unknown account", "mtls", []func(*http.Request){verified(clientCert(t, "zed"))}, ""},
+		{"no common name", "mtls", []func(*http.Request){verified(clientCert(t, ""))}, ""},
+		{"password wins over the certificate", "mtls", []func(*http.Request){verified(alice), basicBob}, "user:bob"},
+		{"listener without certificate identity", "public", []func(*http.Request){verified(alice)}, "anonymous:"},
+		{"listener passed to Middleware, not enabled", "", []func(*http.Request){verified(alice)}, "anonymous:"},
+		{"certificate not verified", "mtls", []func(*http.Request){func(r *http.Request) {
+			r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{alice}}
+		}}, "anonymous:"},
+		{"no certificate", "mtls", nil, "anonymous:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, rec := through(g, tc.listener, tc.set...)
+			if tc.want == "" {
+				if c != nil || rec.Code != http.StatusUnauthorized {
+					t.Fatalf("not refused: %+v %d", c, rec.Code)
+				}
+				if ch := rec.Header().Get("WWW-Authenticate"); !strings.Contains(ch, `realm="https://mtls.reg.test/auth/token"`) {
+					t.Errorf("challenge %q does not name the listener's realm", ch)
+				}
+				return
+			}
+			if c == nil {
+				t.Fatalf("refused: %d %s", rec.Code, rec.Body)
+			}
+			if got := string(c.Principal.Type) + ":" + c.Principal.Name; got != tc.want {
+				t.Errorf("principal %s, want %s", got, tc.want)
+			}
+			wantListener := tc.listener
+			if wantListener == "" {
+				wantListener = "default"
+			}
+			if c.Context.Listener != wantListener {
+				t.Errorf("listener %q, want %q", c.Context.Listener, wantListener)
+			}
+			if c.Context.ClientCertSubject == "" && len(tc.set) > 0 && tc.name != "certificate not verified" {
+				t.Error("client certificate subject not in the policy context")
+			}
+		})
+	}
+
+	// The certificate's account is authorized like a password login.
+	c, _ := through(g, "mtls", verified(alice))
+	ctx := auth.WithCaller(context.Background(), c)
+	if err := g.Authorize(ctx, policy.ActionPush, "team-a/app"); err != nil {
+		t.Errorf("alice by certificate may push team-a/app: %v", err)
+	}
+	var de *auth.DeniedError
+	if err := g.Authorize(ctx, policy.ActionPush, "team-b/app"); !errors.As(err, &de) || de.Challenge() != "" {
+		t.Errorf("alice by certificate pushing team-b/app: %v, want a plain denial", err)
+	}
+
+	// A disabled account's certificate stops working.
+	if err := w.ids.SetUserDisabled(context.Background(), "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if c, rec := through(g, "mtls", verified(alice)); c != nil || rec.Code != 401 {
+		t.Errorf("disabled alice by certificate: %+v %d", c, rec.Code)
+	}
+}
+
+// TestListenerFromContext: the listener policy of the listener a request
+// arrived on applies, whatever name Middleware was built with.
+func TestListenerFromContext(t *testing.T) {
+	w := newWorld(t)
+	g, _ := certGuard(t, w)
+	bob := func(r *http.Request) { r.SetBasicAuth("bob", w.secrets["bob"]); r.RemoteAddr = "203.0.113.9:1" }
+	for listener, allowed := range map[string]bool{"private": false, "public": true, "": true} {
+		c, rec := through(g, listener, bob)
+		if c == nil {
+			t.Fatalf("%s: %d", listener, rec.Code)
+		}
+		err := g.Authorize(auth.WithCaller(context.Background(), c), policy.ActionPull, "team-b/app")
+		if (err == nil) != allowed {
+			t.Errorf("bob from outside on listener %q: %v, want allowed=%v", listener, err, allowed)
+		}
+	}
+}
+
+func TestCertLoginAudit(t *testing.T) {
+	w := newWorld(t)
+	g, log := certGuard(t, w)
+	ctx := context.Background()
+	alice, zed := clientCert(t, "alice"), clientCert(t, "zed")
+	for range 3 {
+		through(g, "mtls", verified(alice))
+		through(g, "mtls", verified(zed))
+	}
+	recs, _, err := log.Query(ctx, audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want one per certificate and outcome: %+v", len(recs), recs)
+	}
+	var d map[string]string
+	if err := json.Unmarshal(recs[0].Details, &d); err != nil {
+		t.Fatal(err)
+	}
+	if recs[0].Actor != "user:alice" || recs[0].Action != "auth:ClientCertificateLogin" || recs[0].Result != audit.ResultSuccess ||
+		recs[0].SourceIP != "10.1.1.1" || d["certSubject"] != "CN=alice,O=Example" || d["listener"] != "mtls" || d["serial"] != alice.SerialNumber.Text(16) {
+		t.Errorf("success record %+v %v", recs[0], d)
+	}
+	if recs[1].Actor != "cert:zed" || recs[1].Result != audit.ResultFailure || !strings.Contains(string(recs[1].Details), "authentication failed") {
+		t.Errorf("failure record %+v %s", recs[1], recs[1].Details)
+	}
+	// After the report interval the same login is recorded again.
+	w.clock.add(auth.CertLoginReportInterval + time.Second)
+	through(g, "mtls", verified(alice))
+	if recs, _, _ = log.Query(ctx, audit.Filter{}); len(recs) != 3 {
+		t.Errorf("%d records after the interval, want 3", len(recs))
+	}
+	if _, err := log.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
