@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,12 +23,15 @@ import (
 	"github.com/moat-dev/moat/internal/meta/sqlstore"
 	"github.com/moat-dev/moat/internal/registry"
 	"github.com/moat-dev/moat/internal/server"
+	"github.com/moat-dev/moat/internal/tlsconf"
+	"github.com/moat-dev/moat/internal/tlsconf/localca"
 )
 
 func newServeCmd() *cobra.Command {
 	def := config.Default()
 	var addr, dataDir, database, configFile string
-	var authOn bool
+	var tlsCert, tlsKey, tlsClientCA, tlsClientAuth string
+	var authOn, tlsSelfSigned bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the registry (OCI Distribution API at /v2/)",
@@ -40,7 +45,12 @@ With no settings, blobs go to ./moat-data/blobs and metadata to the SQLite
 database ./moat-data/moat.db; --database postgres://... selects PostgreSQL.
 
 Access control is off unless --auth (or auth.enabled, MOAT_AUTH_ENABLED)
-is given; it will be on by default once the test harnesses log in.`,
+is given; it will be on by default once the test harnesses log in.
+
+HTTPS: --tls-cert and --tls-key serve a certificate (reloaded when the
+files change); --tls-self-signed makes a local CA and certificate under
+<data-dir>/tls on first start and prints how to trust it. Further named
+listeners, each with its own TLS, come from "listeners" in the file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var f config.Flags
@@ -55,6 +65,16 @@ is given; it will be on by default once the test harnesses log in.`,
 			}
 			if cmd.Flags().Changed("auth") {
 				f.Auth = &authOn
+			}
+			for name, dst := range map[string]**string{"tls-cert": &f.TLSCert, "tls-key": &f.TLSKey,
+				"tls-client-ca": &f.TLSClientCA, "tls-client-auth": &f.TLSClientAuth} {
+				if cmd.Flags().Changed(name) {
+					v, _ := cmd.Flags().GetString(name)
+					*dst = &v
+				}
+			}
+			if cmd.Flags().Changed("tls-self-signed") {
+				f.TLSSelfSigned = &tlsSelfSigned
 			}
 			if !cmd.Flags().Changed("config") {
 				configFile = os.Getenv("MOAT_CONFIG")
@@ -71,6 +91,11 @@ is given; it will be on by default once the test harnesses log in.`,
 	cmd.Flags().StringVar(&database, "database", "", "metadata database: a postgres:// URL or an SQLite file (default <data-dir>/moat.db)")
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file")
 	cmd.Flags().BoolVar(&authOn, "auth", def.Auth.Enabled, "require authentication and enforce access policies (token endpoint at /auth/token); the first start creates user admin with the password in MOAT_ADMIN_PASSWORD or prints a generated one")
+	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain (with --tls-key)")
+	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "private key of --tls-cert")
+	cmd.Flags().StringVar(&tlsClientCA, "tls-client-ca", "", "PEM CA certificates that client certificates must chain to")
+	cmd.Flags().StringVar(&tlsClientAuth, "tls-client-auth", "", "client certificates: none, optional or require (default require with --tls-client-ca, else none)")
+	cmd.Flags().BoolVar(&tlsSelfSigned, "tls-self-signed", false, "serve HTTPS with a certificate from a local CA made under <data-dir>/tls (for trying HTTPS out)")
 	return cmd
 }
 
@@ -112,6 +137,10 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	metrics := prometheus.NewRegistry()
+	specs, err := listenerSpecs(cfg, log)
+	if err != nil {
+		return err
+	}
 
 	fsd, err := fs.New(cfg.StorageRoot())
 	if err != nil {
@@ -134,7 +163,7 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	var srvOpts []server.Option
 	var wrapV2 func(http.Handler) http.Handler
 	if cfg.Auth.Enabled {
-		ac, err := openAccessControl(ctx, cfg, log, logw)
+		ac, err := openAccessControl(ctx, cfg, specs, log, logw)
 		if err != nil {
 			return err
 		}
@@ -176,22 +205,118 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
+	lns := make([]server.Listener, 0, len(specs))
+	defer func() {
+		for _, l := range lns {
+			l.Listener.Close() // after Serve these are closed already
+		}
+	}()
+	for _, sp := range specs {
+		ln, err := net.Listen("tcp", sp.addr)
+		if err != nil {
+			return fmt.Errorf("listener %s: %w", sp.name, err)
+		}
+		l := server.Listener{Name: sp.name, Listener: ln}
+		if sp.tls != nil {
+			l.TLS = sp.tls.Config()
+		}
+		lns = append(lns, l)
+		scheme := "http"
+		if sp.tls != nil {
+			scheme = "https"
+		}
+		log.Info("moat listening", "listener", sp.name, "addr", ln.Addr().String(), "scheme", scheme, "client_auth", sp.clientAuth)
+		if sp.newCA != "" {
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			fmt.Fprintf(logw, "\n%s\n", localca.TrustInstructions(sp.newCA, net.JoinHostPort(config.ClientHost(sp.addr), port)))
+		}
 	}
-	log.Info("moat listening",
-		"addr", ln.Addr().String(),
+	log.Info("moat ready",
 		"data_dir", cfg.DataDir,
 		"storage", fsd.Root(),
 		"database", cfg.DatabaseForLog(),
 		"auth", cfg.Auth.Enabled,
 		"startup", time.Since(start).Round(time.Millisecond))
-	if err := srv.Serve(ctx, ln); err != nil {
+	if err := srv.ServeListeners(ctx, lns...); err != nil {
 		return err
 	}
 	log.Info("moat stopped")
 	return nil
+}
+
+// listenerSpec is one listener to open: the main one (addr, tls) or one
+// of cfg.Listeners, with its TLS loaded.
+type listenerSpec struct {
+	name, addr, realm string
+	tls               *tlsconf.Server // nil: plain HTTP
+	clientAuth        string
+	certIdentity      bool
+	// newCA is the CA file to print trust instructions for, when this
+	// start made the local CA.
+	newCA string
+}
+
+// listenerSpecs loads the TLS of every listener, making the local CA and
+// certificate first when a listener asks for a self-signed one. Bad
+// certificate files stop the start with the listener's config key named.
+func listenerSpecs(cfg config.Config, log *slog.Logger) ([]listenerSpec, error) {
+	type entry struct {
+		key, name, addr, realm string
+		tls                    config.TLS
+	}
+	entries := []entry{{"tls", cfg.Auth.Listener, cfg.Addr, cfg.TokenRealm(), cfg.TLS}}
+	for i, l := range cfg.Listeners {
+		entries = append(entries, entry{fmt.Sprintf("listeners[%d].tls", i), l.Name, l.Addr, l.TokenRealm(), l.TLS})
+	}
+	var local *localca.Result
+	for _, e := range entries {
+		if !e.tls.SelfSigned || local != nil {
+			continue
+		}
+		// One server certificate covers every self-signed listener.
+		hosts := []string{"localhost", "127.0.0.1", "::1"}
+		if h, err := os.Hostname(); err == nil {
+			hosts = append(hosts, h)
+		}
+		for _, e := range entries {
+			if e.tls.SelfSigned {
+				hosts = append(hosts, config.ClientHost(e.addr))
+			}
+		}
+		res, err := localca.Ensure(filepath.Join(cfg.DataDir, "tls"), hosts)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-self-signed: %w", err)
+		}
+		local = &res
+		if res.IssuedLeaf {
+			log.Info("issued self-signed server certificate", "cert_file", res.CertFile, "hosts", strings.Join(hosts, ","), "not_after", res.NotAfter)
+		}
+		if !res.CreatedCA {
+			log.Info("using local CA; clients must trust it", "ca_file", res.CAFile)
+		}
+	}
+	specs := make([]listenerSpec, 0, len(entries))
+	printed := false
+	for _, e := range entries {
+		sp := listenerSpec{name: e.name, addr: e.addr, realm: e.realm, clientAuth: "none", certIdentity: e.tls.ClientCertIdentity}
+		if e.tls.Enabled() {
+			files := tlsconf.Files{CertFile: e.tls.CertFile, KeyFile: e.tls.KeyFile,
+				ClientCAFile: e.tls.ClientCAFile, ClientAuth: tlsconf.ClientAuth(e.tls.ClientAuthMode())}
+			if e.tls.SelfSigned {
+				files.CertFile, files.KeyFile = local.CertFile, local.KeyFile
+				if local.CreatedCA && !printed {
+					sp.newCA, printed = local.CAFile, true
+				}
+			}
+			ts, err := tlsconf.Load(files, tlsconf.WithLogger(log.With("listener", e.name)))
+			if err != nil {
+				return nil, fmt.Errorf("%s (listener %s): %w", e.key, e.name, err)
+			}
+			sp.tls, sp.clientAuth = ts, e.tls.ClientAuthMode()
+		}
+		specs = append(specs, sp)
+	}
+	return specs, nil
 }
 
 // purgeTask removes upload sessions idle longer than ttl: first those the

@@ -25,6 +25,7 @@ import (
 	"github.com/moat-dev/moat/internal/config"
 	"github.com/moat-dev/moat/internal/distribution"
 	"github.com/moat-dev/moat/internal/registry"
+	"github.com/moat-dev/moat/internal/server"
 )
 
 // adminPolicy is attached to the admins group on every start, so the
@@ -57,7 +58,7 @@ type accessControl struct {
 // openAccessControl opens the stores, creates the admin user on first
 // start (password from MOAT_ADMIN_PASSWORD, or generated and written to
 // out once), and builds the guard and token server.
-func openAccessControl(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) (_ *accessControl, err error) {
+func openAccessControl(ctx context.Context, cfg config.Config, listeners []listenerSpec, log *slog.Logger, out io.Writer) (_ *accessControl, err error) {
 	db, err := sqldb.Open(ctx, cfg.DatabaseDSN())
 	if err != nil {
 		return nil, fmt.Errorf("auth database %s: %w", cfg.DatabaseForLog(), err)
@@ -112,7 +113,18 @@ func openAccessControl(ctx context.Context, cfg config.Config, log *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	if a.guard, err = auth.NewGuard(a.ids, issuer, a.holder, cfg.Auth.Service, cfg.TokenRealm(), auth.WithLogger(log)); err != nil {
+	// Each request's listener comes from the server, which names it in
+	// the connection's context; so do the realm in challenges and
+	// whether a client certificate may log in.
+	guardOpts := []auth.Option{auth.WithLogger(log), auth.WithListenerFrom(server.ListenerName),
+		auth.WithCertLoginObserver(auth.CertLoginAudit(a.audit, log))}
+	for _, l := range listeners {
+		guardOpts = append(guardOpts, auth.WithListenerRealm(l.name, l.realm))
+		if l.certIdentity {
+			guardOpts = append(guardOpts, auth.WithClientCertIdentity(l.name))
+		}
+	}
+	if a.guard, err = auth.NewGuard(a.ids, issuer, a.holder, cfg.Auth.Service, cfg.TokenRealm(), guardOpts...); err != nil {
 		return nil, err
 	}
 	a.tokens, err = token.NewServer(issuer, cfg.Auth.Service, auth.TokenAuthenticator(a.ids), a.guard.TokenAllow(),
