@@ -16,6 +16,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
@@ -25,22 +26,21 @@ import (
 // every record as a JSON line. On SQLite and on PostgreSQL.
 func TestAuditVerify(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
-		dataDir := t.TempDir()
-		testAuditVerify(t, dataDir, nil, "sqlite", filepath.Join(dataDir, "moat.db"))
+		s := startServer(t)
+		testAuditVerify(t, s, "sqlite", filepath.Join(s.DataDir, "moat.db"))
 	})
 	t.Run("postgres", func(t *testing.T) {
 		dsn := pgtest.NewDatabase(t)
-		testAuditVerify(t, t.TempDir(), []string{"--database", dsn}, "pgx", dsn)
+		testAuditVerify(t, startServer(t, moatproc.WithDatabase(dsn)), "pgx", dsn)
 	})
 }
 
-func testAuditVerify(t *testing.T, dataDir string, dbArgs []string, driver, dsn string) {
+func testAuditVerify(t *testing.T, s *moatproc.Server, driver, dsn string) {
 	moat := func(args ...string) *exec.Cmd {
-		return exec.Command(moatBinary, append(append(args, "--data-dir", dataDir), dbArgs...)...)
+		return exec.Command(moatproc.Binary(t), append(args, s.StoreArgs()...)...)
 	}
-	s := startServer(t, dataDir, dbArgs...)
 	for _, name := range []string{"ann", "ben", "cat"} {
-		s.api(t, "POST", "/api/v1/users", map[string]string{"name": name, "password": "password-of-" + name}, nil)
+		s.API(t, "POST", "/api/v1/users", map[string]string{"name": name, "password": "password-of-" + name}, nil)
 	}
 	for _, user := range []string{"ann", "nobody"} {
 		req, _ := http.NewRequest("GET", s.URL+"/auth/token?service=moat&scope=repository:x/y:pull", nil)
@@ -51,7 +51,7 @@ func testAuditVerify(t *testing.T, dataDir string, dbArgs []string, driver, dsn 
 		}
 		resp.Body.Close()
 	}
-	s.stop(t)
+	stop(t, s)
 
 	out, err := moat("audit", "verify").CombinedOutput()
 	if err != nil || !regexp.MustCompile(`^audit log OK: [0-9]+ records`).Match(out) {
@@ -140,7 +140,7 @@ func testAuditVerify(t *testing.T, dataDir string, dbArgs []string, driver, dsn 
 	if out, err := moat("audit", "verify").CombinedOutput(); err != nil {
 		t.Errorf("restored log: %v\n%s", err, out)
 	}
-	if out, err := exec.Command(moatBinary, "audit", "verify", "--data-dir", filepath.Join(dataDir, "missing")).CombinedOutput(); err == nil {
+	if out, err := exec.Command(moatproc.Binary(t), "audit", "verify", "--data-dir", filepath.Join(s.DataDir, "missing")).CombinedOutput(); err == nil {
 		t.Errorf("verify of a missing database passed:\n%s", out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
@@ -20,16 +21,15 @@ import (
 // a running server's database take effect there (after its reload
 // interval), and `moat policy simulate` names the deciding statement.
 func TestCLI(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { testCLI(t, t.TempDir(), nil) })
+	t.Run("sqlite", func(t *testing.T) { testCLI(t, startServer(t)) })
 	t.Run("postgres", func(t *testing.T) {
-		testCLI(t, t.TempDir(), []string{"--database", pgtest.NewDatabase(t)})
+		testCLI(t, startServer(t, moatproc.WithDatabase(pgtest.NewDatabase(t))))
 	})
 }
 
-func testCLI(t *testing.T, dataDir string, dbArgs []string) {
-	s := startServer(t, dataDir, dbArgs...)
+func testCLI(t *testing.T, s *moatproc.Server) {
 	moat := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(moatBinary, append(append(args, "--data-dir", dataDir), dbArgs...)...)
+		cmd := exec.Command(moatproc.Binary(t), append(args, s.StoreArgs()...)...)
 		cmd.Stdin = strings.NewReader(stdin)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -119,8 +119,8 @@ func testCLI(t *testing.T, dataDir string, dbArgs []string) {
 	}
 
 	// The changes are audited with the local actor.
-	s.stop(t)
-	exp, err := exec.Command(moatBinary, append([]string{"audit", "export", "--data-dir", dataDir, "--resource", "policy/team-b-ci"}, dbArgs...)...).Output()
+	stop(t, s)
+	exp, err := exec.Command(moatproc.Binary(t), append([]string{"audit", "export", "--resource", "policy/team-b-ci"}, s.StoreArgs()...)...).Output()
 	if err != nil {
 		t.Fatal(err)
 	}

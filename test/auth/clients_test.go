@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 )
 
 // robot is a robot account's credentials.
@@ -15,14 +17,14 @@ type robot struct{ Username, Secret string }
 
 // teamARobot creates robot ci-a through the management API with a policy
 // allowing pull, push and tag listing on team-a/* only.
-func teamARobot(t *testing.T, s *server) robot {
+func teamARobot(t *testing.T, s *moatproc.Server) robot {
 	t.Helper()
 	var r robot
-	s.api(t, "POST", "/api/v1/robots", map[string]string{"name": "ci-a", "description": "team-a CI"}, &r)
+	s.API(t, "POST", "/api/v1/robots", map[string]string{"name": "ci-a", "description": "team-a CI"}, &r)
 	doc := json.RawMessage(`{"Version":"2026-01-01","Statement":[{"Sid":"TeamA","Effect":"Allow",
 		"Action":["registry:Pull","registry:Push","registry:ListTags"],"Resource":"repository/team-a/*"}]}`)
-	s.api(t, "PUT", "/api/v1/policies/team-a-ci", map[string]any{"kind": "identity", "document": doc}, nil)
-	s.api(t, "PUT", "/api/v1/policies/team-a-ci/attachments/robot/ci-a", nil, nil)
+	s.API(t, "PUT", "/api/v1/policies/team-a-ci", map[string]any{"kind": "identity", "document": doc}, nil)
+	s.API(t, "PUT", "/api/v1/policies/team-a-ci/attachments/robot/ci-a", nil, nil)
 	if r.Username != "robot+ci-a" || r.Secret == "" {
 		t.Fatalf("robot %+v", r)
 	}
@@ -33,7 +35,7 @@ func teamARobot(t *testing.T, s *server) robot {
 // flow and push and pull; the team-a robot works in team-a/* and is
 // refused in team-b/*, anonymous callers are refused everywhere.
 func TestClients(t *testing.T) {
-	s := startServer(t, t.TempDir())
+	s := startServer(t)
 
 	// Anonymous: the API base challenges with the token endpoint.
 	resp, err := http.Get(s.URL + "/v2/")
@@ -48,71 +50,71 @@ func TestClients(t *testing.T) {
 
 	rb := teamARobot(t, s)
 	robotCreds := rb.Username + ":" + rb.Secret
-	adminCreds := "admin:" + adminPassword
+	adminCreds := "admin:" + moatproc.AdminPassword
 	layout := t.TempDir()
 	imgDigest := writeLayout(t, layout, "v1")
 
 	// team-b holds an image the robot may not read; admin puts it there.
-	skopeo := requireTool(t, "skopeo")
-	r := newRunner(t, "REGISTRY_AUTH_FILE="+filepath.Join(t.TempDir(), "auth.json"))
-	r.run(skopeo, "copy", "--dest-creds", adminCreds, "--dest-tls-verify=false", "oci:"+layout+":v1", "docker://"+s.Addr+"/team-b/base:v1")
+	skopeo := moatproc.RequireTool(t, "skopeo")
+	r := moatproc.NewRunner(t, "REGISTRY_AUTH_FILE="+filepath.Join(t.TempDir(), "auth.json"))
+	r.Run(skopeo, "copy", "--dest-creds", adminCreds, "--dest-tls-verify=false", "oci:"+layout+":v1", "docker://"+s.Addr+"/team-b/base:v1")
 
 	t.Run("skopeo", func(t *testing.T) {
-		r := newRunner(t, "REGISTRY_AUTH_FILE="+filepath.Join(t.TempDir(), "auth.json"))
+		r := moatproc.NewRunner(t, "REGISTRY_AUTH_FILE="+filepath.Join(t.TempDir(), "auth.json"))
 		ref := "docker://" + s.Addr + "/team-a/skopeo:v1"
-		r.run(skopeo, "copy", "--preserve-digests", "--dest-creds", robotCreds, "--dest-tls-verify=false", "oci:"+layout+":v1", ref)
+		r.Run(skopeo, "copy", "--preserve-digests", "--dest-creds", robotCreds, "--dest-tls-verify=false", "oci:"+layout+":v1", ref)
 		out := t.TempDir()
-		r.run(skopeo, "copy", "--preserve-digests", "--src-creds", robotCreds, "--src-tls-verify=false", ref, "oci:"+out+":v1")
-		got := r.run(skopeo, "inspect", "--format", "{{.Digest}}", "--creds", robotCreds, "--tls-verify=false", ref)
+		r.Run(skopeo, "copy", "--preserve-digests", "--src-creds", robotCreds, "--src-tls-verify=false", ref, "oci:"+out+":v1")
+		got := r.Run(skopeo, "inspect", "--format", "{{.Digest}}", "--creds", robotCreds, "--tls-verify=false", ref)
 		if strings.TrimSpace(got) != imgDigest.String() {
 			t.Errorf("digest through moat %s, want %s", got, imgDigest)
 		}
-		r.refused(skopeo, "copy", "--dest-creds", robotCreds, "--dest-tls-verify=false", "oci:"+layout+":v1", "docker://"+s.Addr+"/team-b/skopeo:v1")
-		r.refused(skopeo, "inspect", "--creds", robotCreds, "--tls-verify=false", "docker://"+s.Addr+"/team-b/base:v1")
-		r.refused(skopeo, "inspect", "--no-creds", "--tls-verify=false", ref)
-		r.refused(skopeo, "inspect", "--creds", rb.Username+":moat_rbt_wrong", "--tls-verify=false", ref)
+		refused(t, r, skopeo, "copy", "--dest-creds", robotCreds, "--dest-tls-verify=false", "oci:"+layout+":v1", "docker://"+s.Addr+"/team-b/skopeo:v1")
+		refused(t, r, skopeo, "inspect", "--creds", robotCreds, "--tls-verify=false", "docker://"+s.Addr+"/team-b/base:v1")
+		refused(t, r, skopeo, "inspect", "--no-creds", "--tls-verify=false", ref)
+		refused(t, r, skopeo, "inspect", "--creds", rb.Username+":moat_rbt_wrong", "--tls-verify=false", ref)
 	})
 
 	t.Run("anonymous pull granted by a resource policy", func(t *testing.T) {
-		r := newRunner(t, "REGISTRY_AUTH_FILE="+filepath.Join(t.TempDir(), "auth.json"))
+		r := moatproc.NewRunner(t, "REGISTRY_AUTH_FILE="+filepath.Join(t.TempDir(), "auth.json"))
 		ref := "docker://" + s.Addr + "/team-b/base:v1"
-		r.refused(skopeo, "inspect", "--no-creds", "--tls-verify=false", ref)
+		refused(t, r, skopeo, "inspect", "--no-creds", "--tls-verify=false", ref)
 		doc := json.RawMessage(`{"Version":"2026-01-01","Statement":[{"Sid":"Public","Effect":"Allow","Principal":"*",
 			"Action":"registry:Pull","Resource":"repository/team-b/base"}]}`)
-		s.api(t, "PUT", "/api/v1/policies/public-base", map[string]any{"kind": "resource", "document": doc}, nil)
-		s.api(t, "PUT", "/api/v1/policies/public-base/attachments/repository/team-b/base", nil, nil)
-		got := r.run(skopeo, "inspect", "--no-creds", "--format", "{{.Digest}}", "--tls-verify=false", ref)
+		s.API(t, "PUT", "/api/v1/policies/public-base", map[string]any{"kind": "resource", "document": doc}, nil)
+		s.API(t, "PUT", "/api/v1/policies/public-base/attachments/repository/team-b/base", nil, nil)
+		got := r.Run(skopeo, "inspect", "--no-creds", "--format", "{{.Digest}}", "--tls-verify=false", ref)
 		// skopeo also warns that listing tags is refused (not granted).
 		if !strings.HasSuffix(strings.TrimSpace(got), "\n"+imgDigest.String()) && strings.TrimSpace(got) != imgDigest.String() {
 			t.Errorf("anonymous inspect: %s", got)
 		}
 		// Reading is all the policy grants.
-		r.refused(skopeo, "copy", "--dest-no-creds", "--dest-tls-verify=false", "oci:"+layout+":v1", ref)
-		r.refused(skopeo, "inspect", "--no-creds", "--tls-verify=false", "docker://"+s.Addr+"/team-a/skopeo:v1")
-		s.api(t, "DELETE", "/api/v1/policies/public-base", nil, nil)
+		refused(t, r, skopeo, "copy", "--dest-no-creds", "--dest-tls-verify=false", "oci:"+layout+":v1", ref)
+		refused(t, r, skopeo, "inspect", "--no-creds", "--tls-verify=false", "docker://"+s.Addr+"/team-a/skopeo:v1")
+		s.API(t, "DELETE", "/api/v1/policies/public-base", nil, nil)
 	})
 
 	t.Run("crane", func(t *testing.T) {
-		crane := requireTool(t, "crane")
-		r := newRunner(t, "DOCKER_CONFIG="+t.TempDir())
-		r.run(crane, "auth", "login", s.Addr, "-u", rb.Username, "-p", rb.Secret)
-		r.run(crane, "push", "--insecure", layout, s.Addr+"/team-a/crane:v1")
-		if got := strings.TrimSpace(r.run(crane, "digest", "--insecure", s.Addr+"/team-a/crane:v1")); got != imgDigest.String() {
+		crane := moatproc.RequireTool(t, "crane")
+		r := moatproc.NewRunner(t, "DOCKER_CONFIG="+t.TempDir())
+		r.Run(crane, "auth", "login", s.Addr, "-u", rb.Username, "-p", rb.Secret)
+		r.Run(crane, "push", "--insecure", layout, s.Addr+"/team-a/crane:v1")
+		if got := strings.TrimSpace(r.Run(crane, "digest", "--insecure", s.Addr+"/team-a/crane:v1")); got != imgDigest.String() {
 			t.Errorf("crane digest %s, want %s", got, imgDigest)
 		}
-		r.run(crane, "copy", "--insecure", s.Addr+"/team-a/crane:v1", s.Addr+"/team-a/crane-copy:v1")
-		if tags := r.run(crane, "ls", "--insecure", s.Addr+"/team-a/crane-copy"); strings.TrimSpace(tags) != "v1" {
+		r.Run(crane, "copy", "--insecure", s.Addr+"/team-a/crane:v1", s.Addr+"/team-a/crane-copy:v1")
+		if tags := r.Run(crane, "ls", "--insecure", s.Addr+"/team-a/crane-copy"); strings.TrimSpace(tags) != "v1" {
 			t.Errorf("tags %q", tags)
 		}
-		r.refused(crane, "copy", "--insecure", s.Addr+"/team-a/crane:v1", s.Addr+"/team-b/crane:v1")
+		refused(t, r, crane, "copy", "--insecure", s.Addr+"/team-a/crane:v1", s.Addr+"/team-b/crane:v1")
 		// Copying team-b's image would mount its blobs; the robot cannot
 		// read the source, so nothing is mounted or copied.
-		r.refused(crane, "copy", "--insecure", s.Addr+"/team-b/base:v1", s.Addr+"/team-a/stolen:v1")
-		r.refused(crane, "catalog", "--insecure", s.Addr)
+		refused(t, r, crane, "copy", "--insecure", s.Addr+"/team-b/base:v1", s.Addr+"/team-a/stolen:v1")
+		refused(t, r, crane, "catalog", "--insecure", s.Addr)
 		// Admin sees every repository.
-		ar := newRunner(t, "DOCKER_CONFIG="+t.TempDir())
-		ar.run(crane, "auth", "login", s.Addr, "-u", "admin", "-p", adminPassword)
-		cat := ar.run(crane, "catalog", "--insecure", s.Addr)
+		ar := moatproc.NewRunner(t, "DOCKER_CONFIG="+t.TempDir())
+		ar.Run(crane, "auth", "login", s.Addr, "-u", "admin", "-p", moatproc.AdminPassword)
+		cat := ar.Run(crane, "catalog", "--insecure", s.Addr)
 		for _, repo := range []string{"team-a/crane", "team-a/crane-copy", "team-b/base"} {
 			if !strings.Contains(cat, repo+"\n") {
 				t.Errorf("admin catalog lacks %s:\n%s", repo, cat)
@@ -124,36 +126,30 @@ func TestClients(t *testing.T) {
 	})
 
 	t.Run("oras", func(t *testing.T) {
-		oras := requireTool(t, "oras")
+		oras := moatproc.RequireTool(t, "oras")
 		work := t.TempDir()
 		cfg := filepath.Join(work, "config.json")
-		r := newRunner(t, "HOME="+work)
-		r.run(oras, "login", "--plain-http", "--registry-config", cfg, "-u", rb.Username, "-p", rb.Secret, s.Addr)
+		r := moatproc.NewRunner(t, "HOME="+work)
+		r.Run(oras, "login", "--plain-http", "--registry-config", cfg, "-u", rb.Username, "-p", rb.Secret, s.Addr)
 		file := filepath.Join(work, "sbom.json")
 		if err := os.WriteFile(file, []byte(`{"bomFormat":"CycloneDX"}`), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		push := func(repo string) (string, error) {
-			cmd := []string{"push", "--plain-http", "--registry-config", cfg, "--artifact-type", "application/vnd.example.sbom", s.Addr + "/" + repo + ":v1", "sbom.json:application/json"}
-			r := newRunner(t, "HOME="+work)
-			return r.tryIn(work, oras, cmd...)
+		r.Dir = work
+		push := func(repo string) []string {
+			return []string{"push", "--plain-http", "--registry-config", cfg, "--artifact-type", "application/vnd.example.sbom", s.Addr + "/" + repo + ":v1", "sbom.json:application/json"}
 		}
-		if out, err := push("team-a/artifact"); err != nil {
-			t.Fatalf("oras push: %v\n%s", err, out)
-		}
+		r.Run(oras, push("team-a/artifact")...)
 		dst := t.TempDir()
-		r.run(oras, "pull", "--plain-http", "--registry-config", cfg, "-o", dst, s.Addr+"/team-a/artifact:v1")
+		r.Run(oras, "pull", "--plain-http", "--registry-config", cfg, "-o", dst, s.Addr+"/team-a/artifact:v1")
 		if b, err := os.ReadFile(filepath.Join(dst, "sbom.json")); err != nil || string(b) != `{"bomFormat":"CycloneDX"}` {
 			t.Errorf("pulled artifact %q %v", b, err)
 		}
-		out, err := push("team-b/artifact")
-		if err == nil || !isRefusal(out) {
-			t.Errorf("oras push to team-b: %v\n%s", err, out)
-		}
+		refused(t, r, oras, push("team-b/artifact")...)
 	})
 
 	t.Run("podman", func(t *testing.T) {
-		podman := requireTool(t, "podman")
+		podman := moatproc.RequireTool(t, "podman")
 		work := t.TempDir()
 		root, runroot := filepath.Join(work, "storage"), filepath.Join(work, "run")
 		files := map[string]string{
@@ -170,7 +166,7 @@ func TestClients(t *testing.T) {
 		if err := os.MkdirAll(xdg, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		r := newRunner(t,
+		r := moatproc.NewRunner(t,
 			"CONTAINERS_REGISTRIES_CONF="+filepath.Join(work, "registries.conf"),
 			"CONTAINERS_STORAGE_CONF="+filepath.Join(work, "storage.conf"),
 			"CONTAINERS_CONF="+filepath.Join(work, "containers.conf"),
@@ -179,26 +175,26 @@ func TestClients(t *testing.T) {
 			"HOME="+work, "TMPDIR="+work)
 		global := []string{"--root", root, "--runroot", runroot, "--storage-driver", "vfs"}
 		pm := func(args ...string) []string { return append(append([]string{}, global...), args...) }
-		r.run(podman, pm("login", "--tls-verify=false", "-u", rb.Username, "-p", rb.Secret, s.Addr)...)
+		r.Run(podman, pm("login", "--tls-verify=false", "-u", rb.Username, "-p", rb.Secret, s.Addr)...)
 		src := s.Addr + "/team-a/skopeo-src:v1"
 		// Seed with skopeo so this subtest stands alone.
-		newRunner(t, "REGISTRY_AUTH_FILE="+filepath.Join(t.TempDir(), "a.json")).run(skopeo, "copy", "--dest-creds", robotCreds, "--dest-tls-verify=false", "oci:"+layout+":v1", "docker://"+src)
-		r.run(podman, pm("pull", "--tls-verify=false", src)...)
+		moatproc.NewRunner(t, "REGISTRY_AUTH_FILE="+filepath.Join(t.TempDir(), "a.json")).Run(skopeo, "copy", "--dest-creds", robotCreds, "--dest-tls-verify=false", "oci:"+layout+":v1", "docker://"+src)
+		r.Run(podman, pm("pull", "--tls-verify=false", src)...)
 		pushed := s.Addr + "/team-a/podman:v1"
-		r.run(podman, pm("tag", src, pushed)...)
-		r.run(podman, pm("push", "--tls-verify=false", pushed)...)
-		r.run(podman, pm("pull", "--tls-verify=false", pushed)...)
+		r.Run(podman, pm("tag", src, pushed)...)
+		r.Run(podman, pm("push", "--tls-verify=false", pushed)...)
+		r.Run(podman, pm("pull", "--tls-verify=false", pushed)...)
 		denied := s.Addr + "/team-b/podman:v1"
-		r.run(podman, pm("tag", src, denied)...)
-		r.refused(podman, pm("push", "--tls-verify=false", denied)...)
-		r.refused(podman, pm("pull", "--tls-verify=false", s.Addr+"/team-b/base:v1")...)
+		r.Run(podman, pm("tag", src, denied)...)
+		refused(t, r, podman, pm("push", "--tls-verify=false", denied)...)
+		refused(t, r, podman, pm("pull", "--tls-verify=false", s.Addr+"/team-b/base:v1")...)
 	})
 
 	// The robot's pushes and refusals are in the audit log.
 	type record struct{ Actor, Action, Resource, Result string }
 	var pushes, refusals struct{ Records []record }
-	s.api(t, "GET", "/api/v1/audit?actor=robot:ci-a&action=registry:Push&result=success&limit=1000", nil, &pushes)
-	s.api(t, "GET", "/api/v1/audit?actor=robot:ci-a&result=denied&limit=1000", nil, &refusals)
+	s.API(t, "GET", "/api/v1/audit?actor=robot:ci-a&action=registry:Push&result=success&limit=1000", nil, &pushes)
+	s.API(t, "GET", "/api/v1/audit?actor=robot:ci-a&result=denied&limit=1000", nil, &refusals)
 	for _, rec := range pushes.Records {
 		if !strings.HasPrefix(rec.Resource, "repository/team-a/") {
 			t.Errorf("audited push outside team-a: %+v", rec)
@@ -214,10 +210,4 @@ func TestClients(t *testing.T) {
 		t.Errorf("audited: %d robot pushes, %d refusals", len(pushes.Records), len(refusals.Records))
 	}
 	t.Logf("audit: %d robot pushes, %d refused robot requests", len(pushes.Records), len(refusals.Records))
-}
-
-// tryIn runs a command in dir.
-func (r *runner) tryIn(dir, name string, args ...string) (string, error) {
-	r.t.Helper()
-	return runIn(r.env, dir, name, args...)
 }

@@ -189,11 +189,7 @@ func runCrash(t *testing.T, database string) {
 // verifyAuditLog runs `moat audit verify` on the server's database.
 func verifyAuditLog(t *testing.T, srv *moatproc.Server) {
 	t.Helper()
-	args := []string{"audit", "verify", "--data-dir", srv.DataDir}
-	if srv.Database != "" {
-		args = append(args, "--database", srv.Database)
-	}
-	out, err := exec.Command(moatproc.Binary(t), args...).CombinedOutput()
+	out, err := exec.Command(moatproc.Binary(t), append([]string{"audit", "verify"}, srv.StoreArgs()...)...).CombinedOutput()
 	if err != nil {
 		t.Errorf("moat audit verify after the kill: %v\n%s", err, out)
 		return

@@ -26,7 +26,7 @@ func (s *Server) API(t testing.TB, method, path string, body, out any) {
 		t.Fatal(err)
 	}
 	req.SetBasicAuth(s.Admin.Username, s.Admin.Password)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package moatproc
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -43,6 +45,7 @@ type config struct {
 	auth, robot       bool
 	robotPolicy       string
 	args, env         []string
+	tls               *tls.Config
 }
 
 // Option configures Start.
@@ -78,6 +81,18 @@ func WithoutRobot() Option { return func(c *config) { c.robot = false } }
 // of AllRegistryPolicy.
 func WithRobotPolicy(doc string) Option { return func(c *config) { c.robotPolicy = doc } }
 
+// WithTLS tells the harness that the main listener serves HTTPS, set up by
+// the test's own flags or environment (WithArgs, WithEnv): URL becomes
+// https://, and the harness's requests trust roots. With nil roots the
+// harness does not verify the certificate, for a CA that only exists once
+// the server has started (--tls-self-signed); the test checks it itself.
+// Default: plain HTTP.
+func WithTLS(roots *x509.CertPool) Option {
+	return func(c *config) {
+		c.tls = &tls.Config{RootCAs: roots, InsecureSkipVerify: roots == nil}
+	}
+}
+
 // Server is one `moat serve` and its restarts on the same address, data
 // directory and database.
 type Server struct {
@@ -90,9 +105,11 @@ type Server struct {
 	Admin    Credentials // zero without access control
 	Robot    Credentials // zero without access control or with WithoutRobot
 
-	t    testing.TB
-	args []string
-	env  []string
+	t      testing.TB
+	args   []string
+	env    []string
+	scheme string
+	client *http.Client // the harness's own requests
 
 	mu   sync.Mutex
 	proc *process
@@ -129,6 +146,12 @@ func Start(t testing.TB, opts ...Option) *Server {
 		Auth:     cfg.auth,
 		t:        t,
 		env:      append([]string{"GORACE=halt_on_error=0"}, cfg.env...),
+		scheme:   "http",
+		client:   &http.Client{Timeout: 10 * time.Second},
+	}
+	if cfg.tls != nil {
+		s.scheme = "https"
+		s.client.Transport = &http.Transport{TLSClientConfig: cfg.tls}
 	}
 	if s.DataDir == "" {
 		s.DataDir = filepath.Join(base, "data")
@@ -157,7 +180,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 			break
 		}
 		s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-		s.URL = "http://" + s.Addr
+		s.URL = s.scheme + "://" + s.Addr
 		if err = s.launch(bin); !errors.Is(err, errPortTaken) {
 			break
 		}
@@ -179,7 +202,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 // without it.
 func (s *Server) checkAccessControl(t testing.TB) {
 	t.Helper()
-	resp, err := http.Get(s.URL + "/v2/")
+	resp, err := s.client.Get(s.URL + "/v2/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +242,7 @@ func (s *Server) launch(bin string) error {
 	s.proc = p
 	s.mu.Unlock()
 
-	if err := waitReady(s.URL, p.exited); err != nil {
+	if err := waitReady(s.client, s.URL, p.exited); err != nil {
 		_ = cmd.Process.Kill()
 		<-p.exited
 		p.ended.Store(true)
@@ -233,8 +256,7 @@ func (s *Server) launch(bin string) error {
 }
 
 // waitReady polls GET /readyz until it answers 200.
-func waitReady(url string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+func waitReady(client *http.Client, url string, exited <-chan struct{}) error {
 	deadline := time.Now().Add(readyTimeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -361,6 +383,28 @@ func (s *Server) Restart(t testing.TB) {
 	if err := s.launch(Binary(t)); err != nil {
 		t.Fatalf("restarting moat serve: %v", err)
 	}
+}
+
+// StoreArgs returns the flags (--data-dir, and --database when set) with
+// which the other moat commands (audit, robot, policy...) open this
+// server's data.
+func (s *Server) StoreArgs() []string {
+	args := []string{"--data-dir", s.DataDir}
+	if s.Database != "" {
+		args = append(args, "--database", s.Database)
+	}
+	return args
+}
+
+// HTTPClient returns a client for this server: it trusts the server's
+// certificate as WithTLS says, and sends the robot's credentials as
+// Transport does.
+func (s *Server) HTTPClient() *http.Client {
+	base := http.DefaultTransport
+	if s.client.Transport != nil {
+		base = s.client.Transport
+	}
+	return &http.Client{Transport: s.Transport(base)}
 }
 
 // Log returns everything every run of the server has written so far.
