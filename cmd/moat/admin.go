@@ -20,8 +20,8 @@ import (
 	"github.com/moat-dev/moat/internal/auth/identity/sqlidentity"
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/policystore"
-	"github.com/moat-dev/moat/internal/auth/sqldb"
 	"github.com/moat-dev/moat/internal/config"
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
 // The administration commands work directly on the database "moat serve"

@@ -20,12 +20,12 @@ import (
 	"github.com/moat-dev/moat/internal/auth/identity/sqlidentity"
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/policystore"
-	"github.com/moat-dev/moat/internal/auth/sqldb"
 	"github.com/moat-dev/moat/internal/auth/token"
 	"github.com/moat-dev/moat/internal/config"
 	"github.com/moat-dev/moat/internal/distribution"
 	"github.com/moat-dev/moat/internal/registry"
 	"github.com/moat-dev/moat/internal/server"
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
 // adminPolicy is attached to the admins group on every start, so the

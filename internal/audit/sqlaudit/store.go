@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/moat-dev/moat/internal/audit"
-	"github.com/moat-dev/moat/internal/auth/sqldb"
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
 //go:embed migrations/*.sql
@@ -21,7 +21,8 @@ const migrationLockKey int64 = 0x6d6f617461756474
 
 // Store implements audit.Store.
 type Store struct {
-	db *sqldb.DB
+	db     *sqldb.DB
+	ownsDB bool // Open opened db; New's caller closes it
 }
 
 var _ audit.Store = (*Store)(nil)
@@ -38,6 +39,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.ownsDB = true
 	return s, nil
 }
 
@@ -57,7 +59,12 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 }
 
 // Close closes the database if Open opened it.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if !s.ownsDB {
+		return nil
+	}
+	return s.db.Close()
+}
 
 // Append implements audit.Store.
 func (s *Store) Append(ctx context.Context, build func(audit.Head) (audit.Record, error)) (audit.Record, error) {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/audit"
-	"github.com/moat-dev/moat/internal/auth/sqldb"
+	"github.com/moat-dev/moat/internal/sqldb"
 	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
@@ -335,6 +335,34 @@ func TestQueryAndExport(t *testing.T) {
 		}
 		if lines != 20 {
 			t.Errorf("%d lines", lines)
+		}
+	})
+}
+
+// A store built with New on a shared database leaves it open on Close: the
+// database belongs to the caller and to the other stores on it.
+func TestNewLeavesSharedDatabaseOpen(t *testing.T) {
+	forEach(t, func(t *testing.T, dsn string) {
+		db := rawDB(t, dsn)
+		s, err := New(t.Context(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.W.PingContext(t.Context()); err != nil {
+			t.Fatalf("shared database closed by a store's Close: %v", err)
+		}
+		opened, err := Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := opened.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := opened.db.W.PingContext(t.Context()); err == nil {
+			t.Fatal("Close left open the database Open opened")
 		}
 	})
 }

@@ -1,7 +1,8 @@
 // Package policystore keeps policy documents and what they are attached
 // to in SQLite or PostgreSQL (tables auth_policies, auth_policy_targets,
 // auth_policy_version; migrations tracked in auth_policy_migrations), and
-// loads them as a policy.Set to compile.
+// loads them as a policy.Set to compile. Open opens a database of its
+// own; New shares an open sqldb.DB, which its caller closes.
 //
 // Documents are validated with policy.Parse before they are stored, so a
 // malformed policy is refused with the parser's error and nothing

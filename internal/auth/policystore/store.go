@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/auth/policy"
-	"github.com/moat-dev/moat/internal/auth/sqldb"
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
 //go:embed migrations/*.sql
@@ -57,8 +57,9 @@ type Stored struct {
 
 // Store keeps policies.
 type Store struct {
-	db  *sqldb.DB
-	now func() time.Time
+	db     *sqldb.DB
+	ownsDB bool // Open opened db; New's caller closes it
+	now    func() time.Time
 }
 
 // Open connects to dsn and brings the policy tables up to date.
@@ -72,6 +73,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.ownsDB = true
 	return s, nil
 }
 
@@ -84,7 +86,12 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 }
 
 // Close closes the database if Open opened it.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if !s.ownsDB {
+		return nil
+	}
+	return s.db.Close()
+}
 
 var kindNames = map[policy.Kind]string{policy.Identity: "identity", policy.Resource: "resource", policy.Listener: "listener"}
 

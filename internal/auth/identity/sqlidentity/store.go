@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/auth/identity"
-	"github.com/moat-dev/moat/internal/auth/sqldb"
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
 //go:embed migrations/*.sql
@@ -20,7 +20,8 @@ const migrationLockKey int64 = 0x6d6f617461757468
 
 // Store implements identity.Store.
 type Store struct {
-	db *sqldb.DB
+	db     *sqldb.DB
+	ownsDB bool // Open opened db; New's caller closes it
 }
 
 var _ identity.Store = (*Store)(nil)
@@ -37,6 +38,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.ownsDB = true
 	return s, nil
 }
 
@@ -49,7 +51,12 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 }
 
 // Close closes the database if Open opened it.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if !s.ownsDB {
+		return nil
+	}
+	return s.db.Close()
+}
 
 func ns(t time.Time) int64 { return t.UnixNano() }
 
