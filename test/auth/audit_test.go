@@ -17,7 +17,6 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/moat-dev/moat/internal/testutil/moatproc"
-	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
 // TestAuditVerify: `moat audit verify` passes on the log a server wrote
@@ -25,17 +24,17 @@ import (
 // rows swap places directly in the database; `moat audit export` writes
 // every record as a JSON line. On SQLite and on PostgreSQL.
 func TestAuditVerify(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		s := startServer(t)
-		testAuditVerify(t, s, "sqlite", filepath.Join(s.DataDir, "moat.db"))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		dsn := pgtest.NewDatabase(t)
-		testAuditVerify(t, startServer(t, moatproc.WithDatabase(dsn)), "pgx", dsn)
+	moatproc.OnEachDatabase(t, func(t *testing.T, db moatproc.Option) {
+		testAuditVerify(t, startServer(t, db))
 	})
 }
 
-func testAuditVerify(t *testing.T, s *moatproc.Server, driver, dsn string) {
+func testAuditVerify(t *testing.T, s *moatproc.Server) {
+	// The tampering below goes straight to the server's database.
+	driver, dsn := "pgx", s.Database
+	if dsn == "" {
+		driver, dsn = "sqlite", filepath.Join(s.DataDir, "moat.db")
+	}
 	moat := func(args ...string) *exec.Cmd {
 		return exec.Command(moatproc.Binary(t), append(args, s.StoreArgs()...)...)
 	}

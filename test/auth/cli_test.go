@@ -14,16 +14,14 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/testutil/moatproc"
-	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
 // TestCLI: robots and policies made with the administration commands on
 // a running server's database take effect there (after its reload
 // interval), and `moat policy simulate` names the deciding statement.
 func TestCLI(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { testCLI(t, startServer(t)) })
-	t.Run("postgres", func(t *testing.T) {
-		testCLI(t, startServer(t, moatproc.WithDatabase(pgtest.NewDatabase(t))))
+	moatproc.OnEachDatabase(t, func(t *testing.T, db moatproc.Option) {
+		testCLI(t, startServer(t, db))
 	})
 }
 

@@ -149,45 +149,20 @@ func TestClients(t *testing.T) {
 	})
 
 	t.Run("podman", func(t *testing.T) {
-		podman := moatproc.RequireTool(t, "podman")
-		work := t.TempDir()
-		root, runroot := filepath.Join(work, "storage"), filepath.Join(work, "run")
-		files := map[string]string{
-			"registries.conf": fmt.Sprintf("unqualified-search-registries = []\n\n[[registry]]\nlocation = %q\ninsecure = true\n", s.Addr),
-			"storage.conf":    fmt.Sprintf("[storage]\ndriver = \"vfs\"\ngraphroot = %q\nrunroot = %q\n", root, runroot),
-			"containers.conf": "[engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n",
-		}
-		for name, text := range files {
-			if err := os.WriteFile(filepath.Join(work, name), []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		xdg := filepath.Join(work, "xdg")
-		if err := os.MkdirAll(xdg, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		r := moatproc.NewRunner(t,
-			"CONTAINERS_REGISTRIES_CONF="+filepath.Join(work, "registries.conf"),
-			"CONTAINERS_STORAGE_CONF="+filepath.Join(work, "storage.conf"),
-			"CONTAINERS_CONF="+filepath.Join(work, "containers.conf"),
-			"REGISTRY_AUTH_FILE="+filepath.Join(work, "auth.json"),
-			"XDG_RUNTIME_DIR="+xdg, "XDG_CONFIG_HOME="+filepath.Join(work, "config"),
-			"HOME="+work, "TMPDIR="+work)
-		global := []string{"--root", root, "--runroot", runroot, "--storage-driver", "vfs"}
-		pm := func(args ...string) []string { return append(append([]string{}, global...), args...) }
-		r.Run(podman, pm("login", "--tls-verify=false", "-u", rb.Username, "-p", rb.Secret, s.Addr)...)
+		podman := moatproc.NewPodman(t, s)
+		podman.Run("login", "--tls-verify=false", "-u", rb.Username, "-p", rb.Secret, s.Addr)
 		src := s.Addr + "/team-a/skopeo-src:v1"
 		// Seed with skopeo so this subtest stands alone.
 		moatproc.NewRunner(t, "REGISTRY_AUTH_FILE="+filepath.Join(t.TempDir(), "a.json")).Run(skopeo, "copy", "--dest-creds", robotCreds, "--dest-tls-verify=false", "oci:"+layout+":v1", "docker://"+src)
-		r.Run(podman, pm("pull", "--tls-verify=false", src)...)
+		podman.Run("pull", "--tls-verify=false", src)
 		pushed := s.Addr + "/team-a/podman:v1"
-		r.Run(podman, pm("tag", src, pushed)...)
-		r.Run(podman, pm("push", "--tls-verify=false", pushed)...)
-		r.Run(podman, pm("pull", "--tls-verify=false", pushed)...)
+		podman.Run("tag", src, pushed)
+		podman.Run("push", "--tls-verify=false", pushed)
+		podman.Run("pull", "--tls-verify=false", pushed)
 		denied := s.Addr + "/team-b/podman:v1"
-		r.Run(podman, pm("tag", src, denied)...)
-		refused(t, r, podman, pm("push", "--tls-verify=false", denied)...)
-		refused(t, r, podman, pm("pull", "--tls-verify=false", s.Addr+"/team-b/base:v1")...)
+		podman.Run("tag", src, denied)
+		refused(t, podman.Runner, podman.Bin, podman.Args("push", "--tls-verify=false", denied)...)
+		refused(t, podman.Runner, podman.Bin, podman.Args("pull", "--tls-verify=false", s.Addr+"/team-b/base:v1")...)
 	})
 
 	// The robot's pushes and refusals are in the audit log.

@@ -26,7 +26,6 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/moat-dev/moat/internal/testutil/moatproc"
-	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
 const (
@@ -40,14 +39,7 @@ const (
 	ociConfig     = "application/vnd.oci.image.config.v1+json"
 )
 
-func TestCrashSQLite(t *testing.T) {
-	runCrash(t, "")
-}
-
-func TestCrashPostgres(t *testing.T) {
-	pgtest.AdminURL(t)
-	runCrash(t, pgtest.NewDatabase(t))
-}
+func TestCrash(t *testing.T) { moatproc.OnEachDatabase(t, runCrash) }
 
 // blobRef is a blob some push tried to store in a repository.
 type blobRef struct {
@@ -78,10 +70,10 @@ func (l *ledger) attempt(b ...blobRef) {
 func (l *ledger) ack(a ack)  { l.mu.Lock(); l.acks = append(l.acks, a); l.mu.Unlock() }
 func (l *ledger) acked() int { l.mu.Lock(); defer l.mu.Unlock(); return len(l.acks) }
 
-func runCrash(t *testing.T, database string) {
+func runCrash(t *testing.T, db moatproc.Option) {
 	ctx := withTimeout(t, 90*time.Second)
 	began := time.Now()
-	srv := startServer(t, moatproc.WithDatabase(database))
+	srv := startServer(t, db)
 	client := newClient(srv, &http.Transport{MaxIdleConnsPerHost: 64})
 
 	// Two chunked sessions that the kill interrupts: one between chunks,

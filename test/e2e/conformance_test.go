@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/moat-dev/moat/internal/testutil/conformance"
 	"github.com/moat-dev/moat/internal/testutil/moatproc"
-	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
 // TestConformance runs the OCI distribution-spec conformance suite against
@@ -22,19 +22,9 @@ import (
 // not support, which the registry issue requires.
 func TestConformance(t *testing.T) {
 	bin := moatproc.RequireTool(t, "oci-conformance")
-	engines := []struct {
-		name     string
-		database func(t *testing.T) string
-	}{
-		{"sqlite", func(*testing.T) string { return "" }},
-		{"postgres", func(t *testing.T) string { return pgtest.NewDatabase(t) }},
-	}
-	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			s := moatproc.Start(t, moatproc.WithDatabase(e.database(t)))
-			runConformance(t, bin, s, e.name)
-		})
-	}
+	moatproc.OnEachDatabase(t, func(t *testing.T, db moatproc.Option) {
+		runConformance(t, bin, moatproc.Start(t, db), path.Base(t.Name()))
+	})
 }
 
 func runConformance(t *testing.T, bin string, s *moatproc.Server, engine string) {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,45 +14,13 @@ import (
 )
 
 // TestPodman logs in with `podman login`, then pulls from and pushes to
-// moat with podman on vfs storage in a throwaway root, with moat marked
-// insecure in a private registries.conf.
+// moat with podman in a sandbox (see moatproc.NewPodman).
 func TestPodman(t *testing.T) {
-	podman := moatproc.RequireTool(t, "podman")
 	s := moatproc.Start(t)
 	rc := newRegistryClient(t, s)
-	work := t.TempDir()
 	rnd := seededRand(t, "images")
-
-	root, runroot := filepath.Join(work, "storage"), filepath.Join(work, "run")
-	files := map[string]string{
-		"registries.conf": fmt.Sprintf("unqualified-search-registries = []\n\n[[registry]]\nlocation = %q\ninsecure = true\n", s.Addr),
-		"storage.conf":    fmt.Sprintf("[storage]\ndriver = \"vfs\"\ngraphroot = %q\nrunroot = %q\n", root, runroot),
-		"containers.conf": "[engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n",
-	}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(work, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	xdg := filepath.Join(work, "xdg")
-	if err := os.MkdirAll(xdg, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	r := moatproc.NewRunner(t,
-		"CONTAINERS_REGISTRIES_CONF="+filepath.Join(work, "registries.conf"),
-		"CONTAINERS_STORAGE_CONF="+filepath.Join(work, "storage.conf"),
-		"CONTAINERS_CONF="+filepath.Join(work, "containers.conf"),
-		"REGISTRY_AUTH_FILE="+filepath.Join(work, "auth.json"),
-		"XDG_RUNTIME_DIR="+xdg,
-		"XDG_CONFIG_HOME="+filepath.Join(work, "config"),
-		"HOME="+work,
-		"TMPDIR="+work,
-	)
-	pm := func(args ...string) string {
-		t.Helper()
-		global := []string{"--root", root, "--runroot", runroot, "--storage-driver", "vfs"}
-		return r.Run(podman, append(global, args...)...)
-	}
+	podman := moatproc.NewPodman(t, s)
+	pm := podman.Run
 	inspect := func(ref, format string) string {
 		t.Helper()
 		return strings.TrimSpace(pm("image", "inspect", "--format", format, ref))
@@ -82,7 +49,7 @@ func TestPodman(t *testing.T) {
 
 	// push an image podman built itself, so every layer is a new upload.
 	layer, _ := newLayer(t, rnd, "imported", 200*1024)
-	layerPath := filepath.Join(work, "layer.tar.gz")
+	layerPath := filepath.Join(t.TempDir(), "layer.tar.gz")
 	if err := os.WriteFile(layerPath, layer, 0o644); err != nil {
 		t.Fatal(err)
 	}

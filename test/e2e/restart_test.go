@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/moat-dev/moat/internal/testutil/moatproc"
-	"github.com/moat-dev/moat/internal/testutil/pgtest"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -20,60 +19,51 @@ import (
 // still be there.
 func TestRestart(t *testing.T) {
 	crane := moatproc.RequireTool(t, "crane")
-	engines := []struct {
-		name     string
-		database func(t *testing.T) string
-	}{
-		{"sqlite", func(*testing.T) string { return "" }},
-		{"postgres", func(t *testing.T) string { return pgtest.NewDatabase(t) }},
-	}
-	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			s := moatproc.Start(t, moatproc.WithDatabase(e.database(t)))
-			rnd := seededRand(t, "images")
-			tmp := t.TempDir()
+	moatproc.OnEachDatabase(t, func(t *testing.T, db moatproc.Option) {
+		s := moatproc.Start(t, db)
+		rnd := seededRand(t, "images")
+		tmp := t.TempDir()
 
-			rc, r := newRegistryClient(t, s), craneLogin(t, crane, s)
-			img := newImage(t, rnd, linuxAMD64, 2, 256*1024)
-			layout := filepath.Join(tmp, "image")
-			writeLayout(t, layout, "v1", img)
-			r.Run(crane, "push", "--insecure", layout, s.Addr+"/e2e/restart/app:v1")
-			idx := newIndex(t, rnd, []ocispec.Platform{linuxAMD64, linuxARM64}, 1, 64*1024)
-			rc.push("e2e/restart/multi", "v1", idx)
+		rc, r := newRegistryClient(t, s), craneLogin(t, crane, s)
+		img := newImage(t, rnd, linuxAMD64, 2, 256*1024)
+		layout := filepath.Join(tmp, "image")
+		writeLayout(t, layout, "v1", img)
+		r.Run(crane, "push", "--insecure", layout, s.Addr+"/e2e/restart/app:v1")
+		idx := newIndex(t, rnd, []ocispec.Platform{linuxAMD64, linuxARM64}, 1, 64*1024)
+		rc.push("e2e/restart/multi", "v1", idx)
 
-			// Half an upload: the first chunk goes in before the restart.
-			pending := randomBytes(rnd, 300*1024)
-			half := len(pending) / 2
-			location := rc.startChunkedUpload("e2e/restart/pending", pending[:half])
+		// Half an upload: the first chunk goes in before the restart.
+		pending := randomBytes(rnd, 300*1024)
+		half := len(pending) / 2
+		location := rc.startChunkedUpload("e2e/restart/pending", pending[:half])
 
-			if err := s.Stop(); err != nil {
-				t.Fatal(err)
-			}
-			// The robot, its policy and crane's login outlive the restart.
-			s.Restart(t)
+		if err := s.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		// The robot, its policy and crane's login outlive the restart.
+		s.Restart(t)
 
-			pulled := filepath.Join(tmp, "pulled")
-			r.Run(crane, "pull", "--insecure", "--format=oci", s.Addr+"/e2e/restart/app:v1", pulled)
-			checkLayoutMatches(t, pulled, "", img)
-			if got := rc.manifestDigest("e2e/restart/multi", "v1"); got != idx.Root.Digest {
-				t.Errorf("index after restart: %s, want %s", got, idx.Root.Digest)
+		pulled := filepath.Join(tmp, "pulled")
+		r.Run(crane, "pull", "--insecure", "--format=oci", s.Addr+"/e2e/restart/app:v1", pulled)
+		checkLayoutMatches(t, pulled, "", img)
+		if got := rc.manifestDigest("e2e/restart/multi", "v1"); got != idx.Root.Digest {
+			t.Errorf("index after restart: %s, want %s", got, idx.Root.Digest)
+		}
+		if got := rc.tags("e2e/restart/app"); !slices.Equal(got, []string{"v1"}) {
+			t.Errorf("tags after restart = %v, want [v1]", got)
+		}
+		catalog := lines(r.Run(crane, "catalog", "--insecure", s.Addr))
+		for _, want := range []string{"e2e/restart/app", "e2e/restart/multi"} {
+			if !slices.Contains(catalog, want) {
+				t.Errorf("catalog after restart = %v, missing %s", catalog, want)
 			}
-			if got := rc.tags("e2e/restart/app"); !slices.Equal(got, []string{"v1"}) {
-				t.Errorf("tags after restart = %v, want [v1]", got)
-			}
-			catalog := lines(r.Run(crane, "catalog", "--insecure", s.Addr))
-			for _, want := range []string{"e2e/restart/app", "e2e/restart/multi"} {
-				if !slices.Contains(catalog, want) {
-					t.Errorf("catalog after restart = %v, missing %s", catalog, want)
-				}
-			}
+		}
 
-			d := rc.finishChunkedUpload(location, half, pending[half:], digest.FromBytes(pending))
-			if got, status := rc.blob("e2e/restart/pending", d); status != http.StatusOK || !bytes.Equal(got, pending) {
-				t.Errorf("blob finished after the restart: status %d, %d bytes (want %d)", status, len(got), len(pending))
-			}
-		})
-	}
+		d := rc.finishChunkedUpload(location, half, pending[half:], digest.FromBytes(pending))
+		if got, status := rc.blob("e2e/restart/pending", d); status != http.StatusOK || !bytes.Equal(got, pending) {
+			t.Errorf("blob finished after the restart: status %d, %d bytes (want %d)", status, len(got), len(pending))
+		}
+	})
 }
 
 // TestConcurrentPushes has several crane processes push the same image into
