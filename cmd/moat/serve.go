@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -225,7 +226,15 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		if sp.tls != nil {
 			scheme = "https"
 		}
-		log.Info("moat listening", "listener", sp.name, "addr", ln.Addr().String(), "scheme", scheme, "client_auth", sp.clientAuth)
+		attrs := []any{"listener", sp.name, "addr", ln.Addr().String(), "scheme", scheme}
+		if sp.tls != nil {
+			leaf := sp.tls.Leaf()
+			attrs = append(attrs, "client_auth", sp.clientAuth, "cert_subject", leaf.Subject.String(), "cert_not_after", leaf.NotAfter)
+			if time.Now().After(leaf.NotAfter) {
+				log.Warn("TLS certificate has expired; clients will refuse it", "listener", sp.name, "not_after", leaf.NotAfter)
+			}
+		}
+		log.Info("moat listening", attrs...)
 		if sp.newCA != "" {
 			_, port, _ := net.SplitHostPort(ln.Addr().String())
 			fmt.Fprintf(logw, "\n%s\n", localca.TrustInstructions(sp.newCA, net.JoinHostPort(config.ClientHost(sp.addr), port)))
@@ -279,8 +288,8 @@ func listenerSpecs(cfg config.Config, log *slog.Logger) ([]listenerSpec, error) 
 			hosts = append(hosts, h)
 		}
 		for _, e := range entries {
-			if e.tls.SelfSigned {
-				hosts = append(hosts, config.ClientHost(e.addr))
+			if h := config.ClientHost(e.addr); e.tls.SelfSigned && !slices.Contains(hosts, h) {
+				hosts = append(hosts, h)
 			}
 		}
 		res, err := localca.Ensure(filepath.Join(cfg.DataDir, "tls"), hosts)

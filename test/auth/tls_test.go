@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/testutil/moatproc"
+	"github.com/moat-dev/moat/internal/tlsconf/localca"
 )
 
 // caPool reads the server's local CA, made by --tls-self-signed, and
@@ -401,5 +402,49 @@ listeners:
 		if strings.Contains(sc.Text(), "TLS handshake error") && !strings.Contains(sc.Text(), "listener=public") {
 			t.Errorf("handshake error without its listener: %s", sc.Text())
 		}
+	}
+}
+
+// TestTLSBadFiles: a start with TLS files that cannot work stops at once
+// with an error naming the setting and the file.
+func TestTLSBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not a certificate"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Two real pairs, to hand moat a key of the wrong certificate.
+	var pairs []string
+	for _, name := range []string{"a", "b"} {
+		res, err := localca.Ensure(filepath.Join(dir, name), []string{"localhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairs = append(pairs, res.Dir)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"cert without key", []string{"--tls-cert", garbage}, `tls.certFile "` + garbage + `" is set without keyFile`},
+		{"self-signed and files", []string{"--tls-self-signed", "--tls-cert", garbage, "--tls-key", garbage}, "tls.selfSigned excludes certFile"},
+		{"missing file", []string{"--tls-cert", filepath.Join(dir, "nope.pem"), "--tls-key", garbage}, "tls (listener default)"},
+		{"not PEM", []string{"--tls-cert", garbage, "--tls-key", filepath.Join(pairs[0], "server-key.pem")}, "no PEM CERTIFICATE block"},
+		{"key of another certificate", []string{"--tls-cert", filepath.Join(pairs[0], "server.pem"), "--tls-key", filepath.Join(pairs[1], "server-key.pem")}, "private key does not match public key"},
+		{"client auth without CA", []string{"--tls-self-signed", "--tls-client-auth", "require"}, "tls.clientAuth require needs clientCAFile"},
+		{"client CA not PEM", []string{"--tls-self-signed", "--tls-client-ca", garbage}, "client CA " + garbage + ": no PEM certificates"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := moatproc.NewRunner(t)
+			args := append([]string{"serve", "--data-dir", filepath.Join(t.TempDir(), "data"), "--addr", "127.0.0.1:0"}, tc.args...)
+			_, err := r.Try(moatproc.Binary(t), args...)
+			if err == nil {
+				t.Fatal("moat serve started")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error does not say %q:\n%v", tc.want, err)
+			}
+		})
 	}
 }
