@@ -3,7 +3,9 @@
 // directory (SQLite, or PostgreSQL through MOAT_TEST_POSTGRES_URL), and drive
 // it with real clients over plain HTTP: skopeo, crane, oras, podman (vfs
 // storage), containerd's ctr, and the OCI distribution-spec conformance
-// suite.
+// suite. Servers run with access control on (an explicit --auth, through
+// internal/testutil/moatproc) and every client logs in as a robot allowed
+// every registry action; TestWithoutAuth alone covers --auth=false.
 //
 // The clients are installed by scripts/install-deps.sh (apt packages, plus
 // crane, oras and the conformance binary under ./.tools/bin). A missing
