@@ -44,13 +44,13 @@ func BenchmarkOpen(b *testing.B) {
 // seed bulk-inserts n manifests, each tagged and referencing one own blob
 // and one shared blob, in multi-row statements.
 func seed(ctx context.Context, s *Store, n int) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.db.Write(ctx, func(tx *sql.Tx) error {
 		repoID, err := s.ensureRepo(ctx, tx, "bench")
 		if err != nil {
 			return err
 		}
 		shared := digest.FromString("shared").String()
-		if _, err := tx.ExecContext(ctx, s.d.q(`INSERT INTO blobs (digest, size, created_at, touched_at) VALUES (?, 1, 0, 0)`), shared); err != nil {
+		if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO blobs (digest, size, created_at, touched_at) VALUES (?, 1, 0, 0)`), shared); err != nil {
 			return err
 		}
 		const batch = 200
@@ -63,11 +63,11 @@ func seed(ctx context.Context, s *Store, n int) error {
 				manifests = append(manifests, int64(i+1), repoID, digest.FromString(content).String(), "application/vnd.oci.image.manifest.v1+json", len(content), []byte(content))
 			}
 			rows := hi - lo
-			if _, err := tx.ExecContext(ctx, s.d.q(`INSERT INTO blobs (digest, size, created_at, touched_at) VALUES `+
+			if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO blobs (digest, size, created_at, touched_at) VALUES `+
 				strings.Repeat("(?, 1, 0, 0), ", rows-1)+"(?, 1, 0, 0)"), blobs...); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, s.d.q(`INSERT INTO manifests (id, repository_id, digest, media_type, size, content, pushed_at) VALUES `+
+			if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO manifests (id, repository_id, digest, media_type, size, content, pushed_at) VALUES `+
 				strings.Repeat("(?, ?, ?, ?, ?, ?, 0), ", rows-1)+"(?, ?, ?, ?, ?, ?, 0)"), manifests...); err != nil {
 				return err
 			}
@@ -76,11 +76,11 @@ func seed(ctx context.Context, s *Store, n int) error {
 				refs = append(refs, int64(i+1), blobs[i-lo], 0, int64(i+1), shared, 1)
 				tags = append(tags, repoID, fmt.Sprintf("t%06d", i), int64(i+1))
 			}
-			if _, err := tx.ExecContext(ctx, s.d.q(`INSERT INTO manifest_blobs (manifest_id, digest, ordinal) VALUES `+
+			if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO manifest_blobs (manifest_id, digest, ordinal) VALUES `+
 				strings.Repeat("(?, ?, ?), ", 2*rows-1)+"(?, ?, ?)"), refs...); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, s.d.q(`INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES `+
+			if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES `+
 				strings.Repeat("(?, ?, ?, 0), ", rows-1)+"(?, ?, ?, 0)"), tags...); err != nil {
 				return err
 			}

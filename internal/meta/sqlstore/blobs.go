@@ -23,13 +23,13 @@ func (s *Store) PutBlob(ctx context.Context, repo string, d digest.Digest, size 
 		return fmt.Errorf("blob %s: negative size %d: %w", d, size, meta.ErrInvalid)
 	}
 	now := s.nowNS()
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		repoID, err := s.ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
 		}
 		var stored int64
-		err = tx.QueryRowContext(ctx, s.d.q(`
+		err = tx.QueryRowContext(ctx, s.db.Q(`
 			INSERT INTO blobs (digest, size, created_at, touched_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (digest) DO UPDATE SET touched_at = CASE
 				WHEN blobs.touched_at > excluded.touched_at THEN blobs.touched_at
@@ -50,7 +50,7 @@ func (s *Store) PutBlob(ctx context.Context, repo string, d digest.Digest, size 
 }
 
 func (s *Store) link(ctx context.Context, tx *sql.Tx, repoID int64, d digest.Digest, now int64) error {
-	_, err := tx.ExecContext(ctx, s.d.q(`
+	_, err := tx.ExecContext(ctx, s.db.Q(`
 		INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)
 		ON CONFLICT (repository_id, digest) DO NOTHING`), repoID, string(d), now)
 	if err != nil {
@@ -68,14 +68,14 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest) erro
 		return err
 	}
 	now := s.nowNS()
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		repoID, err := s.ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
 		}
 		// Touching locks the row, so a concurrent garbage collection either
 		// deleted it already (not found here) or waits and sees the touch.
-		res, err := tx.ExecContext(ctx, s.d.q(`
+		res, err := tx.ExecContext(ctx, s.db.Q(`
 			UPDATE blobs SET touched_at = CASE WHEN touched_at > ? THEN touched_at ELSE ? END
 			WHERE digest = ?`), now, now, string(d))
 		if err != nil {
@@ -97,7 +97,7 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest) erro
 // StatBlob returns the size of a blob linked to repo.
 func (s *Store) StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
 	var size int64
-	err := s.reads.QueryRowContext(ctx, s.d.q(`
+	err := s.db.R.QueryRowContext(ctx, s.db.Q(`
 		SELECT b.size FROM repository_blobs rb
 		JOIN repositories r ON r.id = rb.repository_id
 		JOIN blobs b ON b.digest = rb.digest
@@ -113,8 +113,8 @@ func (s *Store) StatBlob(ctx context.Context, repo string, d digest.Digest) (int
 
 // UnlinkBlob removes the blob's link to repo; ErrNotFound if not linked.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.d.q(`
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.Q(`
 			DELETE FROM repository_blobs
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`),
 			repo, string(d))
@@ -132,7 +132,7 @@ func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) er
 // HasBlob reports whether the blob is recorded in any repository.
 func (s *Store) HasBlob(ctx context.Context, d digest.Digest) (bool, error) {
 	var n int
-	err := s.reads.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*) FROM blobs WHERE digest = ?`), string(d)).Scan(&n)
+	err := s.db.R.QueryRowContext(ctx, s.db.Q(`SELECT COUNT(*) FROM blobs WHERE digest = ?`), string(d)).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("has blob %s: %w", d, err)
 	}

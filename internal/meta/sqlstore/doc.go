@@ -1,22 +1,21 @@
 // Package sqlstore implements meta.Store on SQLite and PostgreSQL with one
 // schema and one set of queries.
 //
-// Open picks the engine from the DSN: postgres:// or postgresql:// URLs
-// select PostgreSQL (through pgx's database/sql adapter); anything else is
-// a SQLite file path (modernc.org/sqlite, pure Go, so the binary needs no
-// cgo). Migrations are embedded SQL files, migrations/NNNN_name.sql, applied
-// in one transaction and recorded in schema_migrations; replicas that start
-// together serialize on a PostgreSQL advisory lock.
+// The database layer is internal/sqldb. Open opens a database of the
+// store's own from a DSN (postgres:// or postgresql:// for PostgreSQL,
+// else a SQLite file path) and closes it on Close; New keeps the metadata
+// in a *sqldb.DB the caller opened and shares with other stores (moat
+// serve's identity, policy and audit stores), so one process has one
+// SQLite writer connection, and leaves closing it to the caller.
+// Migrations are embedded SQL files, migrations/NNNN_name.sql, applied by
+// sqldb in one transaction and recorded in schema_migrations; replicas
+// that start together serialize on a PostgreSQL advisory lock, and an
+// up-to-date schema costs one query.
 //
-// Engine differences are confined to dialect.go: placeholder syntax, the
-// column types for ids and bytes, a byte-wise collation for names, and row
-// locks (PostgreSQL SELECT ... FOR UPDATE). Times are stored as unix
-// nanoseconds in BIGINT columns on both engines.
-//
-// SQLite runs in WAL mode with foreign keys on and synchronous=FULL, through
-// one writer connection (BEGIN IMMEDIATE, so writers queue instead of
-// failing with SQLITE_BUSY) beside a pool of read-only connections. Other
-// processes sharing the file wait up to the busy timeout.
+// Engine differences (placeholder syntax, column types for ids and bytes,
+// a byte-wise collation for names, row locks with SELECT ... FOR UPDATE on
+// PostgreSQL) are sqldb's. Times are stored as unix nanoseconds in BIGINT
+// columns on both engines.
 //
 // Garbage collection safety rests on row locks: PutManifest locks and
 // touches the blob rows it references before writing, and

@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
 // GCCandidates lists blobs that no manifest references and that were last
 // touched before before, least recently touched first; limit <= 0 means no
 // limit. The list is a hint: DeleteBlobIfUnreferenced decides.
 func (s *Store) GCCandidates(ctx context.Context, before time.Time, limit int) ([]digest.Digest, error) {
-	names, err := queryStrings(ctx, s.reads, s.d.q(`
+	names, err := queryStrings(ctx, s.db.R, s.db.Q(`
 		SELECT b.digest FROM blobs b
 		WHERE b.touched_at < ?
 		AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
@@ -41,10 +43,10 @@ func (s *Store) GCCandidates(ctx context.Context, before time.Time, limit int) (
 // a reference slip through, the delete fails and is reported as kept.
 func (s *Store) DeleteBlobIfUnreferenced(ctx context.Context, d digest.Digest, before time.Time) (bool, error) {
 	var deleted bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		deleted = false
 		var touched int64
-		err := tx.QueryRowContext(ctx, s.d.q(`SELECT touched_at FROM blobs WHERE digest = ?`+s.d.lockRows),
+		err := tx.QueryRowContext(ctx, s.db.Q(`SELECT touched_at FROM blobs WHERE digest = ?`+s.db.ForUpdate()),
 			string(d)).Scan(&touched)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
@@ -56,7 +58,7 @@ func (s *Store) DeleteBlobIfUnreferenced(ctx context.Context, d digest.Digest, b
 			return nil
 		}
 		var referenced int
-		if err := tx.QueryRowContext(ctx, s.d.q(`
+		if err := tx.QueryRowContext(ctx, s.db.Q(`
 			SELECT COUNT(*) FROM (SELECT 1 FROM manifest_blobs WHERE digest = ? LIMIT 1) r`),
 			string(d)).Scan(&referenced); err != nil {
 			return fmt.Errorf("find references: %w", err)
@@ -64,13 +66,13 @@ func (s *Store) DeleteBlobIfUnreferenced(ctx context.Context, d digest.Digest, b
 		if referenced > 0 {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM blobs WHERE digest = ?`), string(d)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.db.Q(`DELETE FROM blobs WHERE digest = ?`), string(d)); err != nil {
 			return fmt.Errorf("delete blob: %w", err)
 		}
 		deleted = true
 		return nil
 	})
-	if isForeignKeyViolation(err) {
+	if sqldb.IsForeignKeyViolation(err) {
 		return false, nil
 	}
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/moat-dev/moat/internal/meta"
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
 // PutManifest stores m and points tag at it in one transaction.
@@ -39,7 +40,7 @@ func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) (
 	}
 	now := s.nowNS()
 	pushedAt := timeOr(m.PushedAt, now)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
 		previous = "" // a retried transaction starts over
 		repoID, err := s.ensureRepo(ctx, tx, m.Repository)
 		if err != nil {
@@ -72,7 +73,7 @@ func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) (
 		if previous, err = s.tagTarget(ctx, tx, repoID, tag); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.d.q(`
+		if _, err := tx.ExecContext(ctx, s.db.Q(`
 			INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (repository_id, name) DO UPDATE
 			SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`),
@@ -90,11 +91,11 @@ func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) (
 // lockRepo holds the repository's row until the transaction ends
 // (PostgreSQL; SQLite's write transactions are already serial).
 func (s *Store) lockRepo(ctx context.Context, tx *sql.Tx, repoID int64) error {
-	if s.d.lockRows == "" {
+	if s.db.ForUpdate() == "" {
 		return nil
 	}
 	var id int64
-	if err := tx.QueryRowContext(ctx, s.d.q(`SELECT id FROM repositories WHERE id = ?`+s.d.lockRows), repoID).Scan(&id); err != nil {
+	if err := tx.QueryRowContext(ctx, s.db.Q(`SELECT id FROM repositories WHERE id = ?`+s.db.ForUpdate()), repoID).Scan(&id); err != nil {
 		return fmt.Errorf("lock repository: %w", err)
 	}
 	return nil
@@ -103,7 +104,7 @@ func (s *Store) lockRepo(ctx context.Context, tx *sql.Tx, repoID int64) error {
 // tagTarget returns the digest tag points at, or "" if it does not exist.
 func (s *Store) tagTarget(ctx context.Context, tx *sql.Tx, repoID int64, tag string) (digest.Digest, error) {
 	var d string
-	err := tx.QueryRowContext(ctx, s.d.q(`
+	err := tx.QueryRowContext(ctx, s.db.Q(`
 		SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id
 		WHERE t.repository_id = ? AND t.name = ?`), repoID, tag).Scan(&d)
 	switch {
@@ -159,11 +160,11 @@ func (s *Store) lockLinkedBlobs(ctx context.Context, tx *sql.Tx, repoID int64, b
 	slices.Sort(sorted)
 	found := make(map[digest.Digest]bool, len(sorted))
 	err := batches(sorted, func(_ int, part []digest.Digest) error {
-		rows, err := tx.QueryContext(ctx, s.d.q(`
+		rows, err := tx.QueryContext(ctx, s.db.Q(`
 			SELECT b.digest FROM blobs b
-			WHERE b.digest IN (`+placeholders(len(part))+`)
+			WHERE b.digest IN (`+sqldb.Placeholders(len(part))+`)
 			AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = ? AND rb.digest = b.digest)
-			ORDER BY b.digest`+s.d.lockRows), append(digestArgs(part), repoID)...)
+			ORDER BY b.digest`+s.db.ForUpdate()), append(digestArgs(part), repoID)...)
 		if err != nil {
 			return fmt.Errorf("lock blobs: %w", err)
 		}
@@ -178,9 +179,9 @@ func (s *Store) lockLinkedBlobs(ctx context.Context, tx *sql.Tx, repoID int64, b
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("lock blobs: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, s.d.q(`
+		if _, err := tx.ExecContext(ctx, s.db.Q(`
 			UPDATE blobs SET touched_at = CASE WHEN touched_at > ? THEN touched_at ELSE ? END
-			WHERE digest IN (`+placeholders(len(part))+`)`), digestArgs(part, now, now)...); err != nil {
+			WHERE digest IN (`+sqldb.Placeholders(len(part))+`)`), digestArgs(part, now, now)...); err != nil {
 			return fmt.Errorf("touch blobs: %w", err)
 		}
 		return nil
@@ -203,8 +204,8 @@ func (s *Store) lockLinkedBlobs(ctx context.Context, tx *sql.Tx, repoID int64, b
 func (s *Store) missingChildren(ctx context.Context, tx *sql.Tx, repoID int64, children []digest.Digest) ([]digest.Digest, error) {
 	found := make(map[digest.Digest]bool, len(children))
 	err := batches(children, func(_ int, part []digest.Digest) error {
-		rows, err := tx.QueryContext(ctx, s.d.q(`
-			SELECT digest FROM manifests WHERE repository_id = ? AND digest IN (`+placeholders(len(part))+`)`),
+		rows, err := tx.QueryContext(ctx, s.db.Q(`
+			SELECT digest FROM manifests WHERE repository_id = ? AND digest IN (`+sqldb.Placeholders(len(part))+`)`),
 			digestArgs(part, repoID)...)
 		if err != nil {
 			return fmt.Errorf("find children: %w", err)
@@ -242,7 +243,7 @@ func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m 
 	// statements; the next round then inserts it.
 	for range 3 {
 		var id int64
-		err := tx.QueryRowContext(ctx, s.d.q(`
+		err := tx.QueryRowContext(ctx, s.db.Q(`
 			INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size, content,
 				subject, annotations, pushed_at, pushed_by)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -259,7 +260,7 @@ func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m 
 		if !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("insert manifest: %w", err)
 		}
-		err = tx.QueryRowContext(ctx, s.d.q(`
+		err = tx.QueryRowContext(ctx, s.db.Q(`
 			UPDATE manifests SET pushed_at = ?, pushed_by = ?
 			WHERE repository_id = ? AND digest = ? RETURNING id`),
 			pushedAt, m.PushedBy, repoID, string(m.Digest)).Scan(&id)
@@ -281,7 +282,7 @@ func (s *Store) insertRefs(ctx context.Context, tx *sql.Tx, table, column string
 			args = append(args, id, string(d), start+i)
 		}
 		values := strings.Repeat("(?, ?, ?), ", len(part)-1) + "(?, ?, ?)"
-		if _, err := tx.ExecContext(ctx, s.d.q(
+		if _, err := tx.ExecContext(ctx, s.db.Q(
 			`INSERT INTO `+table+` (manifest_id, `+column+`, ordinal) VALUES `+values), args...); err != nil {
 			return fmt.Errorf("insert %s: %w", table, err)
 		}
@@ -293,14 +294,14 @@ func (s *Store) insertRefs(ctx context.Context, tx *sql.Tx, table, column string
 // in the order they were put, without repeats).
 func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (*meta.Manifest, error) {
 	m := &meta.Manifest{Repository: repo, Digest: d}
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.db.Read(ctx, func(tx *sql.Tx) error {
 		var (
 			id                   int64
 			subject, annotations sql.NullString
 			pushedAt             int64
 			pulledAt             sql.NullInt64
 		)
-		err := tx.QueryRowContext(ctx, s.d.q(`
+		err := tx.QueryRowContext(ctx, s.db.Q(`
 			SELECT m.id, m.media_type, m.artifact_type, m.size, m.content, m.subject, m.annotations,
 				m.pushed_at, m.pushed_by, m.pulled_at
 			FROM manifests m JOIN repositories r ON r.id = m.repository_id
@@ -321,7 +322,7 @@ func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (
 		if pulledAt.Valid {
 			m.PulledAt = fromNS(pulledAt.Int64)
 		}
-		rows, err := tx.QueryContext(ctx, s.d.q(`
+		rows, err := tx.QueryContext(ctx, s.db.Q(`
 			SELECT 0, digest, ordinal FROM manifest_blobs WHERE manifest_id = ?
 			UNION ALL
 			SELECT 1, child_digest, ordinal FROM manifest_children WHERE manifest_id = ?
@@ -366,7 +367,7 @@ func decodeAnnotations(v sql.NullString) (map[string]string, error) {
 // ResolveTag returns the digest a tag points to.
 func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest, error) {
 	var d string
-	err := s.reads.QueryRowContext(ctx, s.d.q(`
+	err := s.db.R.QueryRowContext(ctx, s.db.Q(`
 		SELECT m.digest FROM tags t
 		JOIN repositories r ON r.id = t.repository_id
 		JOIN manifests m ON m.id = t.manifest_id
@@ -387,8 +388,8 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest
 // reference dangles, so pulling that child then fails with not found.
 // Referrers whose subject is the deleted manifest are kept as well.
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.d.q(`
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.Q(`
 			DELETE FROM manifests
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`),
 			repo, string(d))
@@ -405,8 +406,8 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 
 // DeleteTag removes one tag; meta.ErrNotFound if absent.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.d.q(`
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.Q(`
 			DELETE FROM tags
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`),
 			repo, tag)
@@ -425,12 +426,12 @@ func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 // order; meta.ErrNotFound for an unknown repository.
 func (s *Store) ListTags(ctx context.Context, repo string, p meta.Page) ([]string, error) {
 	var tags []string
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.db.Read(ctx, func(tx *sql.Tx) error {
 		id, err := s.repoID(ctx, tx, repo)
 		if err != nil {
 			return err
 		}
-		tags, err = queryStrings(ctx, tx, s.d.q(`
+		tags, err = queryStrings(ctx, tx, s.db.Q(`
 			SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name`+limitClause(p.N)),
 			id, p.Last)
 		return err
@@ -444,7 +445,7 @@ func (s *Store) ListTags(ctx context.Context, repo string, p meta.Page) ([]strin
 // ListRepositories returns a page of repository names in byte-wise
 // lexical order.
 func (s *Store) ListRepositories(ctx context.Context, p meta.Page) ([]string, error) {
-	names, err := queryStrings(ctx, s.reads, s.d.q(`
+	names, err := queryStrings(ctx, s.db.R, s.db.Q(`
 		SELECT name FROM repositories WHERE name > ? ORDER BY name`+limitClause(p.N)), p.Last)
 	if err != nil {
 		return nil, fmt.Errorf("list repositories: %w", err)
@@ -484,7 +485,7 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 		query += ` AND artifact_type = ?`
 		args = append(args, artifactType)
 	}
-	rows, err := s.reads.QueryContext(ctx, s.d.q(query+` ORDER BY digest`), args...)
+	rows, err := s.db.R.QueryContext(ctx, s.db.Q(query+` ORDER BY digest`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, d, err)
 	}
@@ -514,8 +515,8 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 // MarkPulled records a pull; the pull time never moves backwards.
 func (s *Store) MarkPulled(ctx context.Context, repo string, d digest.Digest, at time.Time) error {
 	ns := timeOr(at, s.nowNS())
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.d.q(`
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.Q(`
 			UPDATE manifests SET pulled_at = CASE
 				WHEN pulled_at IS NOT NULL AND pulled_at > ? THEN pulled_at ELSE ? END
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`),

@@ -4,16 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/meta/metatest"
+	"github.com/moat-dev/moat/internal/sqldb"
 	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
@@ -67,12 +70,12 @@ func TestOpenConcurrentMigration(t *testing.T) {
 				defer stores[i].Close()
 			}
 			var rows int
-			if err := stores[0].db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&rows); err != nil {
+			if err := stores[0].db.W.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&rows); err != nil {
 				t.Fatal(err)
 			}
-			ms, _ := loadMigrations()
-			if rows != len(ms) {
-				t.Fatalf("schema_migrations has %d rows, want %d", rows, len(ms))
+			files, _ := fs.Glob(migrations, "migrations/*.sql")
+			if rows != len(files) || rows == 0 {
+				t.Fatalf("schema_migrations has %d rows, want %d", rows, len(files))
 			}
 			// Each store works.
 			for i, s := range stores {
@@ -90,12 +93,12 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 			t.Parallel()
 			dsn := e.dsn(t)
 			s := open(t, dsn)
-			if _, err := s.db.Exec(s.d.q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 0)`), 9999); err != nil {
+			if _, err := s.db.W.Exec(s.db.Q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 0)`), 9999); err != nil {
 				t.Fatal(err)
 			}
 			s.Close()
 			_, err := Open(t.Context(), dsn)
-			if !errors.Is(err, ErrSchemaTooNew) {
+			if !errors.Is(err, sqldb.ErrSchemaTooNew) {
 				t.Fatalf("Open of a newer schema: %v, want ErrSchemaTooNew", err)
 			}
 		})
@@ -120,8 +123,8 @@ func TestReferencedBlobCannotBeDeleted(t *testing.T) {
 			if _, err := s.PutManifest(ctx, m, "v1"); err != nil {
 				t.Fatal(err)
 			}
-			_, err := s.db.ExecContext(ctx, s.d.q(`DELETE FROM blobs WHERE digest = ?`), d.String())
-			if !isForeignKeyViolation(err) {
+			_, err := s.db.W.ExecContext(ctx, s.db.Q(`DELETE FROM blobs WHERE digest = ?`), d.String())
+			if !sqldb.IsForeignKeyViolation(err) {
 				t.Fatalf("deleting a referenced blob record: %v, want a foreign key violation", err)
 			}
 		})
@@ -264,53 +267,113 @@ func TestClock(t *testing.T) {
 }
 
 // A database at an older schema version is brought up to date step by
-// step, keeping its data.
-func TestOpenMigratesOlderSchema(t *testing.T) {
-	ms, err := loadMigrations()
+// step, keeping its data; New does it on a database the caller opened
+// and leaves that database open.
+func TestNewMigratesOlderSchema(t *testing.T) {
+	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) < 2 {
-		t.Skip("only one migration so far")
+	if len(files) < 2 {
+		t.Fatalf("this test needs two migrations, found %d", len(files))
 	}
+	first, err := migrations.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := fstest.MapFS{files[0]: {Data: first}}
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			dsn := e.dsn(t)
-			var (
-				old *Store
-				err error
-			)
-			if isPostgres(dsn) {
-				old, err = openPostgres(ctx, dsn, options{now: time.Now})
-			} else {
-				old, err = openSQLite(ctx, dsn, options{now: time.Now, busyTimeout: time.Second})
-			}
+			db, err := sqldb.Open(ctx, e.dsn(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := old.migrate(ctx, ms[:1]); err != nil {
+			defer db.Close()
+			if err := db.Migrate(ctx, v1, "migrations", migrationTable, migrationLockKey); err != nil {
 				t.Fatal(err)
 			}
+			old := &Store{db: db, now: time.Now}
 			d := digest.FromString("kept")
 			if err := old.PutBlob(ctx, "r", d, 7); err != nil {
 				t.Fatal(err)
 			}
-			old.Close()
 
-			s := open(t, dsn)
-			defer s.Close()
-			var version int64
-			if err := s.db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil {
+			s, err := New(ctx, db)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if version != ms[len(ms)-1].version {
-				t.Fatalf("schema version %d after Open, want %d", version, ms[len(ms)-1].version)
+			var version int64
+			if err := db.R.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil {
+				t.Fatal(err)
+			}
+			if version != int64(len(files)) {
+				t.Fatalf("schema version %d after New, want %d", version, len(files))
 			}
 			if size, err := s.StatBlob(ctx, "r", d); err != nil || size != 7 {
 				t.Fatalf("StatBlob after migration = %d, %v", size, err)
 			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.W.PingContext(ctx); err != nil {
+				t.Fatalf("Store.Close closed the caller's database: %v", err)
+			}
 		})
+	}
+}
+
+// The metadata store and another store's tables share one database, each
+// with its own migration table.
+func TestNewSharesDatabase(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db, err := sqldb.Open(ctx, e.dsn(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			other := fstest.MapFS{"m/0001_other.sql": {Data: []byte(`CREATE TABLE other (id {{ID}})`)}}
+			if err := db.Migrate(ctx, other, "m", "other_migrations", 1); err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(ctx, db, WithClock(time.Now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.PutBlob(ctx, "r", digest.FromString("b"), 1); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.W.ExecContext(ctx, `INSERT INTO other DEFAULT VALUES`); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Migrate(ctx, other, "m", "other_migrations", 1); err != nil {
+				t.Fatalf("other store reopening: %v", err)
+			}
+		})
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	ctx := t.Context()
+	if _, err := New(ctx, nil); err == nil {
+		t.Error("New(nil) accepted")
+	}
+	db, err := sqldb.Open(ctx, filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for name, opt := range map[string]Option{"WithMaxConns": WithMaxConns(2), "WithBusyTimeout": WithBusyTimeout(time.Second), "nil clock": WithClock(nil)} {
+		if _, err := New(ctx, db, opt); err == nil {
+			t.Errorf("New with %s accepted", name)
+		}
+	}
+	if _, err := Open(ctx, filepath.Join(t.TempDir(), "y.db"), WithBusyTimeout(-time.Second)); err == nil {
+		t.Error("negative busy timeout accepted")
 	}
 }

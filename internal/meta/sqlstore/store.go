@@ -3,47 +3,48 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/moat-dev/moat/internal/meta"
+	"github.com/moat-dev/moat/internal/sqldb"
+)
 
-	// The pure-Go SQLite driver registers itself as "sqlite".
-	_ "modernc.org/sqlite"
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+const (
+	// migrationTable records the applied migrations of migrations/.
+	migrationTable = "schema_migrations"
+	// migrationLockKey is the PostgreSQL advisory lock key taken while
+	// migrating ("moatmeta" in ASCII), so replicas starting together apply
+	// each migration once.
+	migrationLockKey int64 = 0x6d6f61746d657461
 )
 
 // Store implements meta.Store over SQLite or PostgreSQL.
 type Store struct {
-	d dialect
-	// db takes every write; on SQLite it is one connection, so writers of
-	// this process queue in Go instead of failing with SQLITE_BUSY.
-	db *sql.DB
-	// reads serves reads: a pool of read-only connections on SQLite (WAL
-	// lets them run beside the writer); the same pool as db on PostgreSQL.
-	reads *sql.DB
-	now   func() time.Time
+	db     *sqldb.DB
+	ownsDB bool // Open opened db; New's caller closes it
+	now    func() time.Time
 }
 
 var _ meta.Store = (*Store)(nil)
 
 type options struct {
-	now         func() time.Time
-	maxConns    int
-	busyTimeout time.Duration
+	now func() time.Time
+	// db configures the database Open opens; New's is open already.
+	db []sqldb.Option
 }
 
-// Option configures Open.
+// Option configures Open and New.
 type Option func(*options) error
 
 // WithClock sets the clock used for touch, push and upload times.
@@ -58,214 +59,99 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithMaxConns bounds the connection pool: all connections on PostgreSQL,
-// the read-only connections on SQLite (which always has exactly one writer
-// connection). Default: 10 on PostgreSQL, 4 on SQLite.
+// WithMaxConns bounds the connection pool Open opens: all connections on
+// PostgreSQL, the read-only connections on SQLite (which always has
+// exactly one writer connection). Default: 10 on PostgreSQL, 4 on SQLite.
+// New refuses it: its database is open already.
 func WithMaxConns(n int) Option {
 	return func(o *options) error {
-		if n < 1 {
-			return fmt.Errorf("max connections %d < 1", n)
-		}
-		o.maxConns = n
+		o.db = append(o.db, sqldb.WithMaxConns(n))
 		return nil
 	}
 }
 
-// WithBusyTimeout sets how long a SQLite connection waits for a lock held
-// by another process sharing the file before failing. Ignored on
-// PostgreSQL. Default: 10s.
+// WithBusyTimeout sets how long a SQLite connection Open opens waits for a
+// lock held by another process sharing the file before failing. Ignored
+// on PostgreSQL. Default: 10s. New refuses it: its database is open
+// already.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("negative busy timeout %v", d)
-		}
-		o.busyTimeout = d
+		o.db = append(o.db, sqldb.WithBusyTimeout(d))
 		return nil
 	}
+}
+
+func apply(opts []Option) (options, error) {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, fmt.Errorf("sqlstore: %w", err)
+		}
+	}
+	return o, nil
 }
 
 // Open connects to the database named by dsn and brings its schema up to
-// date. A dsn starting with postgres:// or postgresql:// selects
-// PostgreSQL (any libpq URL parameters pgx accepts); anything else is the
-// path of a SQLite database file, created with its directory if missing.
+// date; Close closes the database. A dsn starting with postgres:// or
+// postgresql:// selects PostgreSQL (any libpq URL parameters pgx accepts);
+// anything else is the path of a SQLite database file, created with its
+// directory if missing. A DSN Open cannot use fails with meta.ErrInvalid.
 //
 // Open reads only the schema version: its cost does not grow with the
 // amount of data stored. Several processes may open the same database at
 // once; migrations run in one transaction under a lock (an advisory lock on
 // PostgreSQL, the write lock on SQLite), so exactly one applies them.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	o := options{now: time.Now, busyTimeout: 10 * time.Second}
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, fmt.Errorf("sqlstore: %w", err)
-		}
+	o, err := apply(opts)
+	if err != nil {
+		return nil, err
 	}
-	ms, err := loadMigrations()
+	db, err := sqldb.Open(ctx, dsn, o.db...)
+	if errors.Is(err, sqldb.ErrInvalidDSN) {
+		return nil, fmt.Errorf("sqlstore: %w: %w", err, meta.ErrInvalid)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
-	var s *Store
-	if isPostgres(dsn) {
-		s, err = openPostgres(ctx, dsn, o)
-	} else {
-		s, err = openSQLite(ctx, dsn, o)
-	}
+	s, err := newStore(ctx, db, o)
 	if err != nil {
+		db.Close()
 		return nil, err
 	}
-	if err := s.migrate(ctx, ms); err != nil {
-		s.Close()
-		return nil, err
-	}
+	s.ownsDB = true
 	return s, nil
 }
 
-func isPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
-}
-
-func openPostgres(ctx context.Context, dsn string, o options) (*Store, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+// New keeps the metadata in db, an open database other stores may share,
+// and brings its schema up to date as Open does. Close leaves db open:
+// the caller closes it after every store using it.
+func New(ctx context.Context, db *sqldb.DB, opts ...Option) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("sqlstore: nil database")
+	}
+	o, err := apply(opts)
 	if err != nil {
-		// pgx redacts the password in its parse errors.
-		return nil, fmt.Errorf("sqlstore: parse PostgreSQL URL: %w", err)
+		return nil, err
 	}
-	db := stdlib.OpenDB(*cfg)
-	n := o.maxConns
-	if n == 0 {
-		n = 10
+	if len(o.db) > 0 {
+		return nil, errors.New("sqlstore: WithMaxConns and WithBusyTimeout configure Open; New's database is open already")
 	}
-	db.SetMaxOpenConns(n)
-	db.SetMaxIdleConns(n)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlstore: connect to %s: %w", redact(dsn), err)
-	}
-	return &Store{d: postgresDialect, db: db, reads: db, now: o.now}, nil
+	return newStore(ctx, db, o)
 }
 
-// openSQLite opens one writer connection and a pool of read-only ones.
-// WAL lets readers proceed during a write; BEGIN IMMEDIATE takes the write
-// lock up front, so a transaction never fails upgrading a read lock when
-// another process shares the file (busy_timeout covers the wait).
-func openSQLite(ctx context.Context, path string, o options) (*Store, error) {
-	if path == "" {
-		return nil, fmt.Errorf("sqlstore: empty database path: %w", meta.ErrInvalid)
+func newStore(ctx context.Context, db *sqldb.DB, o options) (*Store, error) {
+	if err := db.Migrate(ctx, migrations, "migrations", migrationTable, migrationLockKey); err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
-	if strings.ContainsRune(path, '?') || path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return nil, fmt.Errorf("sqlstore: SQLite database must be a plain file path, got %q: %w", path, meta.ErrInvalid)
-	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("sqlstore: create database directory: %w", err)
-		}
-	}
-	busy := strconv.FormatInt(o.busyTimeout.Milliseconds(), 10)
-	// A 16 MiB page cache per connection (SQLite's default is 2 MiB) keeps
-	// the digest-keyed indexes of a large registry in memory.
-	common := "_busy_timeout=" + busy + "&_foreign_keys=1&_pragma=cache_size(-16384)"
-	writer, err := sql.Open("sqlite", path+"?"+common+"&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
-	}
-	writer.SetMaxOpenConns(1)
-	writer.SetMaxIdleConns(1)
-	writer.SetConnMaxIdleTime(0)
-	writer.SetConnMaxLifetime(0)
-	if err := pingSQLite(ctx, writer, o.busyTimeout); err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
-	}
-	reader, err := sql.Open("sqlite", path+"?"+common+"&_query_only=1")
-	if err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
-	}
-	n := o.maxConns
-	if n == 0 {
-		n = 4
-	}
-	reader.SetMaxOpenConns(n)
-	reader.SetMaxIdleConns(n)
-	return &Store{d: sqliteDialect, db: writer, reads: reader, now: o.now}, nil
+	return &Store{db: db, now: o.now}, nil
 }
 
-// pingSQLite opens the first connection. Switching a new file to WAL
-// takes an exclusive lock and SQLite reports a competing opener as busy
-// without calling the busy handler, so retry for up to the busy timeout.
-func pingSQLite(ctx context.Context, db *sql.DB, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := db.PingContext(ctx)
-		if err == nil || !isBusy(err) || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
-// Close releases the database handles.
+// Close closes the database if Open opened it.
 func (s *Store) Close() error {
-	err := s.db.Close()
-	if s.reads != s.db {
-		err = errors.Join(err, s.reads.Close())
+	if !s.ownsDB {
+		return nil
 	}
-	return err
-}
-
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "<PostgreSQL URL>"
-	}
-	return u.Redacted()
-}
-
-// maxAttempts bounds reruns of a transaction PostgreSQL aborted to break a
-// deadlock or serialization conflict.
-const maxAttempts = 5
-
-// write runs fn in a read-write transaction and commits it. Errors from fn
-// roll the transaction back and are returned unchanged.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	var err error
-	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		err = runTx(ctx, s.db, nil, fn)
-		if err == nil || !isRetryable(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
-		}
-	}
-	return err
-}
-
-// read runs fn in a read-only transaction that sees one snapshot.
-func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return runTx(ctx, s.reads, &s.d.snapshot, fn)
-}
-
-func runTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, opts)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback() // fn's error is the one that matters
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return s.db.Close()
 }
 
 func (s *Store) nowNS() int64 { return s.now().UnixNano() }
@@ -282,7 +168,7 @@ func timeOr(t time.Time, def int64) int64 {
 // repoID returns a repository's id; meta.ErrNotFound if it does not exist.
 func (s *Store) repoID(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
 	var id int64
-	err := tx.QueryRowContext(ctx, s.d.q(`SELECT id FROM repositories WHERE name = ?`), name).Scan(&id)
+	err := tx.QueryRowContext(ctx, s.db.Q(`SELECT id FROM repositories WHERE name = ?`), name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("repository %q: %w", name, meta.ErrNotFound)
 	}
@@ -301,7 +187,7 @@ func (s *Store) ensureRepo(ctx context.Context, tx *sql.Tx, name string) (int64,
 	if !errors.Is(err, meta.ErrNotFound) {
 		return id, err
 	}
-	if _, err := tx.ExecContext(ctx, s.d.q(
+	if _, err := tx.ExecContext(ctx, s.db.Q(
 		`INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`),
 		name, s.nowNS()); err != nil {
 		return 0, fmt.Errorf("create repository %q: %w", name, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/meta"
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
 // CreateUpload starts a session. Zero StartedAt/UpdatedAt become now (and
@@ -29,12 +30,12 @@ func (s *Store) CreateUpload(ctx context.Context, u *meta.Upload) error {
 	if u.UpdatedAt.IsZero() {
 		u.UpdatedAt = u.StartedAt
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.d.q(`
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.db.Q(`
 			INSERT INTO uploads (id, repository, byte_offset, hash_state, started_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?)`),
 			u.ID, u.Repository, u.Offset, u.HashState, u.StartedAt.UnixNano(), u.UpdatedAt.UnixNano())
-		if isUniqueViolation(err) {
+		if sqldb.IsUniqueViolation(err) {
 			return fmt.Errorf("id in use: %w", meta.ErrConflict)
 		}
 		return err
@@ -49,7 +50,7 @@ func (s *Store) CreateUpload(ctx context.Context, u *meta.Upload) error {
 func (s *Store) GetUpload(ctx context.Context, id string) (*meta.Upload, error) {
 	u := meta.Upload{ID: id}
 	var started, updated int64
-	err := s.reads.QueryRowContext(ctx, s.d.q(`
+	err := s.db.R.QueryRowContext(ctx, s.db.Q(`
 		SELECT repository, byte_offset, hash_state, started_at, updated_at FROM uploads WHERE id = ?`), id).
 		Scan(&u.Repository, &u.Offset, &u.HashState, &started, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -71,8 +72,8 @@ func (s *Store) AdvanceUpload(ctx context.Context, u *meta.Upload, from int64) e
 		return fmt.Errorf("advance upload %s from %d to %d: %w", u.ID, from, u.Offset, meta.ErrInvalid)
 	}
 	now := s.now().UTC()
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.d.q(`
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.Q(`
 			UPDATE uploads SET byte_offset = ?, hash_state = ?, updated_at = ?
 			WHERE id = ? AND byte_offset = ?`),
 			u.Offset, u.HashState, now.UnixNano(), u.ID, from)
@@ -83,7 +84,7 @@ func (s *Store) AdvanceUpload(ctx context.Context, u *meta.Upload, from int64) e
 			return nil
 		}
 		var offset int64
-		err = tx.QueryRowContext(ctx, s.d.q(`SELECT byte_offset FROM uploads WHERE id = ?`), u.ID).Scan(&offset)
+		err = tx.QueryRowContext(ctx, s.db.Q(`SELECT byte_offset FROM uploads WHERE id = ?`), u.ID).Scan(&offset)
 		if errors.Is(err, sql.ErrNoRows) {
 			return meta.ErrNotFound
 		}
@@ -101,8 +102,8 @@ func (s *Store) AdvanceUpload(ctx context.Context, u *meta.Upload, from int64) e
 
 // DeleteUpload ends a session; meta.ErrNotFound if absent.
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM uploads WHERE id = ?`), id)
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.Q(`DELETE FROM uploads WHERE id = ?`), id)
 		if err != nil {
 			return err
 		}
@@ -117,7 +118,7 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 // StaleUploads lists sessions not updated since before, least recently
 // updated first; limit <= 0 means no limit.
 func (s *Store) StaleUploads(ctx context.Context, before time.Time, limit int) ([]meta.Upload, error) {
-	rows, err := s.reads.QueryContext(ctx, s.d.q(`
+	rows, err := s.db.R.QueryContext(ctx, s.db.Q(`
 		SELECT id, repository, byte_offset, hash_state, started_at, updated_at FROM uploads
 		WHERE updated_at < ? ORDER BY updated_at, id`+limitClause(limit)), before.UnixNano())
 	if err != nil {
