@@ -45,8 +45,8 @@ func (s *Server) API(t testing.TB, method, path string, body, out any) {
 	}
 }
 
-// createRobot creates RobotName with an identity policy of its own.
-func (s *Server) createRobot(t testing.TB, policyDoc string) Credentials {
+// createRobot creates RobotName with robotPolicy.
+func (s *Server) createRobot(t testing.TB) Credentials {
 	t.Helper()
 	var r struct{ Username, Secret string }
 	s.API(t, "POST", "/api/v1/robots", map[string]string{"name": RobotName, "description": "the tests' client"}, &r)
@@ -54,7 +54,7 @@ func (s *Server) createRobot(t testing.TB, policyDoc string) Credentials {
 		t.Fatalf("robot created as %q with secret %q", r.Username, r.Secret)
 	}
 	policy := RobotName + "-policy"
-	s.API(t, "PUT", "/api/v1/policies/"+policy, map[string]any{"kind": "identity", "document": json.RawMessage(policyDoc)}, nil)
+	s.API(t, "PUT", "/api/v1/policies/"+policy, map[string]any{"kind": "identity", "document": json.RawMessage(robotPolicy)}, nil)
 	s.API(t, "PUT", "/api/v1/policies/"+policy+"/attachments/robot/"+RobotName, nil, nil)
 	return Credentials{r.Username, r.Secret}
 }

@@ -10,21 +10,21 @@ import (
 	"testing"
 )
 
-// EnvBinary names a prebuilt moat binary to test instead of building one.
-const EnvBinary = "MOAT_E2E_BINARY"
+// envBinary names a prebuilt moat binary to test instead of building one.
+const envBinary = "MOAT_E2E_BINARY"
 
 // envRace set to 1 builds the binary with the race detector.
 const envRace = "MOAT_E2E_RACE"
 
 const installHint = "install it with scripts/install-deps.sh"
 
-// Main builds moat into a temporary directory unless EnvBinary names one,
-// publishes the path in EnvBinary for Binary and Start, runs the tests and
+// Main builds moat into a temporary directory unless envBinary names one,
+// publishes the path in envBinary for Binary and Start, runs the tests and
 // returns their exit code. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(moatproc.Main(m)) }
 func Main(m *testing.M) int {
-	if os.Getenv(EnvBinary) != "" {
+	if os.Getenv(envBinary) != "" {
 		return m.Run()
 	}
 	dir, err := os.MkdirTemp("", "moat-bin-")
@@ -40,7 +40,7 @@ func Main(m *testing.M) int {
 	}
 	// The environment, not a package variable, carries the path: it is
 	// set once before any test runs.
-	if err := os.Setenv(EnvBinary, bin); err != nil {
+	if err := os.Setenv(envBinary, bin); err != nil {
 		fmt.Fprintln(os.Stderr, "moatproc:", err)
 		return 1
 	}
@@ -48,7 +48,7 @@ func Main(m *testing.M) int {
 }
 
 func build(bin string) error {
-	root, err := RepoRoot()
+	root, err := repoRoot()
 	if err != nil {
 		return err
 	}
@@ -67,15 +67,15 @@ func build(bin string) error {
 // Binary returns the path of the moat binary under test.
 func Binary(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv(EnvBinary)
+	bin := os.Getenv(envBinary)
 	if bin == "" {
-		t.Fatalf("no moat binary: call moatproc.Main from TestMain or set %s", EnvBinary)
+		t.Fatalf("no moat binary: call moatproc.Main from TestMain or set %s", envBinary)
 	}
 	return bin
 }
 
-// RepoRoot finds the module root by walking up from the working directory.
-func RepoRoot() (string, error) {
+// repoRoot finds the module root by walking up from the working directory.
+func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
@@ -93,16 +93,16 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// InCI reports whether a missing dependency must fail a test instead of
+// inCI reports whether a missing dependency must fail a test instead of
 // skipping it.
-func InCI() bool { return os.Getenv("CI") == "true" }
+func inCI() bool { return os.Getenv("CI") == "true" }
 
 // RequireTool returns the path of a client program, looked up first in the
 // repository's .tools/bin, then on PATH. A missing tool skips the test, or
 // fails it under CI=true.
 func RequireTool(t testing.TB, name string) string {
 	t.Helper()
-	if root, err := RepoRoot(); err == nil {
+	if root, err := repoRoot(); err == nil {
 		p := filepath.Join(root, ".tools", "bin", name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
 			return p
@@ -111,7 +111,7 @@ func RequireTool(t testing.TB, name string) string {
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	if InCI() {
+	if inCI() {
 		t.Fatalf("%s not found (CI=true makes this a failure): %s", name, installHint)
 	}
 	t.Skipf("%s not found: %s", name, installHint)
@@ -124,7 +124,7 @@ func RequireRoot(t testing.TB, why string) {
 	if os.Geteuid() == 0 {
 		return
 	}
-	if InCI() {
+	if inCI() {
 		t.Fatalf("%s needs root (CI=true makes this a failure)", why)
 	}
 	t.Skipf("%s needs root", why)

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -25,9 +26,9 @@ const AdminPassword = "admin-test-password-1"
 // RobotName is the robot Start creates; it logs in as "robot+" + RobotName.
 const RobotName = "tester"
 
-// AllRegistryPolicy is the robot's default identity policy: every registry
-// action (pull, push, delete, tag and repository listing) everywhere.
-const AllRegistryPolicy = `{"Version":"2026-01-01","Statement":[{"Sid":"Tests","Effect":"Allow","Action":"registry:*","Resource":"*"}]}`
+// robotPolicy is the robot's identity policy: every registry action (pull,
+// push, delete, tag and repository listing) everywhere.
+const robotPolicy = `{"Version":"2026-01-01","Statement":[{"Sid":"Tests","Effect":"Allow","Action":"registry:*","Resource":"*"}]}`
 
 const (
 	readyTimeout = 60 * time.Second // a race-detector build starts slowly
@@ -41,11 +42,10 @@ type Credentials struct{ Username, Password string }
 func (c Credentials) Pair() string { return c.Username + ":" + c.Password }
 
 type config struct {
-	database, dataDir string
-	auth, robot       bool
-	robotPolicy       string
-	args, env         []string
-	tls               *tls.Config
+	database    string
+	auth, robot bool
+	args, env   []string
+	tls         *tls.Config
 }
 
 // Option configures Start.
@@ -54,9 +54,6 @@ type Option func(*config)
 // WithDatabase selects the metadata database, a postgres:// URL. Default:
 // the embedded SQLite database in the data directory.
 func WithDatabase(url string) Option { return func(c *config) { c.database = url } }
-
-// WithDataDir serves an existing data directory. Default: a fresh one.
-func WithDataDir(dir string) Option { return func(c *config) { c.dataDir = dir } }
 
 // WithArgs appends flags to `moat serve`.
 func WithArgs(args ...string) Option {
@@ -76,10 +73,6 @@ func WithoutAuth() Option { return func(c *config) { c.auth = false } }
 // WithoutRobot skips creating the robot, for tests that make their own
 // principals. Default: the robot is created.
 func WithoutRobot() Option { return func(c *config) { c.robot = false } }
-
-// WithRobotPolicy gives the robot this identity policy document instead
-// of AllRegistryPolicy.
-func WithRobotPolicy(doc string) Option { return func(c *config) { c.robotPolicy = doc } }
 
 // WithTLS tells the harness that the main listener serves HTTPS, set up by
 // the test's own flags or environment (WithArgs, WithEnv): URL becomes
@@ -134,13 +127,13 @@ var errPortTaken = errors.New("port taken")
 // failed test gets the tail of the log.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	cfg := config{auth: true, robot: true, robotPolicy: AllRegistryPolicy}
+	cfg := config{auth: true, robot: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	base := t.TempDir()
 	s := &Server{
-		DataDir:  cfg.dataDir,
+		DataDir:  filepath.Join(base, "data"),
 		Database: cfg.database,
 		LogPath:  filepath.Join(base, "moat.log"),
 		Auth:     cfg.auth,
@@ -152,9 +145,6 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if cfg.tls != nil {
 		s.scheme = "https"
 		s.client.Transport = &http.Transport{TLSClientConfig: cfg.tls}
-	}
-	if s.DataDir == "" {
-		s.DataDir = filepath.Join(base, "data")
 	}
 	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -191,7 +181,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	t.Cleanup(s.cleanup)
 	s.checkAccessControl(t)
 	if s.Auth && cfg.robot {
-		s.Robot = s.createRobot(t, cfg.robotPolicy)
+		s.Robot = s.createRobot(t)
 	}
 	return s
 }
@@ -222,7 +212,7 @@ func (s *Server) launch(bin string) error {
 	if err != nil {
 		return err
 	}
-	start, _ := logFile.Seek(0, 2)
+	start, _ := logFile.Seek(0, io.SeekEnd)
 	cmd := exec.Command(bin, append(append([]string{}, s.args...), "--addr", s.Addr)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), s.env...)
@@ -394,17 +384,6 @@ func (s *Server) StoreArgs() []string {
 		args = append(args, "--database", s.Database)
 	}
 	return args
-}
-
-// HTTPClient returns a client for this server: it trusts the server's
-// certificate as WithTLS says, and sends the robot's credentials as
-// Transport does.
-func (s *Server) HTTPClient() *http.Client {
-	base := http.DefaultTransport
-	if s.client.Transport != nil {
-		base = s.client.Transport
-	}
-	return &http.Client{Transport: s.Transport(base)}
 }
 
 // Log returns everything every run of the server has written so far.
