@@ -24,6 +24,7 @@ import (
 	"github.com/moat-dev/moat/internal/meta/sqlstore"
 	"github.com/moat-dev/moat/internal/registry"
 	"github.com/moat-dev/moat/internal/server"
+	"github.com/moat-dev/moat/internal/sqldb"
 	"github.com/moat-dev/moat/internal/tlsconf"
 	"github.com/moat-dev/moat/internal/tlsconf/localca"
 )
@@ -154,7 +155,14 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	if err := metrics.Register(storageCollector(fsd.Root())); err != nil {
 		return err
 	}
-	md, err := sqlstore.Open(ctx, cfg.DatabaseDSN())
+	// One database handle for every store (one SQLite writer connection),
+	// closed after all of them.
+	db, err := sqldb.Open(ctx, cfg.DatabaseDSN())
+	if err != nil {
+		return fmt.Errorf("database %s: %w", cfg.DatabaseForLog(), err)
+	}
+	defer db.Close()
+	md, err := sqlstore.New(ctx, db)
 	if err != nil {
 		return fmt.Errorf("metadata store %s: %w", cfg.DatabaseForLog(), err)
 	}
@@ -164,11 +172,10 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	var srvOpts []server.Option
 	var wrapV2 func(http.Handler) http.Handler
 	if cfg.Auth.Enabled {
-		ac, err := openAccessControl(ctx, cfg, specs, log, logw)
+		ac, err := openAccessControl(ctx, cfg, db, specs, log, logw)
 		if err != nil {
 			return err
 		}
-		defer ac.Close()
 		// A mount without a source would link blobs of repositories the
 		// caller may not read.
 		regOpts = append(regOpts, registry.WithAnonymousMount(false))

@@ -43,7 +43,6 @@ const policyReloadInterval = 5 * time.Second
 // identities, policies, tokens and the audit log, stored in the metadata
 // database.
 type accessControl struct {
-	db       *sqldb.DB
 	holder   *auth.EngineHolder
 	ids      *identity.Service
 	policies *policystore.Store
@@ -55,20 +54,12 @@ type accessControl struct {
 	log      *slog.Logger
 }
 
-// openAccessControl opens the stores, creates the admin user on first
-// start (password from MOAT_ADMIN_PASSWORD, or generated and written to
-// out once), and builds the guard and token server.
-func openAccessControl(ctx context.Context, cfg config.Config, listeners []listenerSpec, log *slog.Logger, out io.Writer) (_ *accessControl, err error) {
-	db, err := sqldb.Open(ctx, cfg.DatabaseDSN())
-	if err != nil {
-		return nil, fmt.Errorf("auth database %s: %w", cfg.DatabaseForLog(), err)
-	}
-	defer func() {
-		if err != nil {
-			db.Close()
-		}
-	}()
-	a := &accessControl{db: db, listener: cfg.Auth.Listener, log: log}
+// openAccessControl opens the stores in db (shared with the metadata
+// store; the caller closes it), creates the admin user on first start
+// (password from MOAT_ADMIN_PASSWORD, or generated and written to out
+// once), and builds the guard and token server.
+func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, listeners []listenerSpec, log *slog.Logger, out io.Writer) (*accessControl, error) {
+	a := &accessControl{listener: cfg.Auth.Listener, log: log}
 	idStore, err := sqlidentity.New(ctx, db)
 	if err != nil {
 		return nil, err
@@ -134,8 +125,6 @@ func openAccessControl(ctx context.Context, cfg config.Config, listeners []liste
 	}
 	return a, nil
 }
-
-func (a *accessControl) Close() error { return a.db.Close() }
 
 // ensureAdminPolicy stores the admins' policy and attaches it to the
 // admins group unless it is there already (an operator may have edited
