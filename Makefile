@@ -11,7 +11,7 @@ FUZZTIME  ?= 2s
 # detector; the rest (pure parsers and scanners) run without it to keep
 # the suite fast. Directories that do not exist yet are ignored.
 RACE_DIRS := cmd internal/server internal/distribution internal/registry \
-	internal/blob internal/meta internal/auth internal/events internal/jobs \
+	internal/blob internal/meta internal/sqldb internal/auth internal/events internal/jobs \
 	internal/lifecycle internal/replication internal/proxy internal/scan/catalog \
 	internal/scan/vulndb internal/scan/match
 RACE_PATTERNS := $(foreach d,$(RACE_DIRS),$(if $(wildcard $(d)),./$(d)/...))
