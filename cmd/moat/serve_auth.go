@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -108,7 +107,7 @@ func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, lis
 	// the connection's context; so do the realm in challenges and
 	// whether a client certificate may log in.
 	guardOpts := []auth.Option{auth.WithLogger(log), auth.WithListenerFrom(server.ListenerName),
-		auth.WithCertLoginObserver(auth.CertLoginAudit(a.audit, log))}
+		auth.WithLoginObserver(auth.LoginAudit(a.audit, log))}
 	for _, l := range listeners {
 		guardOpts = append(guardOpts, auth.WithListenerRealm(l.name, l.realm))
 		if l.certIdentity {
@@ -155,7 +154,7 @@ func ensureAdminPolicy(ctx context.Context, ps *policystore.Store, log auth.Appe
 func (a *accessControl) v2(next http.Handler) http.Handler {
 	return a.guard.Middleware(a.listener, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, ok := auth.CallerFrom(r.Context()); ok && c.Principal.Type != policy.Anonymous {
-			r = r.WithContext(registry.WithActor(r.Context(), principalName(c.Principal)))
+			r = r.WithContext(registry.WithActor(r.Context(), c.Principal.String()))
 		}
 		next.ServeHTTP(w, r)
 	}))
@@ -185,7 +184,7 @@ func (a *accessControl) management(log *slog.Logger) (http.Handler, error) {
 func (a *accessControl) distributionOptions() []distribution.Option {
 	return []distribution.Option{
 		distribution.WithAuthorizer(a.guard),
-		distribution.WithObserver(registryAudit(a.audit, a.log)),
+		distribution.WithObserver(auth.RegistryAudit(a.audit, a.log)),
 	}
 }
 
@@ -196,51 +195,4 @@ func (a *accessControl) reloadTask(ctx context.Context) error {
 		a.log.Info("policies reloaded", "version", a.loader.Version())
 	}
 	return err
-}
-
-func principalName(p policy.Principal) string {
-	if p.Type == policy.Anonymous || p.Type == "" {
-		return "anonymous"
-	}
-	return string(p.Type) + ":" + p.Name
-}
-
-// registryAudit records a distribution event: who, what, from where and
-// the result. A failed append is logged; the request has already been
-// answered by the registry call it describes.
-func registryAudit(a auth.Appender, log *slog.Logger) func(context.Context, distribution.Event) {
-	return func(ctx context.Context, ev distribution.Event) {
-		e := audit.Entry{Actor: "anonymous", Action: string(ev.Action), Resource: policy.RepositoryResource(ev.Repository), Result: audit.ResultSuccess}
-		if c, ok := auth.CallerFrom(ctx); ok {
-			e.Actor = principalName(c.Principal)
-			if c.Context.SourceIP.IsValid() {
-				e.SourceIP = c.Context.SourceIP.String()
-			}
-		}
-		details := map[string]any{"reference": ev.Reference}
-		if ev.Digest != "" {
-			details["digest"] = ev.Digest.String()
-		}
-		if len(ev.Tags) > 0 {
-			details["tags"] = ev.Tags
-		}
-		var refusal interface{ Challenge() string }
-		switch {
-		case ev.Err == nil:
-		case errors.As(ev.Err, &refusal):
-			e.Result = audit.ResultDenied
-		default:
-			e.Result = audit.ResultFailure
-			details["error"] = ev.Err.Error()
-		}
-		b, err := json.Marshal(details)
-		if err != nil {
-			log.ErrorContext(ctx, "audit registry event", "err", err)
-			return
-		}
-		e.Details = b
-		if _, err := a.Append(ctx, e); err != nil {
-			log.ErrorContext(ctx, "audit registry event", "err", err)
-		}
-	}
 }

@@ -232,10 +232,9 @@ func decode(r *http.Request, v any) error {
 // caller names the request's caller for the audit log.
 func caller(ctx context.Context) (actor, sourceIP string) {
 	c, ok := auth.CallerFrom(ctx)
-	if !ok || c.Principal.Type == policy.Anonymous || c.Principal.Type == "" {
-		actor = "anonymous"
-	} else {
-		actor = string(c.Principal.Type) + ":" + c.Principal.Name
+	actor = string(policy.Anonymous)
+	if ok {
+		actor = c.Principal.String()
 	}
 	if ok && c.Context.SourceIP.IsValid() {
 		sourceIP = c.Context.SourceIP.String()

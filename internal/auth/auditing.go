@@ -7,7 +7,9 @@ import (
 	"log/slog"
 
 	"github.com/moat-dev/moat/internal/audit"
+	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/token"
+	"github.com/moat-dev/moat/internal/distribution"
 )
 
 // Appender records audit entries; *audit.Log is one.
@@ -71,37 +73,88 @@ func errorClass(err error) string {
 	return "internal error"
 }
 
-// CertLoginAudit returns a Guard certificate login observer that records
-// client-certificate logins in the audit log as auth:ClientCertificateLogin,
-// with the certificate's subject, issuer and serial. A failed append is
-// logged, never turned into a failed request.
-func CertLoginAudit(a Appender, log *slog.Logger) func(context.Context, CertLogin) {
+// LoginAudit returns a Guard login observer that records Basic logins as
+// auth:BasicLogin and client-certificate logins as
+// auth:ClientCertificateLogin (with the certificate's subject, issuer and
+// serial). A failed append is logged, never turned into a failed request.
+func LoginAudit(a Appender, log *slog.Logger) func(context.Context, Login) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return func(ctx context.Context, ev CertLogin) {
-		actor := ev.Subject
-		result := audit.ResultSuccess
-		details := map[string]any{"certSubject": ev.CertSubject, "issuer": ev.Issuer, "serial": ev.Serial, "listener": ev.Listener}
+	return func(ctx context.Context, ev Login) {
+		action, failedActor := "auth:BasicLogin", "login:"+ev.Name
+		details := map[string]any{"listener": ev.Listener}
+		if ev.Cert != nil {
+			action, failedActor = "auth:ClientCertificateLogin", "cert:"+ev.Name
+			details["certSubject"], details["issuer"], details["serial"] = ev.Cert.Subject, ev.Cert.Issuer, ev.Cert.Serial
+		}
+		actor, result := ev.Subject, audit.ResultSuccess
 		if ev.Err != nil {
-			result = audit.ResultFailure
+			// Unauthenticated: the name as presented.
+			actor, result = failedActor, audit.ResultFailure
 			details["error"] = "authentication failed"
 			if !errors.Is(ev.Err, ErrUnauthenticated) {
 				details["error"] = "internal error"
 			}
-			actor = "cert:" + ev.CommonName // unauthenticated: the name as presented
 		}
 		b, err := json.Marshal(details)
 		if err != nil {
-			log.ErrorContext(ctx, "audit certificate login", "err", err)
+			log.ErrorContext(ctx, "audit login", "err", err)
 			return
 		}
-		e := audit.Entry{Actor: actor, Action: "auth:ClientCertificateLogin", Resource: "registry", Result: result, Details: b}
+		e := audit.Entry{Actor: actor, Action: action, Resource: "registry", Result: result, Details: b}
 		if ev.SourceIP.IsValid() {
 			e.SourceIP = ev.SourceIP.String()
 		}
 		if _, err := a.Append(ctx, e); err != nil {
-			log.ErrorContext(ctx, "audit certificate login", "err", err)
+			log.ErrorContext(ctx, "audit login", "err", err)
+		}
+	}
+}
+
+// RegistryAudit returns a distribution observer that records pushes,
+// pulls, deletes and refusals: who, what, from where and the result, and
+// for a push the tags it set and where moved tags pointed before. A
+// failed append is logged; the request has already been answered.
+func RegistryAudit(a Appender, log *slog.Logger) func(context.Context, distribution.Event) {
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(ctx context.Context, ev distribution.Event) {
+		e := audit.Entry{Actor: "anonymous", Action: string(ev.Action), Resource: policy.RepositoryResource(ev.Repository), Result: audit.ResultSuccess}
+		if c, ok := CallerFrom(ctx); ok {
+			e.Actor = c.Principal.String()
+			if c.Context.SourceIP.IsValid() {
+				e.SourceIP = c.Context.SourceIP.String()
+			}
+		}
+		details := map[string]any{"reference": ev.Reference}
+		if ev.Digest != "" {
+			details["digest"] = ev.Digest.String()
+		}
+		if len(ev.Tags) > 0 {
+			details["tags"] = ev.Tags
+		}
+		if len(ev.Moved) > 0 {
+			details["moved"] = ev.Moved // tag -> the digest it pointed at before
+		}
+		var refusal interface{ Challenge() string }
+		switch {
+		case ev.Err == nil:
+		case errors.As(ev.Err, &refusal):
+			e.Result = audit.ResultDenied
+		default:
+			e.Result = audit.ResultFailure
+			details["error"] = ev.Err.Error()
+		}
+		b, err := json.Marshal(details)
+		if err != nil {
+			log.ErrorContext(ctx, "audit registry event", "err", err)
+			return
+		}
+		e.Details = b
+		if _, err := a.Append(ctx, e); err != nil {
+			log.ErrorContext(ctx, "audit registry event", "err", err)
 		}
 	}
 }

@@ -3,18 +3,24 @@ package auth_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/moat-dev/moat/internal/audit"
 	"github.com/moat-dev/moat/internal/audit/sqlaudit"
 	"github.com/moat-dev/moat/internal/auth"
+	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/token"
+	"github.com/moat-dev/moat/internal/distribution"
 )
 
 // TestTokenAudit: logins through the real token endpoint land in a real
@@ -60,5 +66,55 @@ func TestTokenAudit(t *testing.T) {
 	}
 	if _, err := log.Verify(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRegistryAudit: a push that moves a tag records where it pointed
+// before; a refusal is "denied", a failure keeps its error, an
+// anonymous caller is named so.
+func TestRegistryAudit(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlaudit.Open(ctx, filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	log, err := audit.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	observe := auth.RegistryAudit(log, slog.New(slog.DiscardHandler))
+	alice := auth.WithCaller(ctx, &auth.Caller{
+		Principal: policy.Principal{Type: policy.User, Name: "alice"},
+		Context:   policy.Context{SourceIP: netip.MustParseAddr("10.4.4.4")},
+	})
+	old, pushed := digest.FromString("old"), digest.FromString("new")
+	observe(alice, distribution.Event{Action: policy.ActionPush, Repository: "team-a/app", Reference: "v1", Digest: pushed,
+		Tags: []string{"v1", "v2"}, Moved: map[string]digest.Digest{"v1": old}})
+	observe(ctx, distribution.Event{Action: policy.ActionPull, Repository: "team-a/app", Reference: "v1",
+		Err: &auth.DeniedError{Action: policy.ActionPull, Resource: "repository/team-a/app"}})
+	observe(alice, distribution.Event{Action: policy.ActionDelete, Repository: "team-a/app", Reference: "v9", Err: errors.New("manifest unknown")})
+
+	recs, _, err := log.Query(ctx, audit.Filter{})
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("records: %+v %v", recs, err)
+	}
+	var push struct {
+		Digest string
+		Tags   []string
+		Moved  map[string]string
+	}
+	if err := json.Unmarshal(recs[0].Details, &push); err != nil {
+		t.Fatal(err)
+	}
+	if recs[0].Actor != "user:alice" || recs[0].Action != "registry:Push" || recs[0].Resource != "repository/team-a/app" ||
+		recs[0].SourceIP != "10.4.4.4" || push.Digest != pushed.String() || len(push.Tags) != 2 || len(push.Moved) != 1 || push.Moved["v1"] != old.String() {
+		t.Errorf("push record %+v %s", recs[0], recs[0].Details)
+	}
+	if recs[1].Actor != "anonymous" || recs[1].Result != audit.ResultDenied {
+		t.Errorf("refused pull record %+v", recs[1])
+	}
+	if recs[2].Result != audit.ResultFailure || !strings.Contains(string(recs[2].Details), "manifest unknown") {
+		t.Errorf("failed delete record %+v %s", recs[2], recs[2].Details)
 	}
 }

@@ -76,7 +76,7 @@ func certGuard(t *testing.T, w *world) (*auth.Guard, *audit.Log) {
 			n, ok := ctx.Value(listenerCtxKey{}).(string)
 			return n, ok
 		}),
-		auth.WithCertLoginObserver(auth.CertLoginAudit(log, slog.New(slog.DiscardHandler))))
+		auth.WithLoginObserver(auth.LoginAudit(log, slog.New(slog.DiscardHandler))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,12 +231,56 @@ func TestCertLoginAudit(t *testing.T) {
 		t.Errorf("failure record %+v %s", recs[1], recs[1].Details)
 	}
 	// After the report interval the same login is recorded again.
-	w.clock.add(auth.CertLoginReportInterval + time.Second)
+	w.clock.add(auth.LoginReportInterval + time.Second)
 	through(g, "mtls", verified(alice))
 	if recs, _, _ = log.Query(ctx, audit.Filter{}); len(recs) != 3 {
 		t.Errorf("%d records after the interval, want 3", len(recs))
 	}
 	if _, err := log.Verify(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBasicLoginAudit: Basic credentials on /v2/ are logins too. Each
+// account, source address and outcome is recorded once per report
+// interval, never with the password.
+func TestBasicLoginAudit(t *testing.T) {
+	w := newWorld(t)
+	g, log := certGuard(t, w)
+	ctx := context.Background()
+	from := func(ip string) func(*http.Request) { return func(r *http.Request) { r.RemoteAddr = ip + ":4000" } }
+	bob := func(pass string) func(*http.Request) { return func(r *http.Request) { r.SetBasicAuth("bob", pass) } }
+	for range 3 {
+		through(g, "public", bob(w.secrets["bob"]))
+		through(g, "public", bob("wrong-password"))
+	}
+	through(g, "public", from("10.2.2.2"), bob(w.secrets["bob"])) // another source: recorded
+	recs, _, err := log.Query(ctx, audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want one per account, source and outcome: %+v", len(recs), recs)
+	}
+	ok, bad, other := recs[0], recs[1], recs[2]
+	if ok.Actor != "user:bob" || ok.Action != "auth:BasicLogin" || ok.Result != audit.ResultSuccess || ok.SourceIP != "10.1.1.1" ||
+		!strings.Contains(string(ok.Details), `"listener":"public"`) {
+		t.Errorf("success record %+v %s", ok, ok.Details)
+	}
+	if bad.Actor != "login:bob" || bad.Result != audit.ResultFailure || !strings.Contains(string(bad.Details), "authentication failed") {
+		t.Errorf("failure record %+v %s", bad, bad.Details)
+	}
+	if other.SourceIP != "10.2.2.2" || other.Result != audit.ResultSuccess {
+		t.Errorf("second source record %+v", other)
+	}
+	for _, r := range recs {
+		if strings.Contains(string(r.Details), w.secrets["bob"]) || strings.Contains(string(r.Details), "wrong-password") {
+			t.Errorf("record %d holds a password: %s", r.Seq, r.Details)
+		}
+	}
+	w.clock.add(auth.LoginReportInterval + time.Second)
+	through(g, "public", bob(w.secrets["bob"]))
+	if recs, _, _ = log.Query(ctx, audit.Filter{}); len(recs) != 4 {
+		t.Errorf("%d records after the interval, want 4", len(recs))
 	}
 }

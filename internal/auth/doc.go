@@ -28,9 +28,9 @@
 // With [WithClientCertIdentity], a TLS client certificate that the
 // listener verified logs in the account its common name names
 // ("alice", "robot+ci") on requests without an Authorization header;
-// such logins are reported to [WithCertLoginObserver] ([CertLoginAudit]
-// writes them to the audit log), once per certificate and outcome every
-// few minutes rather than on every request.
+// such logins, and Basic logins, are reported to [WithLoginObserver]
+// ([LoginAudit] writes them to the audit log), once per account, source
+// address and outcome every few minutes rather than on every request.
 //
 // Limits: the source address is the TCP peer (no trusted-proxy header
 // handling yet); a bearer token's subject is re-resolved at most every

@@ -83,11 +83,12 @@ type Guard struct {
 	listenerFrom func(context.Context) (string, bool)
 	realms       map[string]string
 	certIdentity map[string]bool
-	certObserver func(context.Context, CertLogin)
-	// certSeen keeps client-certificate logins out of the observer while
-	// reported recently (certificate hash and outcome -> until when).
-	cmu      sync.Mutex
-	certSeen map[certSeenKey]time.Time
+	// loginObserver hears of Basic and certificate logins; loginSeen
+	// keeps a login out of it while reported recently (login -> until
+	// when).
+	loginObserver func(context.Context, Login)
+	lmu           sync.Mutex
+	loginSeen     map[loginSeenKey]time.Time
 }
 
 type lookup struct {
@@ -190,16 +191,16 @@ func WithClientCertIdentity(listeners ...string) Option {
 	}
 }
 
-// WithCertLoginObserver calls fn for client-certificate logins (see
-// WithClientCertIdentity), successful or not, for the audit log. The same
-// certificate with the same outcome is reported once per
-// CertLoginReportInterval, not on every request. Default: none.
-func WithCertLoginObserver(fn func(context.Context, CertLogin)) Option {
+// WithLoginObserver calls fn for logins with Basic credentials or a
+// client certificate (see WithClientCertIdentity), successful or not, for
+// the audit log. The same login is reported once per
+// LoginReportInterval, not on every request. Default: none.
+func WithLoginObserver(fn func(context.Context, Login)) Option {
 	return func(g *Guard) error {
 		if fn == nil {
-			return errors.New("nil certificate login observer")
+			return errors.New("nil login observer")
 		}
-		g.certObserver = fn
+		g.loginObserver = fn
 		return nil
 	}
 }
@@ -213,7 +214,7 @@ func NewGuard(ids Identities, issuer *token.Issuer, engine *EngineHolder, servic
 	g := &Guard{ids: ids, issuer: issuer, engine: engine, service: service, realm: realm, allowBasic: true,
 		now: time.Now, log: slog.Default(), lookupTTL: 5 * time.Second, lookups: map[string]lookup{},
 		verified: map[[sha256.Size]byte]*token.Claims{}, realms: map[string]string{}, certIdentity: map[string]bool{},
-		certSeen: map[certSeenKey]time.Time{}}
+		loginSeen: map[loginSeenKey]time.Time{}}
 	for _, o := range opts {
 		if err := o(g); err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
@@ -260,8 +261,13 @@ func (g *Guard) Identify(r *http.Request, listener string) (*Caller, error) {
 		}
 		p, err := g.ids.Authenticate(r.Context(), user, pass)
 		if errors.Is(err, identity.ErrUnauthenticated) {
-			return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+			err = fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 		}
+		l := Login{Method: LoginBasic, Name: user, Listener: listener, SourceIP: c.Context.SourceIP, Err: err}
+		if err == nil {
+			l.Subject = p.Subject()
+		}
+		g.reportLogin(r.Context(), sha256.Sum256([]byte(user)), l)
 		if err != nil {
 			return nil, err
 		}

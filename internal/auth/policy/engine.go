@@ -27,6 +27,15 @@ type Principal struct {
 	Groups []string
 }
 
+// String names the caller as the audit log and pushed-by records do:
+// "user:alice", "robot:ci" or "anonymous".
+func (p Principal) String() string {
+	if p.Type == Anonymous || p.Type == "" {
+		return string(Anonymous)
+	}
+	return string(p.Type) + ":" + p.Name
+}
+
 // PrincipalRef names a user, group or robot, as in "group:team-a".
 type PrincipalRef struct {
 	Type PrincipalType
