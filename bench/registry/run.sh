@@ -66,7 +66,8 @@ run() {
 }
 
 moat_port=$(free_port)
-run moat "$moat_port" "$work/moat" serve --addr "127.0.0.1:$moat_port" --data-dir "$work/moat-data"
+# Both registries run without access control: this measures the core.
+run moat "$moat_port" "$work/moat" serve --auth=false --addr "127.0.0.1:$moat_port" --data-dir "$work/moat-data"
 
 dist_port=$(free_port)
 mkdir -p "$work/dist-data"

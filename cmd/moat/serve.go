@@ -46,8 +46,10 @@ Environment variables: ` + fmt.Sprint(config.EnvNames()) + `.
 With no settings, blobs go to ./moat-data/blobs and metadata to the SQLite
 database ./moat-data/moat.db; --database postgres://... selects PostgreSQL.
 
-Access control is off unless --auth (or auth.enabled, MOAT_AUTH_ENABLED)
-is given; it will be on by default once the test harnesses log in.
+Access control is on: the first start creates the user admin with the
+password in MOAT_ADMIN_PASSWORD or prints a generated one, and nothing is
+anonymous unless a policy grants it. --auth=false (auth.enabled: false,
+MOAT_AUTH_ENABLED=false) serves everyone without credentials.
 
 HTTPS: --tls-cert and --tls-key serve a certificate (reloaded when the
 files change); --tls-self-signed makes a local CA and certificate under
@@ -92,7 +94,7 @@ listeners, each with its own TLS, come from "listeners" in the file.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", def.DataDir, "directory for blobs and the default SQLite database")
 	cmd.Flags().StringVar(&database, "database", "", "metadata database: a postgres:// URL or an SQLite file (default <data-dir>/moat.db)")
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file")
-	cmd.Flags().BoolVar(&authOn, "auth", def.Auth.Enabled, "require authentication and enforce access policies (token endpoint at /auth/token); the first start creates user admin with the password in MOAT_ADMIN_PASSWORD or prints a generated one")
+	cmd.Flags().BoolVar(&authOn, "auth", def.Auth.Enabled, "require authentication and enforce access policies (token endpoint at /auth/token); --auth=false serves everyone without credentials")
 	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain (with --tls-key)")
 	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "private key of --tls-cert")
 	cmd.Flags().StringVar(&tlsClientCA, "tls-client-ca", "", "PEM CA certificates that client certificates must chain to")

@@ -112,11 +112,10 @@ type Listener struct {
 // Auth configures authentication (users, robots, the token endpoint at
 // /auth/token) and policy-based authorization of every request.
 type Auth struct {
-	// Enabled turns access control on. Default false for now: the
-	// end-to-end and conformance harnesses still run without credentials.
-	// The default flips to true once they log in; until then run
-	// "moat serve --auth" (or MOAT_AUTH_ENABLED=true) for a registry
-	// that is not open to everyone.
+	// Enabled turns access control on: every request is authenticated
+	// and authorized, and nothing is anonymous unless a policy grants it.
+	// Default true. Turning it off ("moat serve --auth=false") leaves the
+	// registry open to everyone who can reach it.
 	Enabled bool `yaml:"enabled"`
 	// Service is the registry's name in tokens and challenges (the JWT
 	// audience and issuer). Default "moat".
@@ -202,7 +201,7 @@ func Default() Config {
 			ShutdownTimeout:   30 * time.Second,
 		},
 		Limits: Limits{MaxHeaderBytes: 1 << 20},
-		Auth:   Auth{Service: "moat", TokenTTL: 5 * time.Minute, Listener: "default"},
+		Auth:   Auth{Enabled: true, Service: "moat", TokenTTL: 5 * time.Minute, Listener: "default"},
 	}
 }
 

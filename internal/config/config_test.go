@@ -243,7 +243,7 @@ func TestEveryEnvNameApplies(t *testing.T) {
 		case n == "MOAT_LOG_FORMAT":
 			values[n] = "json"
 		case n == "MOAT_AUTH_ENABLED":
-			values[n] = "true"
+			values[n] = "false"
 		case n == "MOAT_AUTH_REALM":
 			values[n] = "https://env.example/auth/token"
 		case n == "MOAT_AUTH_SERVICE", n == "MOAT_AUTH_LISTENER":
@@ -350,16 +350,17 @@ func TestSlogLevel(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	d := Default()
-	if d.Auth.Enabled {
-		t.Error("access control on by default; the harnesses run without credentials until they log in")
-	}
-	on := true
-	cfg, err := Load(nil, env(), Flags{Auth: &on})
+	cfg, err := Load(nil, env(), Flags{})
 	if err != nil || !cfg.Auth.Enabled {
-		t.Fatalf("--auth: %+v %v", cfg.Auth, err)
+		t.Fatalf("access control off by default: %+v %v", cfg.Auth, err)
 	}
-	off := false
+	off, on := false, true
+	if cfg, err = Load(nil, env(), Flags{Auth: &off}); err != nil || cfg.Auth.Enabled {
+		t.Fatalf("--auth=false: %+v %v", cfg.Auth, err)
+	}
+	if cfg, err = Load(nil, env("MOAT_AUTH_ENABLED", "false"), Flags{Auth: &on}); err != nil || !cfg.Auth.Enabled {
+		t.Errorf("--auth over the environment: %+v %v", cfg.Auth, err)
+	}
 	if cfg, err = Load(nil, env("MOAT_AUTH_ENABLED", "true"), Flags{Auth: &off}); err != nil || cfg.Auth.Enabled {
 		t.Errorf("--auth=false over the environment: %+v %v", cfg.Auth, err)
 	}
