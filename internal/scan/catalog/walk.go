@@ -249,23 +249,20 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// sourceReader remembers errors of the underlying blob stream so they can
-// be told apart from format errors in the content.
-type sourceReader struct {
-	r   io.Reader
-	h   hash.Hash
-	err error
-}
-
-func (s *sourceReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if s.h != nil {
-		s.h.Write(p[:n])
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		s.err = err
-	}
-	return n, err
+// readAhead reads (and so hashes) src in its own goroutine, one 1 MiB
+// chunk ahead of the caller, so reading and verifying the blob overlap
+// with inflating it, the longest step of a cold scan. stop ends the
+// reading early if need be and waits for the goroutine; calling it again
+// is harmless.
+func readAhead(src io.Reader) (r io.Reader, stop func()) {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := io.CopyBuffer(pw, src, make([]byte, 1<<20))
+		pw.CloseWithError(err)
+	}()
+	return pr, func() { pr.Close(); <-done }
 }
 
 // walkTar streams one layer blob once: verify, decompress, walk.
@@ -275,29 +272,37 @@ func (c *Catalog) walkTar(ctx context.Context, l Layer) (*LayerResult, error) {
 		return nil, fmt.Errorf("open: %w", err)
 	}
 	defer rc.Close()
-	src := &sourceReader{r: rc}
-	var want digest.Digest
+	var (
+		src  io.Reader = rc
+		want digest.Digest
+		h    hash.Hash
+	)
 	if d := l.Digest(); d != "" {
 		if dd, err := digest.Parse(d); err == nil && dd.Algorithm().Available() {
-			want = dd
-			src.h = dd.Algorithm().Hash()
+			want, h = dd, dd.Algorithm().Hash()
+			src = io.TeeReader(rc, h)
 		}
 	}
 	w := c.newWalker(l.Digest())
-	br := bufio.NewReaderSize(src, 1<<20)
-	if err := c.readTar(ctx, w, br); err != nil {
-		if src.err != nil || ctx.Err() != nil {
-			return nil, errors.Join(err, src.err, ctx.Err())
-		}
-		w.warn("layer read stopped: %v", err)
+	pr, stop := readAhead(src)
+	defer stop()
+	br := bufio.NewReaderSize(pr, 1<<20)
+	tarErr := c.readTar(ctx, w, br)
+	if ctx.Err() != nil {
+		return nil, errors.Join(tarErr, ctx.Err())
 	}
 	// Drain what the tar reader left (padding, a stopped bomb) so the
-	// digest covers the whole blob.
+	// digest covers the whole blob. A failing source fails here too: the
+	// pipe hands its error on.
 	if _, err := io.Copy(io.Discard, br); err != nil {
-		return nil, fmt.Errorf("read: %w", err)
+		return nil, errors.Join(tarErr, fmt.Errorf("read: %w", err))
+	}
+	stop() // the blob is read: src is ours again
+	if tarErr != nil {
+		w.warn("layer read stopped: %v", tarErr)
 	}
 	if want != "" {
-		if got := digest.NewDigestFromBytes(want.Algorithm(), src.h.Sum(nil)); got != want {
+		if got := digest.NewDigestFromBytes(want.Algorithm(), h.Sum(nil)); got != want {
 			return nil, fmt.Errorf("%w: got %s", ErrDigestMismatch, got)
 		}
 	}

@@ -118,10 +118,15 @@ func (e Executables) Analyze(ctx context.Context, f *catalog.File) (*catalog.Res
 	return res, errors.Join(errs...)
 }
 
+// fanOutBufs recycles fanOut's buffer, one per executable otherwise.
+var fanOutBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
 // fanOut copies r to every writer until EOF or until no writer reads any
 // more, and returns the read error, if any.
 func fanOut(ctx context.Context, r io.Reader, ws []*io.PipeWriter) error {
-	buf := make([]byte, 64<<10)
+	bp := fanOutBufs.Get().(*[]byte)
+	defer fanOutBufs.Put(bp)
+	buf := *bp
 	live := make([]bool, len(ws))
 	n := len(ws)
 	for i := range live {

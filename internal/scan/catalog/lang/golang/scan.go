@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 const buildInfoMagic = "\xff Go buildinf:"
@@ -48,6 +49,10 @@ const (
 	infoEnd   = "\xf9\x32\x43\x31\x86\x18\x20\x72\x00\x82\x42\x10\x41\x16\xd8\xf2"
 )
 
+// windows recycles scan buffers: an image holds hundreds of executables,
+// and a fresh window for each made most of a cold scan's garbage.
+var windows = sync.Pool{New: func() any { b := make([]byte, 0, window+len(infoStart)); return &b }}
+
 // buildInfo is what a stream scan found.
 type buildInfo struct {
 	goVersion string // "" when unknown
@@ -63,7 +68,14 @@ type buildInfo struct {
 // the way. A zero buildInfo means r holds no Go build information.
 func scanBuildInfo(ctx context.Context, r io.Reader) (buildInfo, error) {
 	var found buildInfo
-	buf := make([]byte, 0, window+len(infoStart))
+	bp := windows.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= 2*window { // a window grown for a long candidate is let go
+			*bp = buf[:0]
+			windows.Put(bp)
+		}
+	}()
 	eof := false
 	fill := func(n int) error { // read until len(buf) >= n or EOF
 		for len(buf) < n && !eof {

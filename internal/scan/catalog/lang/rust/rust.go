@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 	"github.com/package-url/packageurl-go"
@@ -115,16 +116,29 @@ func zlibHeader(b []byte) bool {
 	return b[0]&0x0f == 8 && b[0]>>4 <= 7 && b[1]&0x20 == 0 && (uint16(b[0])<<8|uint16(b[1]))%31 == 0
 }
 
+// scratch is what one findAuditJSON call works in: the window and the
+// inflater that probes candidates (its 32 KiB history made anew for each
+// executable was most of a cold scan's garbage, with the window).
+type scratch struct {
+	buf     [window + probeTail]byte
+	inflate io.ReadCloser
+}
+
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
 // findAuditJSON streams r looking for the compressed audit JSON and returns
 // it decompressed (at most limit bytes), or nil when r holds none.
 func findAuditJSON(ctx context.Context, r io.Reader, limit int64) ([]byte, error) {
-	buf := make([]byte, window+probeTail)
+	sc := scratches.Get().(*scratch)
+	defer scratches.Put(sc)
+	buf := sc.buf[:]
 	n, eof := 0, false
 	var (
 		probe   [len(auditPrefix)]byte
 		src     bytes.Reader
-		inflate io.ReadCloser
+		inflate = sc.inflate
 	)
+	defer func() { sc.inflate = inflate }()
 	for !eof {
 		if err := ctx.Err(); err != nil {
 			return nil, err
