@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/moat-dev/moat/internal/config"
+	"github.com/moat-dev/moat/internal/tlsconf"
+	"github.com/moat-dev/moat/internal/tlsconf/localca"
+)
+
+// listenerSpec is one listener to open: the main one (addr, tls) or one
+// of cfg.Listeners, with its TLS loaded.
+type listenerSpec struct {
+	name, addr, realm string
+	tls               *tlsconf.Server // nil: plain HTTP
+	clientAuth        string
+	certIdentity      bool
+	// newCA is the CA file to print trust instructions for, when this
+	// start made the local CA.
+	newCA string
+}
+
+// listenerSpecs loads the TLS of every listener, making the local CA and
+// certificate first when a listener asks for a self-signed one. Bad
+// certificate files stop the start with the listener's config key named.
+func listenerSpecs(cfg config.Config, log *slog.Logger) ([]listenerSpec, error) {
+	type entry struct {
+		key, name, addr, realm string
+		tls                    config.TLS
+	}
+	entries := []entry{{"tls", cfg.Auth.Listener, cfg.Addr, cfg.TokenRealm(), cfg.TLS}}
+	for i, l := range cfg.Listeners {
+		entries = append(entries, entry{fmt.Sprintf("listeners[%d].tls", i), l.Name, l.Addr, l.TokenRealm(), l.TLS})
+	}
+	var local *localca.Result
+	for _, e := range entries {
+		if !e.tls.SelfSigned || local != nil {
+			continue
+		}
+		// One server certificate covers every self-signed listener.
+		hosts := []string{"localhost", "127.0.0.1", "::1"}
+		if h, err := os.Hostname(); err == nil {
+			hosts = append(hosts, h)
+		}
+		for _, e := range entries {
+			if h := config.ClientHost(e.addr); e.tls.SelfSigned && !slices.Contains(hosts, h) {
+				hosts = append(hosts, h)
+			}
+		}
+		res, err := localca.Ensure(filepath.Join(cfg.DataDir, "tls"), hosts)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-self-signed: %w", err)
+		}
+		local = &res
+		if res.IssuedLeaf {
+			log.Info("issued self-signed server certificate", "cert_file", res.CertFile, "hosts", strings.Join(hosts, ","), "not_after", res.NotAfter)
+		}
+		if !res.CreatedCA {
+			log.Info("using local CA; clients must trust it", "ca_file", res.CAFile)
+		}
+	}
+	specs := make([]listenerSpec, 0, len(entries))
+	printed := false
+	for _, e := range entries {
+		sp := listenerSpec{name: e.name, addr: e.addr, realm: e.realm, clientAuth: "none", certIdentity: e.tls.ClientCertIdentity}
+		if e.tls.Enabled() {
+			files := tlsconf.Files{CertFile: e.tls.CertFile, KeyFile: e.tls.KeyFile,
+				ClientCAFile: e.tls.ClientCAFile, ClientAuth: tlsconf.ClientAuth(e.tls.ClientAuthMode())}
+			if e.tls.SelfSigned {
+				files.CertFile, files.KeyFile = local.CertFile, local.KeyFile
+				if local.CreatedCA && !printed {
+					sp.newCA, printed = local.CAFile, true
+				}
+			}
+			ts, err := tlsconf.Load(files, tlsconf.WithLogger(log.With("listener", e.name)))
+			if err != nil {
+				return nil, fmt.Errorf("%s (listener %s): %w", e.key, e.name, err)
+			}
+			sp.tls, sp.clientAuth = ts, e.tls.ClientAuthMode()
+		}
+		specs = append(specs, sp)
+	}
+	return specs, nil
+}
