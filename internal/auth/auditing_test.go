@@ -23,20 +23,27 @@ import (
 	"github.com/moat-dev/moat/internal/distribution"
 )
 
+// auditLog returns a real audit log in a fresh SQLite file.
+func auditLog(t testing.TB) *audit.Log {
+	t.Helper()
+	st, err := sqlaudit.Open(context.Background(), filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	log, err := audit.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log
+}
+
 // TestTokenAudit: logins through the real token endpoint land in a real
 // audit log, successes and failures, without the password.
 func TestTokenAudit(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	st, err := sqlaudit.Open(ctx, filepath.Join(t.TempDir(), "audit.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log, err := audit.New(st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := auditLog(t)
 	srv, err := token.NewServer(w.issuer, service, auth.TokenAuthenticator(w.ids), w.guard.TokenAllow(),
 		token.WithObserver(auth.TokenAudit(log, slog.New(slog.DiscardHandler))))
 	if err != nil {
@@ -74,15 +81,7 @@ func TestTokenAudit(t *testing.T) {
 // anonymous caller is named so.
 func TestRegistryAudit(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlaudit.Open(ctx, filepath.Join(t.TempDir(), "audit.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log, err := audit.New(st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := auditLog(t)
 	observe := auth.RegistryAudit(log, slog.New(slog.DiscardHandler))
 	alice := auth.WithCaller(ctx, &auth.Caller{
 		Principal: policy.Principal{Type: policy.User, Name: "alice"},

@@ -14,13 +14,11 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/moat-dev/moat/internal/audit"
-	"github.com/moat-dev/moat/internal/audit/sqlaudit"
 	"github.com/moat-dev/moat/internal/auth"
 	"github.com/moat-dev/moat/internal/auth/policy"
 )
@@ -59,15 +57,7 @@ type listenerCtxKey struct{}
 // its own for "mtls", and certificate logins audited into a real log.
 func certGuard(t *testing.T, w *world) (*auth.Guard, *audit.Log) {
 	t.Helper()
-	st, err := sqlaudit.Open(context.Background(), filepath.Join(t.TempDir(), "audit.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	log, err := audit.New(st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := auditLog(t)
 	g, err := auth.NewGuard(w.ids, w.issuer, w.engine, service, realm, auth.WithClock(w.clock.now), auth.WithLookupTTL(0),
 		auth.WithLogger(slog.New(slog.DiscardHandler)),
 		auth.WithClientCertIdentity("mtls"),
