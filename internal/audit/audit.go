@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -135,9 +136,9 @@ type Filter struct {
 // Store persists the chain.
 type Store interface {
 	// Append calls build with the current head while holding the chain's
-	// append lock, stores the record it returns and moves the head to it,
-	// all in one transaction.
-	Append(ctx context.Context, build func(head Head) (Record, error)) (Record, error)
+	// append lock, stores the records it returns (consecutive links of
+	// the chain) and moves the head to the last, all in one transaction.
+	Append(ctx context.Context, build func(head Head) ([]Record, error)) ([]Record, error)
 	// Head returns the recorded end of the chain.
 	Head(ctx context.Context) (Head, error)
 	// Scan returns up to limit records with Seq > after, by Seq.
@@ -148,9 +149,29 @@ type Store interface {
 }
 
 // Log appends to and checks a chain.
+//
+// Concurrent appends are committed together: while one batch is being
+// written, new entries queue, and the next batch takes all of them in one
+// transaction. Each caller still returns only once its record is stored,
+// but a busy registry (every pull is recorded) pays one commit per batch
+// rather than per record.
 type Log struct {
 	store Store
 	now   func() time.Time
+
+	mu      sync.Mutex
+	queue   []*appendCall // entries waiting for the next batch
+	writing bool          // a batch is being written; its writer leads the next
+}
+
+// appendCall is one Append waiting in the queue.
+type appendCall struct {
+	e    Entry
+	at   time.Time
+	rec  Record
+	err  error
+	lead bool          // woken to write the next batch, not with a result
+	wake chan struct{} // closed when rec/err are set or lead is
 }
 
 // Option configures New.
@@ -181,24 +202,79 @@ func New(store Store, opts ...Option) (*Log, error) {
 	return l, nil
 }
 
-// Append records e as the next link of the chain.
+// Append records e as the next link of the chain and returns it once it
+// is stored.
 func (l *Log) Append(ctx context.Context, e Entry) (Record, error) {
 	if err := e.normalize(); err != nil {
 		return Record{}, err
 	}
-	rec, err := l.store.Append(ctx, func(head Head) (Record, error) {
-		prev := head.Hash
-		if head.Seq == 0 {
+	c := &appendCall{e: e, at: l.now().UTC(), wake: make(chan struct{})}
+	l.mu.Lock()
+	l.queue = append(l.queue, c)
+	first := !l.writing
+	l.writing = true
+	l.mu.Unlock()
+	if !first {
+		<-c.wake
+		if !c.lead {
+			return c.rec, c.err
+		}
+	}
+	l.writeBatch(ctx)
+	return c.rec, c.err
+}
+
+// writeBatch stores every queued entry in one transaction, hands each
+// caller its result, and wakes the first of those that queued meanwhile to
+// write the next batch.
+func (l *Log) writeBatch(ctx context.Context) {
+	l.mu.Lock()
+	batch := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+
+	// The batch holds other callers' entries: the leader's cancellation
+	// must not lose them.
+	recs, err := l.store.Append(context.WithoutCancel(ctx), func(head Head) ([]Record, error) {
+		prev, seq := head.Hash, head.Seq
+		if seq == 0 {
 			prev = Genesis()
 		}
-		r := Record{Seq: head.Seq + 1, Time: l.now().UTC(), Entry: e, PrevHash: bytes.Clone(prev)}
-		r.Hash = r.ComputeHash()
-		return r, nil
+		recs := make([]Record, len(batch))
+		for i, c := range batch {
+			seq++
+			recs[i] = Record{Seq: seq, Time: c.at, Entry: c.e, PrevHash: bytes.Clone(prev)}
+			recs[i].Hash = recs[i].ComputeHash()
+			prev = recs[i].Hash
+		}
+		return recs, nil
 	})
-	if err != nil {
-		return Record{}, fmt.Errorf("audit: append: %w", err)
+	if err == nil && len(recs) != len(batch) {
+		err = fmt.Errorf("store kept %d of %d records", len(recs), len(batch))
 	}
-	return rec, nil
+	for i, c := range batch {
+		if err != nil {
+			c.err = fmt.Errorf("audit: append: %w", err)
+		} else {
+			c.rec = recs[i]
+		}
+	}
+
+	l.mu.Lock()
+	var next *appendCall
+	if len(l.queue) > 0 {
+		next = l.queue[0]
+		next.lead = true
+	} else {
+		l.writing = false
+	}
+	l.mu.Unlock()
+	for _, c := range batch[1:] { // batch[0] is this leader, awake already
+		close(c.wake)
+	}
+	if next != nil {
+		close(next.wake)
+	}
 }
 
 // TamperError says where the chain breaks.

@@ -67,32 +67,42 @@ func (s *Store) Close() error {
 }
 
 // Append implements audit.Store.
-func (s *Store) Append(ctx context.Context, build func(audit.Head) (audit.Record, error)) (audit.Record, error) {
-	var rec audit.Record
+func (s *Store) Append(ctx context.Context, build func(audit.Head) ([]audit.Record, error)) ([]audit.Record, error) {
+	var recs []audit.Record
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		var head audit.Head
 		if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+s.db.ForUpdate()).Scan(&head.Seq, &head.Hash); err != nil {
 			return fmt.Errorf("lock chain head: %w", err)
 		}
-		r, err := build(head)
+		rs, err := build(head)
 		if err != nil {
 			return err
 		}
-		if r.Seq != head.Seq+1 {
-			return fmt.Errorf("record %d does not follow head %d", r.Seq, head.Seq)
+		if len(rs) == 0 {
+			return nil
 		}
-		if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO audit_log (seq, at, actor, action, resource, source_ip, result, details, prev_hash, hash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			r.Seq, r.Time.UnixNano(), r.Actor, r.Action, r.Resource, r.SourceIP, r.Result, string(r.Details), r.PrevHash, r.Hash); err != nil {
-			return fmt.Errorf("insert record %d: %w", r.Seq, err)
+		insert, err := tx.PrepareContext(ctx, s.db.Q(`INSERT INTO audit_log (seq, at, actor, action, resource, source_ip, result, details, prev_hash, hash)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+		if err != nil {
+			return fmt.Errorf("prepare insert: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`), r.Seq, r.Hash); err != nil {
+		defer insert.Close()
+		for i, r := range rs {
+			if r.Seq != head.Seq+1+int64(i) {
+				return fmt.Errorf("record %d does not follow %d", r.Seq, head.Seq+int64(i))
+			}
+			if _, err := insert.ExecContext(ctx, r.Seq, r.Time.UnixNano(), r.Actor, r.Action, r.Resource, r.SourceIP, r.Result, string(r.Details), r.PrevHash, r.Hash); err != nil {
+				return fmt.Errorf("insert record %d: %w", r.Seq, err)
+			}
+		}
+		last := rs[len(rs)-1]
+		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`), last.Seq, last.Hash); err != nil {
 			return fmt.Errorf("move chain head: %w", err)
 		}
-		rec = r
+		recs = rs
 		return nil
 	})
-	return rec, err
+	return recs, err
 }
 
 // Head implements audit.Store.
