@@ -59,6 +59,8 @@ func main() {
 		clients     = flag.Int("clients", 32, "concurrent clients in the manifest GET phase")
 		duration    = flag.Duration("duration", 10*time.Second, "length of the manifest GET phase")
 		table       = flag.Bool("table", false, "print the result files given as arguments side by side and exit")
+		user        = flag.String("user", "", "log in through the registry's token endpoint as this user (with -pass)")
+		pass        = flag.String("pass", "", "password of -user")
 	)
 	flag.Parse()
 	if *table {
@@ -75,6 +77,13 @@ func main() {
 	}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	if *user != "" {
+		tok, err := b.login(ctx, *user, *pass, "bench/blobs", "bench/small")
+		if err != nil {
+			fail(fmt.Errorf("login: %w", err))
+		}
+		b.authz = "Bearer " + tok
+	}
 
 	res := Result{Name: *name}
 	var err error
@@ -122,6 +131,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 type bench struct {
 	base string
 	c    *http.Client
+	// authz is the Authorization header of every request, when logged in.
+	authz string
 }
 
 // blobSet is n distinct blobs of size bytes sharing one random buffer: each
@@ -198,11 +209,56 @@ func (b *bench) do(ctx context.Context, method, u string, body io.Reader, size i
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	if b.authz != "" {
+		req.Header.Set("Authorization", b.authz)
+	}
 	resp, err := b.c.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// login follows the registry token flow once: /v2/ names the token
+// endpoint in its Bearer challenge, which issues one token for pushing and
+// pulling every repository the benchmark uses (it lasts minutes, longer
+// than a run).
+func (b *bench) login(ctx context.Context, user, pass string, repos ...string) (string, error) {
+	resp, err := b.do(ctx, "GET", b.base+"/v2/", nil, 0)
+	if err != nil {
+		return "", err
+	}
+	drain(resp)
+	params := map[string]string{}
+	scheme, rest, _ := strings.Cut(resp.Header.Get("WWW-Authenticate"), " ")
+	for _, kv := range strings.Split(rest, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		params[k] = strings.Trim(v, `"`)
+	}
+	if resp.StatusCode != http.StatusUnauthorized || !strings.EqualFold(scheme, "Bearer") || params["realm"] == "" {
+		return "", fmt.Errorf("/v2/ answered %s without a Bearer challenge", resp.Status)
+	}
+	q := url.Values{"service": {params["service"]}}
+	for _, r := range repos {
+		q.Add("scope", "repository:"+r+":pull,push")
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", params["realm"]+"?"+q.Encode(), nil)
+	if err != nil {
+		return "", err
+	}
+	req.SetBasicAuth(user, pass)
+	tr, err := b.c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer drain(tr)
+	var body struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(tr.Body).Decode(&body); err != nil || tr.StatusCode != http.StatusOK || body.Token == "" {
+		return "", fmt.Errorf("token endpoint: %s %v", tr.Status, err)
+	}
+	return body.Token, nil
 }
 
 func drain(resp *http.Response) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark moat against CNCF Distribution on this machine, in one run, and
-# print the results side by side:
+# Benchmark moat (without and with access control) against CNCF
+# Distribution on this machine, in one run, and print the results side by
+# side:
 #
 #   bench/registry/run.sh            # 1 GiB in 64 MiB blobs, 32 clients, 10 s
 #
@@ -42,7 +43,8 @@ wait_up() {
 	local url=$1 pid=$2
 	for _ in $(seq 1 200); do
 		kill -0 "$pid" 2>/dev/null || { log "server exited; see $work"; return 1; }
-		curl -fsS -o /dev/null "$url/v2/" 2>/dev/null && return 0
+		# 200, or 401 from a registry that wants a login: up either way.
+		case "$(curl -sS -o /dev/null -w '%{http_code}' "$url/v2/" 2>/dev/null)" in 200 | 401) return 0 ;; esac
 		sleep 0.05
 	done
 	log "server at $url did not come up"
@@ -51,7 +53,7 @@ wait_up() {
 
 # run NAME PORT CMD... starts a server, benchmarks it, stops it.
 run() {
-	local name=$1 port=$2
+	local name=$1 port=$2 login=${LOGIN:-}
 	shift 2
 	"$@" >"$work/$name.log" 2>&1 &
 	local pid=$!
@@ -60,7 +62,7 @@ run() {
 	log "benchmarking $name (pid $pid)"
 	# shellcheck disable=SC2086
 	"$work/registry-bench" -url "http://127.0.0.1:$port" -name "$name" -pid "$pid" \
-		-out "$work/$name.json" ${BENCH_ARGS:-}
+		-out "$work/$name.json" $login ${BENCH_ARGS:-}
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 }
@@ -68,6 +70,13 @@ run() {
 moat_port=$(free_port)
 # Both registries run without access control: this measures the core.
 run moat "$moat_port" "$work/moat" serve --auth=false --addr "127.0.0.1:$moat_port" --data-dir "$work/moat-data"
+
+# moat as it starts by default, with access control: the load tool logs in
+# through the token endpoint, and every pull is authorized and audited.
+auth_port=$(free_port)
+LOGIN="-user admin -pass bench-admin-password" \
+	run moat-auth "$auth_port" env MOAT_ADMIN_PASSWORD=bench-admin-password \
+	"$work/moat" serve --addr "127.0.0.1:$auth_port" --data-dir "$work/moat-auth-data"
 
 dist_port=$(free_port)
 mkdir -p "$work/dist-data"
@@ -88,4 +97,4 @@ YAML
 run distribution "$dist_port" env OTEL_TRACES_EXPORTER=none "$tools/registry" serve "$work/distribution.yml"
 
 echo
-"$work/registry-bench" -table "$work/moat.json" "$work/distribution.json"
+"$work/registry-bench" -table "$work/moat.json" "$work/moat-auth.json" "$work/distribution.json"
