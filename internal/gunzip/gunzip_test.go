@@ -1,0 +1,444 @@
+package gunzip
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	kgzip "github.com/klauspost/compress/gzip"
+	"github.com/klauspost/pgzip"
+)
+
+// mixedTar builds a tar of about size bytes from the Go installation's
+// source text and binaries, the mix a container layer has, padded with
+// pseudo-random and repetitive files if the installation is small.
+func mixedTar(t testing.TB, size int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(name string, data []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := runtime.GOROOT()
+	for _, dir := range []string{"src", "pkg/tool"} {
+		_ = filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || buf.Len() >= size {
+				return fs.SkipAll
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			data, err := os.ReadFile(p)
+			if err != nil || len(data) > size/4 {
+				return nil
+			}
+			add(p[len(root):], data)
+			return nil
+		})
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; buf.Len() < size; i++ {
+		data := make([]byte, 64<<10)
+		for j := range data {
+			if i%2 == 0 {
+				data[j] = byte(rng.IntN(256))
+			} else {
+				data[j] = "moat layer "[j%11]
+			}
+		}
+		add(fmt.Sprintf("pad/%d", i), data)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func gz(t testing.TB, data []byte, level int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(data)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// reference decodes with compress/gzip.
+func reference(data []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
+}
+
+// decode decodes with a Reader, returning its stats too.
+func decode(data []byte, opts ...Option) ([]byte, Stats, error) {
+	zr, err := NewReader(bytes.NewReader(data), opts...)
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	defer zr.Close()
+	out, err := io.ReadAll(zr)
+	zr.Close()
+	return out, zr.Stats(), err
+}
+
+// modes are the Reader set-ups every stream is checked with: sequential,
+// and speculating on small chunks so streams cross many of them.
+var modes = []struct {
+	name string
+	opts []Option
+}{
+	{"sequential", []Option{WithConcurrency(0)}},
+	{"1x16KiB", []Option{WithConcurrency(1), WithChunkSize(16 << 10)}},
+	{"3x64KiB", []Option{WithConcurrency(3), WithChunkSize(64 << 10)}},
+	{"2x1KiB", []Option{WithConcurrency(2), WithChunkSize(1 << 10)}},
+}
+
+func TestMatchesCompressGzip(t *testing.T) {
+	tarball := mixedTar(t, 3<<19)
+	text := bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog\n"), 50_000)
+
+	var pg bytes.Buffer
+	pw := pgzip.NewWriter(&pg)
+	if err := pw.SetConcurrency(64<<10, 4); err != nil {
+		t.Fatal(err)
+	}
+	pw.Write(tarball)
+	pw.Close()
+
+	var kg bytes.Buffer
+	kw, _ := kgzip.NewWriterLevel(&kg, kgzip.BestSpeed)
+	kw.Write(tarball)
+	kw.Close()
+
+	var hdr bytes.Buffer
+	hw := gzip.NewWriter(&hdr)
+	hw.Name, hw.Comment, hw.Extra = "layer.tar", "a comment", []byte("extra field")
+	hw.Write(text)
+	hw.Close()
+
+	var concat []byte
+	for _, part := range [][]byte{text[:1000], nil, tarball[:200_000], nil} {
+		concat = append(concat, gz(t, part, 6)...)
+	}
+
+	streams := map[string][]byte{
+		"level1":      gz(t, tarball, 1),
+		"level6":      gz(t, tarball, 6),
+		"level9":      gz(t, tarball, 9),
+		"stored":      gz(t, tarball, gzip.NoCompression),
+		"huffmanOnly": gz(t, tarball, gzip.HuffmanOnly),
+		"text":        gz(t, text, 6),
+		"pgzip":       pg.Bytes(),
+		"klauspost":   kg.Bytes(),
+		"header":      withHeaderCRC(t, hdr.Bytes()),
+		"fixed":       fixedHuffman(text[:5000]),
+		"empty":       gz(t, nil, 6),
+		"concat":      concat,
+		"tiny":        gz(t, []byte("x"), 6),
+	}
+	for name, stream := range streams {
+		want, err := reference(stream)
+		if err != nil {
+			t.Fatalf("%s: compress/gzip: %v", name, err)
+		}
+		for _, m := range modes {
+			t.Run(name+"/"+m.name, func(t *testing.T) {
+				got, st, err := decode(stream, m.opts...)
+				if err != nil {
+					t.Fatalf("decode: %v (stats %+v)", err, st)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("output differs: %d bytes, want %d (stats %+v)", len(got), len(want), st)
+				}
+			})
+		}
+	}
+}
+
+// TestSpeculationUsed checks that on a stream crossing many chunks the
+// speculative chunks are actually used, not all left to the sequential
+// decode.
+func TestSpeculationUsed(t *testing.T) {
+	tarball := mixedTar(t, 4<<20)
+	for _, level := range []int{1, 9} {
+		stream := gz(t, tarball, level)
+		got, st, err := decode(stream, WithConcurrency(2), WithChunkSize(64<<10))
+		if err != nil {
+			t.Fatalf("level %d: %v", level, err)
+		}
+		if !bytes.Equal(got, tarball) {
+			t.Fatalf("level %d: output differs", level)
+		}
+		if st.Jobs < 10 || st.Used < st.Jobs/2 {
+			t.Errorf("level %d: %d of %d chunks used (%+v)", level, st.Used, st.Jobs, st)
+		}
+		t.Logf("level %d: %+v", level, st)
+	}
+}
+
+// TestBombFallsBack checks that chunks inflating past the output cap are
+// decoded sequentially and correctly.
+func TestBombFallsBack(t *testing.T) {
+	zeros := make([]byte, 16<<20)
+	stream := gz(t, zeros, 9)
+	got, st, err := decode(stream, WithConcurrency(2), WithChunkSize(1<<10), WithMaxChunkOutput(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, zeros) {
+		t.Fatal("output differs")
+	}
+	if st.Failed == 0 {
+		t.Errorf("no chunk hit the output cap: %+v", st)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	good := gz(t, mixedTar(t, 1<<20), 6)
+	flip := func(i int) []byte {
+		b := bytes.Clone(good)
+		b[i] ^= 0x40
+		return b
+	}
+	cases := []struct {
+		name   string
+		stream []byte
+		want   error
+	}{
+		{"empty input", nil, io.EOF},
+		{"bad magic", []byte("not gzip at all"), gzip.ErrHeader},
+		{"short header", good[:5], io.ErrUnexpectedEOF},
+		{"bad method", func() []byte { b := bytes.Clone(good); b[2] = 7; return b }(), gzip.ErrHeader},
+		{"bad crc", flip(len(good) - 6), gzip.ErrChecksum},
+		{"bad size", flip(len(good) - 2), gzip.ErrChecksum},
+		{"truncated trailer", good[:len(good)-3], io.ErrUnexpectedEOF},
+		{"truncated data", good[:len(good)/2], io.ErrUnexpectedEOF},
+		{"garbage after member", append(bytes.Clone(good), "junk......"...), gzip.ErrHeader},
+		{"bad block type", []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 0x07, 0, 0, 0, 0, 0, 0, 0, 0}, nil},
+	}
+	for _, c := range cases {
+		_, refErr := reference(c.stream)
+		if refErr == nil {
+			t.Fatalf("%s: compress/gzip accepts it", c.name)
+		}
+		for _, m := range modes {
+			_, _, err := decode(c.stream, m.opts...)
+			if err == nil {
+				t.Errorf("%s/%s: no error, compress/gzip says %v", c.name, m.name, refErr)
+				continue
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Errorf("%s/%s: %v, want %v", c.name, m.name, err, c.want)
+			}
+			if c.want == nil {
+				var ce *CorruptError
+				if !errors.As(err, &ce) {
+					t.Errorf("%s/%s: %v, want a CorruptError", c.name, m.name, err)
+				}
+			}
+		}
+	}
+}
+
+// TestCorruptMidStream flips bits across a large stream: whatever either
+// decoder makes of it, both must agree on success and on the output.
+func TestCorruptMidStream(t *testing.T) {
+	good := gz(t, mixedTar(t, 512<<10), 6)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 25 {
+		b := bytes.Clone(good)
+		i := 10 + rng.IntN(len(b)-18)
+		b[i] ^= byte(1 << rng.IntN(8))
+		want, refErr := reference(b)
+		for _, m := range modes[:3] {
+			got, _, err := decode(b, m.opts...)
+			if (err == nil) != (refErr == nil) {
+				t.Fatalf("flip at %d, %s: err %v, compress/gzip %v", i, m.name, err, refErr)
+			}
+			if err == nil && !bytes.Equal(got, want) {
+				t.Fatalf("flip at %d, %s: output differs", i, m.name)
+			}
+		}
+	}
+}
+
+func TestTruncatedEverywhere(t *testing.T) {
+	good := gz(t, mixedTar(t, 200<<10), 6)
+	for n := 0; n < len(good); n += 1 + n/20 {
+		for _, m := range modes {
+			if _, _, err := decode(good[:n], m.opts...); err == nil {
+				t.Fatalf("%d of %d bytes, %s: no error", n, len(good), m.name)
+			}
+		}
+	}
+}
+
+func TestSourceError(t *testing.T) {
+	good := gz(t, mixedTar(t, 4<<20), 6)
+	boom := errors.New("disk on fire")
+	for _, m := range modes {
+		r := io.MultiReader(bytes.NewReader(good[:len(good)/2]), iotest.ErrReader(boom))
+		zr, err := NewReader(r, m.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.ReadAll(zr)
+		zr.Close()
+		if !errors.Is(err, boom) {
+			t.Errorf("%s: %v, want the source's error", m.name, err)
+		}
+	}
+}
+
+// TestCloseEarly stops readers mid-stream; Close must return promptly
+// and later reads fail.
+func TestCloseEarly(t *testing.T) {
+	stream := gz(t, mixedTar(t, 4<<20), 6)
+	for _, m := range modes {
+		zr, err := NewReader(bytes.NewReader(stream), m.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.CopyN(io.Discard, zr, 100_000); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { zr.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: Close hangs", m.name)
+		}
+		if _, err := zr.Read(make([]byte, 10)); err == nil {
+			t.Errorf("%s: read after Close succeeded", m.name)
+		}
+	}
+}
+
+func TestOptions(t *testing.T) {
+	for _, o := range []Option{WithConcurrency(-1), WithChunkSize(100), WithMaxChunkOutput(10)} {
+		if _, err := NewReader(strings.NewReader(""), o); err == nil || errors.Is(err, io.EOF) {
+			t.Errorf("bad option accepted: %v", err)
+		}
+	}
+}
+
+// withHeaderCRC sets FHCRC on a compress/gzip stream (which never writes
+// it) by inserting the header's CRC-16.
+func withHeaderCRC(t testing.TB, stream []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(stream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Header length: 10 + extra + name + comment.
+	n := 10 + 2 + len(zr.Extra) + len(zr.Name) + 1 + len(zr.Comment) + 1
+	h := bytes.Clone(stream[:n])
+	h[3] |= 0x02
+	c := crc32.ChecksumIEEE(h)
+	out := append(h, byte(c), byte(c>>8))
+	return append(out, stream[n:]...)
+}
+
+// fixedHuffman writes data as one gzip member of fixed-Huffman blocks
+// (RFC 1951 3.2.6), with a 4-byte match wherever the text 4 back repeats,
+// which compress/flate only emits for tiny inputs.
+func fixedHuffman(data []byte) []byte {
+	var bw bitWriter
+	bw.out = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}
+	for start := 0; start < len(data); start += 1000 {
+		end := min(start+1000, len(data))
+		bw.bits(boolBit(end == len(data)), 1)
+		bw.bits(1, 2)
+		for i := start; i < end; {
+			if i-start >= 4 && i+4 <= end && bytes.Equal(data[i:i+4], data[i-4:i]) {
+				bw.code(2, 7) // length 4: symbol 258, 7-bit code 0000010
+				bw.code(3, 5) // distance 4: symbol 3
+				i += 4
+				continue
+			}
+			c := int(data[i])
+			if c < 144 {
+				bw.code(0x30+c, 8)
+			} else {
+				bw.code(0x190+c-144, 9)
+			}
+			i++
+		}
+		bw.code(0, 7) // end of block
+	}
+	bw.flush()
+	c, n := crc32.ChecksumIEEE(data), uint32(len(data))
+	return append(bw.out, byte(c), byte(c>>8), byte(c>>16), byte(c>>24), byte(n), byte(n>>8), byte(n>>16), byte(n>>24))
+}
+
+type bitWriter struct {
+	out []byte
+	acc uint64
+	n   uint
+}
+
+func (w *bitWriter) bits(v uint64, n uint) {
+	w.acc |= v << w.n
+	w.n += n
+	for w.n >= 8 {
+		w.out = append(w.out, byte(w.acc))
+		w.acc >>= 8
+		w.n -= 8
+	}
+}
+
+// code writes a Huffman code, most significant bit first.
+func (w *bitWriter) code(c int, n uint) {
+	w.bits(uint64(reverse(c, int(n))), n)
+}
+
+func (w *bitWriter) flush() {
+	if w.n > 0 {
+		w.out = append(w.out, byte(w.acc))
+		w.acc, w.n = 0, 0
+	}
+}
+
+func boolBit(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestFixedHuffmanHelper(t *testing.T) {
+	// The helper's stream must be what compress/flate reads back, or the
+	// fixed-block test proves nothing.
+	data := []byte("abcdabcdabcd hello hello hello \xff\xfe")
+	got, err := reference(fixedHuffman(data))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("fixed-Huffman helper: %q, %v", got, err)
+	}
+}
