@@ -13,7 +13,7 @@ FUZZTIME  ?= 2s
 RACE_DIRS := cmd internal/server internal/distribution internal/registry \
 	internal/blob internal/meta internal/sqldb internal/auth internal/events internal/jobs \
 	internal/lifecycle internal/replication internal/proxy internal/scan/catalog \
-	internal/scan/vulndb internal/scan/match
+	internal/scan/vulndb internal/scan/match internal/gunzip
 RACE_PATTERNS := $(foreach d,$(RACE_DIRS),$(if $(wildcard $(d)),./$(d)/...))
 
 E2E_PKG := ./test/e2e

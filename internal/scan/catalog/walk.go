@@ -14,8 +14,9 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/pgzip"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/moat-dev/moat/internal/gunzip"
 )
 
 const (
@@ -315,10 +316,11 @@ func (c *Catalog) readTar(ctx context.Context, w *walker, br *bufio.Reader) erro
 	var r io.Reader = br
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		// pgzip inflates ahead in its own goroutine (gzip itself is
-		// sequential), so walking the tar and hashing overlap with it:
-		// 4 blocks of 1 MiB bound the read-ahead memory.
-		zr, err := pgzip.NewReaderN(br, 1<<20, 4)
+		// gunzip inflates ahead in its own goroutine, so walking the tar
+		// and hashing overlap with it, with a few MiB in flight. Its
+		// speculative parallel decoding is off: on two cores the extra
+		// work costs the other layers and the hashing more than it saves.
+		zr, err := gunzip.NewReader(br, gunzip.WithConcurrency(0))
 		if err != nil {
 			return fmt.Errorf("gzip: %w", err)
 		}
