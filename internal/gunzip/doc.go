@@ -15,9 +15,18 @@
 // to the Reader's own sequential decode, which also reports the errors.
 // CRC-32 and size of every member are checked.
 //
-// Limits: memory is bounded by the chunks in flight (concurrency+1, each at
-// most WithMaxChunkOutput bytes of output, twice that while markers last).
-// Streams of fixed-Huffman blocks only, or with blocks longer than a
-// chunk, give no boundary to start from and decode sequentially. A Reader
-// is for one goroutine; Close stops its helpers.
+// Even without speculation (WithConcurrency(0)) one goroutine decodes
+// ahead of Read, a few MiB at most, so the caller's work overlaps with
+// inflating; the decoder itself (64-bit bit buffer, two-level tables,
+// word-at-a-time match copies) is faster than compress/flate.
+//
+// Limits: memory is bounded by the chunks and pieces in flight and the
+// per-chunk output cap (WithMaxChunkOutput). Speculation costs CPU: the
+// search for block starts, 16-bit output until the window is known (in
+// text the markers can last a whole chunk), and chunks wasted where the
+// search finds a false start, as it often does inside long stored blocks
+// of incompressible data. It pays only with idle cores. Streams of
+// fixed-Huffman blocks only, or with blocks longer than a chunk, give no
+// boundary to start from and decode sequentially. A Reader is for one
+// goroutine; Close stops its helpers.
 package gunzip

@@ -59,9 +59,11 @@ func WithChunkSize(n int) Option {
 }
 
 // WithMaxChunkOutput caps the bytes one speculative chunk may decode to
-// (default 16 MiB); a chunk inflating further is decoded sequentially, in
-// bounded memory, instead. Memory in flight is about
-// (concurrency+1) × 2 × this cap at worst.
+// (default 16 MiB, at least 1 MiB); a chunk inflating further, or whose
+// markers last past an eighth of it, is decoded sequentially, in bounded
+// memory, instead. Speculation holds at most about
+// (2×concurrency+inFlight+2) × this cap at worst, a few MiB per chunk in
+// practice.
 func WithMaxChunkOutput(n int) Option {
 	return func(c *config) error {
 		if n < 1<<20 {

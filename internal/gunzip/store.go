@@ -5,6 +5,10 @@ import (
 	"io"
 )
 
+// errReleased is a read of stream bytes the store no longer holds, which
+// the Reader never makes.
+var errReleased = errors.New("gunzip: internal error: read before the retained stream")
+
 // store holds the compressed stream from the oldest byte a decoder may
 // still need, in fixed-size chunks read from src on demand.
 type store struct {
@@ -76,7 +80,10 @@ func (s *store) readAt(p []byte, off int64) (int, error) {
 	for n < len(p) {
 		at := off + int64(n)
 		i := int(at/int64(s.chunk)) - s.first
-		if at >= s.end || i < 0 {
+		if i < 0 {
+			return n, errReleased
+		}
+		if at >= s.end {
 			break
 		}
 		b := s.bufs[i]
