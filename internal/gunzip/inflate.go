@@ -250,8 +250,9 @@ func (f *inflater) dynamic() error {
 	if !codeOK(ll) || !codeOK(dl) {
 		return errCorrupt
 	}
-	buildTable(f.lit[:], ll, litBits, litSym)
-	buildTable(f.dist[:], dl, distBits, distSym)
+	if !buildTable(f.lit[:], ll, litBits, litSym) || !buildTable(f.dist[:], dl, distBits, distSym) {
+		return errCorrupt // cannot happen for codes codeOK accepts
+	}
 	return nil
 }
 
