@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -95,28 +94,24 @@ func reference(data []byte) ([]byte, error) {
 	return io.ReadAll(zr)
 }
 
-// decode decodes with a Reader, returning its stats too.
-func decode(data []byte, opts ...Option) ([]byte, Stats, error) {
-	zr, err := NewReader(bytes.NewReader(data), opts...)
+// decode decodes with a Reader.
+func decode(r io.Reader) ([]byte, error) {
+	zr, err := NewReader(r)
 	if err != nil {
-		return nil, Stats{}, err
+		return nil, err
 	}
 	defer zr.Close()
-	out, err := io.ReadAll(zr)
-	zr.Close()
-	return out, zr.Stats(), err
+	return io.ReadAll(zr)
 }
 
-// modes are the Reader set-ups every stream is checked with: sequential,
-// and speculating on small chunks so streams cross many of them.
-var modes = []struct {
+// sources are the ways every stream is fed to the Reader: whole, and a
+// byte per Read, which the input buffer must gather.
+var sources = []struct {
 	name string
-	opts []Option
+	wrap func([]byte) io.Reader
 }{
-	{"sequential", []Option{WithConcurrency(0)}},
-	{"1x16KiB", []Option{WithConcurrency(1), WithChunkSize(16 << 10)}},
-	{"3x64KiB", []Option{WithConcurrency(3), WithChunkSize(64 << 10)}},
-	{"2x1KiB", []Option{WithConcurrency(2), WithChunkSize(1 << 10)}},
+	{"whole", func(b []byte) io.Reader { return bytes.NewReader(b) }},
+	{"oneByte", func(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) }},
 }
 
 func TestMatchesCompressGzip(t *testing.T) {
@@ -167,55 +162,17 @@ func TestMatchesCompressGzip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: compress/gzip: %v", name, err)
 		}
-		for _, m := range modes {
-			t.Run(name+"/"+m.name, func(t *testing.T) {
-				got, st, err := decode(stream, m.opts...)
+		for _, src := range sources {
+			t.Run(name+"/"+src.name, func(t *testing.T) {
+				got, err := decode(src.wrap(stream))
 				if err != nil {
-					t.Fatalf("decode: %v (stats %+v)", err, st)
+					t.Fatalf("decode: %v", err)
 				}
 				if !bytes.Equal(got, want) {
-					t.Fatalf("output differs: %d bytes, want %d (stats %+v)", len(got), len(want), st)
+					t.Fatalf("output differs: %d bytes, want %d", len(got), len(want))
 				}
 			})
 		}
-	}
-}
-
-// TestSpeculationUsed checks that on a stream crossing many chunks the
-// speculative chunks are actually used, not all left to the sequential
-// decode.
-func TestSpeculationUsed(t *testing.T) {
-	tarball := mixedTar(t, 4<<20)
-	for _, level := range []int{1, 9} {
-		stream := gz(t, tarball, level)
-		got, st, err := decode(stream, WithConcurrency(2), WithChunkSize(64<<10))
-		if err != nil {
-			t.Fatalf("level %d: %v", level, err)
-		}
-		if !bytes.Equal(got, tarball) {
-			t.Fatalf("level %d: output differs", level)
-		}
-		if st.Jobs < 10 || st.Used < st.Jobs/2 {
-			t.Errorf("level %d: %d of %d chunks used (%+v)", level, st.Used, st.Jobs, st)
-		}
-		t.Logf("level %d: %+v", level, st)
-	}
-}
-
-// TestBombFallsBack checks that chunks inflating past the output cap are
-// decoded sequentially and correctly.
-func TestBombFallsBack(t *testing.T) {
-	zeros := make([]byte, 16<<20)
-	stream := gz(t, zeros, 9)
-	got, st, err := decode(stream, WithConcurrency(2), WithChunkSize(1<<10), WithMaxChunkOutput(1<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, zeros) {
-		t.Fatal("output differs")
-	}
-	if st.Failed == 0 {
-		t.Errorf("no chunk hit the output cap: %+v", st)
 	}
 }
 
@@ -247,19 +204,19 @@ func TestErrors(t *testing.T) {
 		if refErr == nil {
 			t.Fatalf("%s: compress/gzip accepts it", c.name)
 		}
-		for _, m := range modes {
-			_, _, err := decode(c.stream, m.opts...)
+		for _, src := range sources {
+			_, err := decode(src.wrap(c.stream))
 			if err == nil {
-				t.Errorf("%s/%s: no error, compress/gzip says %v", c.name, m.name, refErr)
+				t.Errorf("%s/%s: no error, compress/gzip says %v", c.name, src.name, refErr)
 				continue
 			}
 			if c.want != nil && !errors.Is(err, c.want) {
-				t.Errorf("%s/%s: %v, want %v", c.name, m.name, err, c.want)
+				t.Errorf("%s/%s: %v, want %v", c.name, src.name, err, c.want)
 			}
 			if c.want == nil {
 				var ce *CorruptError
 				if !errors.As(err, &ce) {
-					t.Errorf("%s/%s: %v, want a CorruptError", c.name, m.name, err)
+					t.Errorf("%s/%s: %v, want a CorruptError", c.name, src.name, err)
 				}
 			}
 		}
@@ -276,14 +233,12 @@ func TestCorruptMidStream(t *testing.T) {
 		i := 10 + rng.IntN(len(b)-18)
 		b[i] ^= byte(1 << rng.IntN(8))
 		want, refErr := reference(b)
-		for _, m := range modes[:3] {
-			got, _, err := decode(b, m.opts...)
-			if (err == nil) != (refErr == nil) {
-				t.Fatalf("flip at %d, %s: err %v, compress/gzip %v", i, m.name, err, refErr)
-			}
-			if err == nil && !bytes.Equal(got, want) {
-				t.Fatalf("flip at %d, %s: output differs", i, m.name)
-			}
+		got, err := decode(bytes.NewReader(b))
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("flip at %d: err %v, compress/gzip %v", i, err, refErr)
+		}
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("flip at %d: output differs", i)
 		}
 	}
 }
@@ -291,10 +246,8 @@ func TestCorruptMidStream(t *testing.T) {
 func TestTruncatedEverywhere(t *testing.T) {
 	good := gz(t, mixedTar(t, 200<<10), 6)
 	for n := 0; n < len(good); n += 1 + n/20 {
-		for _, m := range modes {
-			if _, _, err := decode(good[:n], m.opts...); err == nil {
-				t.Fatalf("%d of %d bytes, %s: no error", n, len(good), m.name)
-			}
+		if _, err := decode(bytes.NewReader(good[:n])); err == nil {
+			t.Fatalf("%d of %d bytes: no error", n, len(good))
 		}
 	}
 }
@@ -302,50 +255,37 @@ func TestTruncatedEverywhere(t *testing.T) {
 func TestSourceError(t *testing.T) {
 	good := gz(t, mixedTar(t, 4<<20), 6)
 	boom := errors.New("disk on fire")
-	for _, m := range modes {
-		r := io.MultiReader(bytes.NewReader(good[:len(good)/2]), iotest.ErrReader(boom))
-		zr, err := NewReader(r, m.opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = io.ReadAll(zr)
-		zr.Close()
-		if !errors.Is(err, boom) {
-			t.Errorf("%s: %v, want the source's error", m.name, err)
+	for _, src := range sources {
+		r := io.MultiReader(src.wrap(good[:len(good)/2]), iotest.ErrReader(boom))
+		if _, err := decode(r); !errors.Is(err, boom) {
+			t.Errorf("%s: %v, want the source's error", src.name, err)
 		}
 	}
 }
 
-// TestCloseEarly stops readers mid-stream; Close must return promptly
-// and later reads fail.
+// TestCloseEarly stops a reader mid-stream, with the decoder blocked
+// on pieces in flight; Close must return promptly and later reads fail.
 func TestCloseEarly(t *testing.T) {
 	stream := gz(t, mixedTar(t, 4<<20), 6)
-	for _, m := range modes {
-		zr, err := NewReader(bytes.NewReader(stream), m.opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.CopyN(io.Discard, zr, 100_000); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { zr.Close(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: Close hangs", m.name)
-		}
-		if _, err := zr.Read(make([]byte, 10)); err == nil {
-			t.Errorf("%s: read after Close succeeded", m.name)
-		}
+	zr, err := NewReader(bytes.NewReader(stream))
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func TestOptions(t *testing.T) {
-	for _, o := range []Option{WithConcurrency(-1), WithChunkSize(100), WithMaxChunkOutput(10)} {
-		if _, err := NewReader(strings.NewReader(""), o); err == nil || errors.Is(err, io.EOF) {
-			t.Errorf("bad option accepted: %v", err)
-		}
+	if _, err := io.CopyN(io.Discard, zr, 100_000); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { zr.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hangs")
+	}
+	if _, err := zr.Read(make([]byte, 10)); !errors.Is(err, errClosed) {
+		t.Errorf("read after Close: %v, want errClosed", err)
+	}
+	if err := zr.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
 

@@ -22,8 +22,8 @@ var errCorrupt = errors.New("corrupt deflate data")
 type event int
 
 const (
-	evBoundary  event = iota // at a block boundary, before the next header
-	evOutFull                // fewer than maxMatch slots left in out
+	evNone      event = iota // nothing to report: a header was read or a block ended
+	evOutFull                // fewer than maxMatch bytes left in out
 	evNeedInput              // input runs short and more may come
 	evEnd                    // the final block ended
 )
@@ -138,7 +138,7 @@ func (f *inflater) header() (event, error) {
 	default:
 		return 0, errCorrupt
 	}
-	return evBoundary, nil
+	return evNone, nil
 }
 
 func (f *inflater) fixed() {
@@ -256,16 +256,15 @@ func (f *inflater) dynamic() error {
 	return nil
 }
 
-// inflate decodes into out from index op, where out[:op] is the history
-// (in marker mode it starts with the 32 KiB of markers). It returns at a
-// block boundary, when out is nearly full, when input runs short, at the
-// end of the stream, or on an error; out[:op] is valid in every case.
-func inflate[T byte | uint16](f *inflater, out []T, op int) (int, event, error) {
+// inflate decodes into out from index op, where out[:op] is the history.
+// It returns when out is nearly full, when input runs short, at the end of
+// the stream, or on an error; out[:op] is valid in every case.
+func inflate(f *inflater, out []byte, op int) (int, event, error) {
 	for {
 		switch f.state {
 		case stHeader:
 			ev, err := f.header()
-			if err != nil || ev != evBoundary {
+			if err != nil || ev != evNone {
 				return op, ev, err
 			}
 		case stStored:
@@ -280,40 +279,29 @@ func inflate[T byte | uint16](f *inflater, out []T, op int) (int, event, error) 
 					return op, evOutFull, nil
 				}
 				k := min(f.stored, f.n-f.ip, len(out)-op)
-				if b, ok := any(out).([]byte); ok {
-					copy(b[op:], f.in[f.ip:f.ip+k])
-				} else {
-					for i, c := range f.in[f.ip : f.ip+k] {
-						out[op+i] = T(c)
-					}
-				}
+				copy(out[op:], f.in[f.ip:f.ip+k])
 				op += k
 				f.ip += k
 				f.stored -= k
 			}
 			f.state = stHeader
-			return op, evBoundary, nil
 		case stHuff:
 			var ev event
 			var err error
-			if b, ok := any(out).([]byte); ok {
-				op, ev, err = huffBytes(f, b, op)
-			} else {
-				op, ev, err = huff(f, out, op)
-			}
-			if err != nil || ev != evBoundary {
+			op, ev, err = huffBytes(f, out, op)
+			if err != nil || ev != evNone {
 				return op, ev, err
 			}
 			f.state = stHeader
-			return op, evBoundary, nil
 		case stDone:
 			return op, evEnd, nil
 		}
 	}
 }
 
-// huff decodes the symbols of a Huffman block until its end or a stop.
-func huff[T byte | uint16](f *inflater, out []T, op int) (int, event, error) {
+// huff decodes the symbols of a Huffman block until its end (evNone) or a
+// stop.
+func huff(f *inflater, out []byte, op int) (int, event, error) {
 	in, n := f.in, f.n
 	ip, bits, nb := f.ip, f.bits, f.nb
 	lt, dt := &f.lit, &f.dist
@@ -345,13 +333,13 @@ func huff[T byte | uint16](f *inflater, out []T, op int) (int, event, error) {
 		}
 		switch e >> 5 & 7 {
 		case kindLit:
-			out[op] = T(e >> 16)
+			out[op] = byte(e >> 16)
 			op++
 			continue
 		case kindLen:
 		case kindEOB:
 			f.ip, f.bits, f.nb = ip, bits, nb
-			return op, evBoundary, nil
+			return op, evNone, nil
 		default:
 			f.ip, f.bits, f.nb = ip, bits, nb
 			return op, 0, errCorrupt
@@ -461,7 +449,7 @@ func huffBytes(f *inflater, out []byte, op int) (int, event, error) {
 		case kindLen:
 		case kindEOB:
 			f.ip, f.bits, f.nb = ip, bits, nb
-			return op, evBoundary, nil
+			return op, evNone, nil
 		default:
 			f.ip, f.bits, f.nb = ip, bits, nb
 			return op, 0, errCorrupt

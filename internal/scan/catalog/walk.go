@@ -316,11 +316,10 @@ func (c *Catalog) readTar(ctx context.Context, w *walker, br *bufio.Reader) erro
 	var r io.Reader = br
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		// gunzip inflates ahead in its own goroutine, so walking the tar
-		// and hashing overlap with it, with a few MiB in flight. Its
-		// speculative parallel decoding is off: on two cores the extra
-		// work costs the other layers and the hashing more than it saves.
-		zr, err := gunzip.NewReader(br, gunzip.WithConcurrency(0))
+		// gunzip inflates faster than compress/gzip, and ahead in its own
+		// goroutine, so walking the tar and hashing overlap with it, with
+		// a few MiB in flight.
+		zr, err := gunzip.NewReader(br)
 		if err != nil {
 			return fmt.Errorf("gzip: %w", err)
 		}
