@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -260,6 +261,27 @@ func TestSourceError(t *testing.T) {
 		if _, err := decode(r); !errors.Is(err, boom) {
 			t.Errorf("%s: %v, want the source's error", src.name, err)
 		}
+	}
+}
+
+// panicReader panics once its good bytes are read.
+type panicReader struct{ r io.Reader }
+
+func (p panicReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err == io.EOF {
+		panic("source exploded")
+	}
+	return n, err
+}
+
+// TestPanicBecomesError: a panic in the decoding goroutine fails the
+// stream with an error instead of taking the process down.
+func TestPanicBecomesError(t *testing.T) {
+	good := gz(t, mixedTar(t, 1<<20), 6)
+	_, err := decode(panicReader{bytes.NewReader(good[:len(good)/2])})
+	if err == nil || !strings.Contains(err.Error(), "source exploded") {
+		t.Fatalf("err = %v, want the panic as an error", err)
 	}
 }
 

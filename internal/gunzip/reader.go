@@ -124,14 +124,21 @@ var errClosed = errors.New("gunzip: read after Close")
 func (z *Reader) decode() {
 	defer close(z.done)
 	var err error
+	defer func() {
+		// Layers come from anyone who can push: a decoder bug that
+		// panics on some input fails that stream, not the process.
+		if v := recover(); v != nil {
+			err = fmt.Errorf("gunzip: internal error: %v", v)
+		}
+		z.err = err
+		close(z.pieces)
+	}()
 	for err == nil {
 		err = z.advance()
 		if err == nil && !z.inMember {
 			err = z.readHeader()
 		}
 	}
-	z.err = err
-	close(z.pieces)
 }
 
 // emit counts p and hands it to Read.
