@@ -16,7 +16,9 @@ RACE_DIRS := cmd internal/server internal/distribution internal/registry \
 	internal/scan/vulndb internal/scan/match internal/gunzip
 RACE_PATTERNS := $(foreach d,$(RACE_DIRS),$(if $(wildcard $(d)),./$(d)/...))
 
-E2E_PKG := ./test/e2e
+# The process-level tests build and start moat themselves, so go test's
+# cache cannot see a change to the server: they always run (-count=1).
+E2E_PKGS := ./test/crash ./test/auth ./test/e2e
 
 .PHONY: all run build lint deps test test-race test-unit test-e2e fuzz-smoke bench
 
@@ -57,7 +59,7 @@ test-unit:
 	pkgs=""; \
 	for p in $$($(GO) list ./...); do \
 		case "$$race" in *" $$p "*) continue ;; esac; \
-		case "$$p" in */test/e2e) continue ;; esac; \
+		case "$$p" in */test/e2e|*/test/auth|*/test/crash) continue ;; esac; \
 		pkgs="$$pkgs $$p"; \
 	done; \
 	start=$$(date +%s); \
@@ -65,12 +67,12 @@ test-unit:
 	echo "== unit tests: $$(( $$(date +%s) - start ))s =="; exit $$status
 
 # test-e2e builds moat (with the race detector: the server is where
-# concurrency lives) and drives it with the real clients and the OCI
-# conformance suite (SQLite and PostgreSQL). It runs last so that go test's
-# summary closes the log.
+# concurrency lives) and drives it with the real clients, the OCI
+# conformance suite, the access-control and the crash tests (SQLite and
+# PostgreSQL). It runs last so that go test's summary closes the log.
 test-e2e:
 	@echo "== end-to-end and conformance tests =="
-	PATH="$(CURDIR)/.tools/bin:$$PATH" MOAT_E2E_RACE=1 $(GO) test -v -count=1 -timeout 30m $(E2E_PKG)
+	PATH="$(CURDIR)/.tools/bin:$$PATH" MOAT_E2E_RACE=1 $(GO) test -v -count=1 -timeout 30m $(E2E_PKGS)
 
 # fuzz-smoke runs every fuzz target for FUZZTIME each.
 fuzz-smoke:
