@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +86,29 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("re-encode: %v", err)
 		}
 	})
+}
+
+// TestCVEKeyCanonicalOnly: only the canonical spelling of a CVE id gets a
+// table key, so a zero-padded alias cannot overwrite the real record.
+func TestCVEKeyCanonicalOnly(t *testing.T) {
+	for id, want := range map[string]bool{
+		"CVE-2021-44228": true, "CVE-2021-0001": true, "CVE-2024-1234567": true,
+		"CVE-2021-044228": false, "CVE-2021-001": false, "CVE-02021-44228": false,
+		"CVE-2021-": false, "CVE--1234": false, "CVE-2021-+123": false, "cve-2021-44228": false,
+	} {
+		if _, _, ok := cveKey(id); ok != want {
+			t.Errorf("cveKey(%q) ok = %v, want %v", id, ok, want)
+		}
+	}
+	m := map[string]EPSS{}
+	if _, err := ParseEPSS(strings.NewReader("CVE-2021-044228;0.5;0.5\nCVE-2021-44228;0.9;1\n"), m); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := decodeEPSS(encodeEPSS(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := tab.lookup("CVE-2021-44228"); !ok || got.Score != 0.9 {
+		t.Errorf("CVE-2021-44228 = %v %v, want score 0.9", got, ok)
+	}
 }

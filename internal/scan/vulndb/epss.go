@@ -38,7 +38,9 @@ func cveKey(cve string) (uint16, uint32, bool) {
 		return 0, 0, false
 	}
 	ys, ns, ok := strings.Cut(rest, "-")
-	if !ok {
+	// Only the canonical spelling has a key: "CVE-2021-044228" must not
+	// share one with (and overwrite) CVE-2021-44228.
+	if !ok || ys == "" || (ys[0] == '0' && ys != "0") || len(ns) < 4 || (len(ns) > 4 && ns[0] == '0') {
 		return 0, 0, false
 	}
 	y, err1 := strconv.ParseUint(ys, 10, 16)
@@ -138,7 +140,7 @@ func ParseEPSS(r io.Reader, dst map[string]EPSS) (warnings int, err error) {
 		}
 		s, err1 := strconv.ParseFloat(strings.TrimSpace(f[1]), 32)
 		p, err2 := strconv.ParseFloat(strings.TrimSpace(f[2]), 32)
-		if !strings.HasPrefix(cve, "CVE-") || err1 != nil || err2 != nil {
+		if _, _, ok := cveKey(cve); !ok || err1 != nil || err2 != nil {
 			warnings++
 			continue
 		}
