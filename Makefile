@@ -66,13 +66,15 @@ test-unit:
 	$(GO) test -timeout 15m $$pkgs; status=$$?; \
 	echo "== unit tests: $$(( $$(date +%s) - start ))s =="; exit $$status
 
-# test-e2e builds moat (with the race detector: the server is where
-# concurrency lives) and drives it with the real clients, the OCI
-# conformance suite, the access-control and the crash tests (SQLite and
-# PostgreSQL). It runs last so that go test's summary closes the log.
+# test-e2e builds moat once, with the race detector (the server is where
+# concurrency lives), and the three packages drive it with the real
+# clients, the OCI conformance suite, the access-control and the crash
+# tests (SQLite and PostgreSQL). It runs last so that go test's summary
+# closes the log.
 test-e2e:
 	@echo "== end-to-end and conformance tests =="
-	PATH="$(CURDIR)/.tools/bin:$$PATH" MOAT_E2E_RACE=1 $(GO) test -v -count=1 -timeout 30m $(E2E_PKGS)
+	@mkdir -p .tmp && $(GO) build -race -o .tmp/moat-race ./cmd/moat
+	PATH="$(CURDIR)/.tools/bin:$$PATH" MOAT_E2E_BINARY="$(CURDIR)/.tmp/moat-race" $(GO) test -v -count=1 -timeout 30m $(E2E_PKGS)
 
 # fuzz-smoke runs every fuzz target for FUZZTIME each.
 fuzz-smoke:
