@@ -282,11 +282,7 @@ func TestEveryEnvNameApplies(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(*Config)
-		want   string // empty: valid
-	}{
+	tests := []validateCase{
 		{"defaults", func(*Config) {}, ""},
 		{"ipv6 addr", func(c *Config) { c.Addr = "[::1]:5000" }, ""},
 		{"postgresql scheme", func(c *Config) { c.Database = "postgresql://db/moat" }, ""},
@@ -307,22 +303,7 @@ func TestValidate(t *testing.T) {
 		{"zero shutdown timeout", func(c *Config) { c.HTTP.ShutdownTimeout = 0 }, "shutdownTimeout"},
 		{"tiny header limit", func(c *Config) { c.Limits.MaxHeaderBytes = 10 }, "maxHeaderBytes"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := Default()
-			tt.mutate(&cfg)
-			err := cfg.Validate()
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("got %v, want ErrInvalid mentioning %q", err, tt.want)
-			}
-		})
-	}
+	checkValidate(t, tests)
 }
 
 func TestValidateReportsEveryProblemWithoutSecrets(t *testing.T) {
@@ -395,5 +376,33 @@ func TestAuth(t *testing.T) {
 		if err := c.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "auth.") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// validateCase is Default() changed by mutate, and the config key its
+// validation error must name ("" for a valid config).
+type validateCase struct {
+	name   string
+	mutate func(*Config)
+	want   string
+}
+
+func checkValidate(t *testing.T, tests []validateCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			tt.mutate(&cfg)
+			err := cfg.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want ErrInvalid mentioning %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -95,11 +95,7 @@ listeners:
 
 func TestValidateTLSAndListeners(t *testing.T) {
 	files := TLS{CertFile: "c.pem", KeyFile: "k.pem"}
-	tests := []struct {
-		name   string
-		mutate func(*Config)
-		want   string // empty: valid
-	}{
+	tests := []validateCase{
 		{"cert and key", func(c *Config) { c.TLS = files }, ""},
 		{"self-signed", func(c *Config) { c.TLS.SelfSigned = true }, ""},
 		{"client certificates as identity", func(c *Config) {
@@ -139,20 +135,5 @@ func TestValidateTLSAndListeners(t *testing.T) {
 		}, "listeners[0].tls.certFile"},
 		{"bad main listener name", func(c *Config) { c.Auth.Listener = "pub lic" }, "auth.listener"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := Default()
-			tt.mutate(&cfg)
-			err := cfg.Validate()
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("got %v, want ErrInvalid mentioning %q", err, tt.want)
-			}
-		})
-	}
+	checkValidate(t, tests)
 }
