@@ -59,6 +59,11 @@ type Manifest struct {
 	// Blobs are the config and layer digests the manifest references and
 	// the repository must hold (non-distributable layers excluded).
 	Blobs []digest.Digest
+	// External are layers fetched from elsewhere (non-distributable,
+	// foreign, or with urls): they need not be in the repository, but
+	// whenever their bytes are stored, before or after the manifest is
+	// put, garbage collection keeps them as long as the manifest exists.
+	External []digest.Digest
 	// Children are the manifests an index references; they must exist in
 	// the repository.
 	Children []digest.Digest

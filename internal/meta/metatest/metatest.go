@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"GCCandidates", testGCCandidates},
 		{"DeleteBlobIfUnreferenced", testDeleteBlobIfUnreferenced},
 		{"TouchProtectsFromGC", testTouchProtectsFromGC},
+		{"ExternalBlobsKept", testExternalBlobsKept},
 		{"CanceledContext", testCanceledContext},
 		{"ConcurrentPushesDifferentRepos", testConcurrentPushesDifferentRepos},
 		{"ConcurrentPushesSharedBlobs", testConcurrentPushesSharedBlobs},
@@ -913,6 +914,47 @@ func testDeleteBlobIfUnreferenced(t *testing.T, s meta.Store) {
 	}
 	// It can be put again afterwards.
 	noErr(t, "PutBlob after GC", s.PutBlob(ctx, "app", loose, 100))
+}
+
+// Layers a manifest need not have (non-distributable, or with urls) are
+// kept by garbage collection whenever their bytes are stored, whether
+// they were uploaded before the manifest or after it, and collected once
+// the manifest goes.
+func testExternalBlobsKept(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	ds := putBlobs(t, s, "app", 2)
+	before, missing, late := ds[1], blob(t), blob(t)
+	m := manifest(t, "app", ds[:1])
+	m.External = []digest.Digest{before, missing, late}
+	noErr(t, "PutManifest with absent external layers", errOf(s.PutManifest(ctx, m, "v1")))
+	noErr(t, "PutBlob after the manifest", s.PutBlob(ctx, "app", late, 7))
+
+	got, err := s.GetManifest(ctx, "app", m.Digest)
+	noErr(t, "GetManifest", err)
+	if !slices.Equal(got.External, m.External) || !slices.Equal(got.Blobs, m.Blobs) {
+		t.Fatalf("GetManifest: Blobs %v External %v, want %v and %v", got.Blobs, got.External, m.Blobs, m.External)
+	}
+	cands, err := s.GCCandidates(ctx, far(), 0)
+	noErr(t, "GCCandidates", err)
+	if len(cands) != 0 {
+		t.Fatalf("GCCandidates = %v, want none: every stored blob is referenced", cands)
+	}
+	for _, d := range []digest.Digest{before, late} {
+		ok, err := s.DeleteBlobIfUnreferenced(ctx, d, far())
+		noErr(t, "DeleteBlobIfUnreferenced", err)
+		if ok {
+			t.Fatalf("deleted external layer %s of a tagged manifest", d)
+		}
+	}
+	noErr(t, "DeleteManifest", s.DeleteManifest(ctx, "app", m.Digest))
+	cands, err = s.GCCandidates(ctx, far(), 0)
+	noErr(t, "GCCandidates after delete", err)
+	slices.Sort(cands)
+	want := []digest.Digest{ds[0], before, late}
+	slices.Sort(want)
+	if !slices.Equal(cands, want) {
+		t.Fatalf("GCCandidates after the manifest went = %v, want %v", cands, want)
+	}
 }
 
 // Uploads, mounts and manifest pushes each refresh the touch time.

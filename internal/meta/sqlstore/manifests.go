@@ -29,7 +29,7 @@ import (
 // m must carry a valid digest that matches Content, and Size must equal
 // len(Content); otherwise meta.ErrInvalid.
 func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) (previous digest.Digest, err error) {
-	blobs, children, annotations, err := checkManifest(m)
+	refs, annotations, err := checkManifest(m)
 	if err != nil {
 		return "", fmt.Errorf("put manifest: %w", err)
 	}
@@ -54,16 +54,19 @@ func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) (
 			}
 		}
 		missing := &meta.MissingError{}
-		if missing.Blobs, err = s.lockLinkedBlobs(ctx, tx, repoID, blobs, now); err != nil {
+		// External layers whose bytes are here are locked and touched like
+		// the others; those absent are no error.
+		if missing.Blobs, err = s.lockLinkedBlobs(ctx, tx, repoID, append(slices.Clone(refs.blobs), refs.external...), now); err != nil {
 			return err
 		}
-		if missing.Manifests, err = s.missingChildren(ctx, tx, repoID, children); err != nil {
+		missing.Blobs = slices.DeleteFunc(missing.Blobs, func(d digest.Digest) bool { return slices.Contains(refs.external, d) })
+		if missing.Manifests, err = s.missingChildren(ctx, tx, repoID, refs.children); err != nil {
 			return err
 		}
 		if len(missing.Blobs) > 0 || len(missing.Manifests) > 0 {
 			return missing
 		}
-		id, err := s.upsertManifest(ctx, tx, repoID, m, annotations, pushedAt, blobs, children)
+		id, err := s.upsertManifest(ctx, tx, repoID, m, annotations, pushedAt, refs)
 		if err != nil {
 			return err
 		}
@@ -116,38 +119,48 @@ func (s *Store) tagTarget(ctx context.Context, tx *sql.Tx, repoID int64, tag str
 	return digest.Digest(d), nil
 }
 
-func checkManifest(m *meta.Manifest) (blobs, children []digest.Digest, annotations any, err error) {
+// manifestRefs are a manifest's checked, de-duplicated references.
+type manifestRefs struct {
+	blobs, external, children []digest.Digest
+}
+
+func checkManifest(m *meta.Manifest) (refs manifestRefs, annotations any, err error) {
 	if err := checkName("repository", m.Repository); err != nil {
-		return nil, nil, nil, err
+		return refs, nil, err
 	}
 	if err := checkDigest(m.Digest); err != nil {
-		return nil, nil, nil, err
+		return refs, nil, err
 	}
 	if m.Size != int64(len(m.Content)) {
-		return nil, nil, nil, fmt.Errorf("manifest %s: size %d but %d content bytes: %w", m.Digest, m.Size, len(m.Content), meta.ErrInvalid)
+		return refs, nil, fmt.Errorf("manifest %s: size %d but %d content bytes: %w", m.Digest, m.Size, len(m.Content), meta.ErrInvalid)
 	}
 	if got := m.Digest.Algorithm().FromBytes(m.Content); got != m.Digest {
-		return nil, nil, nil, fmt.Errorf("manifest %s: content digest is %s: %w", m.Digest, got, meta.ErrInvalid)
+		return refs, nil, fmt.Errorf("manifest %s: content digest is %s: %w", m.Digest, got, meta.ErrInvalid)
 	}
 	if m.Subject != "" {
 		if err := checkDigest(m.Subject); err != nil {
-			return nil, nil, nil, fmt.Errorf("subject: %w", err)
+			return refs, nil, fmt.Errorf("subject: %w", err)
 		}
 	}
-	if blobs, err = dedupe(m.Blobs); err != nil {
-		return nil, nil, nil, fmt.Errorf("blobs: %w", err)
+	if refs.blobs, err = dedupe(m.Blobs); err != nil {
+		return refs, nil, fmt.Errorf("blobs: %w", err)
 	}
-	if children, err = dedupe(m.Children); err != nil {
-		return nil, nil, nil, fmt.Errorf("children: %w", err)
+	if refs.external, err = dedupe(m.External); err != nil {
+		return refs, nil, fmt.Errorf("external blobs: %w", err)
+	}
+	// A digest that must be pushed is a blob reference, not an external one.
+	refs.external = slices.DeleteFunc(refs.external, func(d digest.Digest) bool { return slices.Contains(refs.blobs, d) })
+	if refs.children, err = dedupe(m.Children); err != nil {
+		return refs, nil, fmt.Errorf("children: %w", err)
 	}
 	if len(m.Annotations) > 0 {
 		b, err := json.Marshal(m.Annotations)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("annotations: %v: %w", err, meta.ErrInvalid)
+			return refs, nil, fmt.Errorf("annotations: %v: %w", err, meta.ErrInvalid)
 		}
 		annotations = string(b)
 	}
-	return blobs, children, annotations, nil
+	return refs, annotations, nil
 }
 
 // lockLinkedBlobs locks and touches those of blobs that are linked to the
@@ -234,7 +247,7 @@ func (s *Store) missingChildren(ctx context.Context, tx *sql.Tx, repoID int64, c
 
 // upsertManifest inserts the manifest with its references, or updates push
 // time and pusher of an existing one, and returns its id.
-func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m *meta.Manifest, annotations any, pushedAt int64, blobs, children []digest.Digest) (int64, error) {
+func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m *meta.Manifest, annotations any, pushedAt int64, refs manifestRefs) (int64, error) {
 	var subject any
 	if m.Subject != "" {
 		subject = string(m.Subject)
@@ -252,10 +265,13 @@ func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m 
 			repoID, string(m.Digest), m.MediaType, m.ArtifactType, m.Size, m.Content,
 			subject, annotations, pushedAt, m.PushedBy).Scan(&id)
 		if err == nil {
-			if err := s.insertRefs(ctx, tx, "manifest_blobs", "digest", id, blobs); err != nil {
+			if err := s.insertRefs(ctx, tx, "manifest_blobs", "digest", id, refs.blobs, ""); err != nil {
 				return 0, err
 			}
-			return id, s.insertRefs(ctx, tx, "manifest_children", "child_digest", id, children)
+			if err := s.insertRefs(ctx, tx, "manifest_external_blobs", "digest", id, refs.external, ""); err != nil {
+				return 0, err
+			}
+			return id, s.insertRefs(ctx, tx, "manifest_children", "child_digest", id, refs.children, "")
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("insert manifest: %w", err)
@@ -265,7 +281,10 @@ func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m 
 			WHERE repository_id = ? AND digest = ? RETURNING id`),
 			pushedAt, m.PushedBy, repoID, string(m.Digest)).Scan(&id)
 		if err == nil {
-			return id, nil
+			// Manifests stored before external references were kept gain
+			// them when pushed again.
+			return id, s.insertRefs(ctx, tx, "manifest_external_blobs", "digest", id, refs.external,
+				" ON CONFLICT (manifest_id, digest) DO NOTHING")
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("update manifest: %w", err)
@@ -274,8 +293,9 @@ func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m 
 	return 0, fmt.Errorf("manifest %s kept appearing and disappearing: %w", m.Digest, meta.ErrConflict)
 }
 
-// insertRefs writes a manifest's blob or child references, keeping order.
-func (s *Store) insertRefs(ctx context.Context, tx *sql.Tx, table, column string, id int64, ds []digest.Digest) error {
+// insertRefs writes a manifest's blob or child references, keeping order;
+// suffix ends the INSERT (an ON CONFLICT clause, or "").
+func (s *Store) insertRefs(ctx context.Context, tx *sql.Tx, table, column string, id int64, ds []digest.Digest, suffix string) error {
 	return batches(ds, func(start int, part []digest.Digest) error {
 		args := make([]any, 0, 3*len(part))
 		for i, d := range part {
@@ -283,7 +303,7 @@ func (s *Store) insertRefs(ctx context.Context, tx *sql.Tx, table, column string
 		}
 		values := strings.Repeat("(?, ?, ?), ", len(part)-1) + "(?, ?, ?)"
 		if _, err := tx.ExecContext(ctx, s.db.Q(
-			`INSERT INTO `+table+` (manifest_id, `+column+`, ordinal) VALUES `+values), args...); err != nil {
+			`INSERT INTO `+table+` (manifest_id, `+column+`, ordinal) VALUES `+values+suffix), args...); err != nil {
 			return fmt.Errorf("insert %s: %w", table, err)
 		}
 		return nil
@@ -326,7 +346,9 @@ func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (
 			SELECT 0, digest, ordinal FROM manifest_blobs WHERE manifest_id = ?
 			UNION ALL
 			SELECT 1, child_digest, ordinal FROM manifest_children WHERE manifest_id = ?
-			ORDER BY 1, 3`), id, id)
+			UNION ALL
+			SELECT 2, digest, ordinal FROM manifest_external_blobs WHERE manifest_id = ?
+			ORDER BY 1, 3`), id, id, id)
 		if err != nil {
 			return err
 		}
@@ -339,10 +361,13 @@ func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (
 			if err := rows.Scan(&kind, &ref, &ordinal); err != nil {
 				return err
 			}
-			if kind == 0 {
+			switch kind {
+			case 0:
 				m.Blobs = append(m.Blobs, digest.Digest(ref))
-			} else {
+			case 1:
 				m.Children = append(m.Children, digest.Digest(ref))
+			default:
+				m.External = append(m.External, digest.Digest(ref))
 			}
 		}
 		return rows.Err()

@@ -399,7 +399,8 @@ func TestOpensDatabaseOfEarlierRelease(t *testing.T) {
 		if err := rows.Scan(&v, &name, &at); err != nil {
 			t.Fatal(err)
 		}
-		if at != time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano() {
+		// Migrations of that release keep their time; later ones are new.
+		if v <= 2 && at != time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano() {
 			t.Errorf("migration %d reapplied at %v", v, time.Unix(0, at).UTC())
 		}
 		got = append(got, name)
@@ -408,7 +409,7 @@ func TestOpensDatabaseOfEarlierRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows.Close()
-	if len(got) != 2 || got[0] != "init" || got[1] != "sorted_indexes" {
+	if len(got) < 2 || got[0] != "init" || got[1] != "sorted_indexes" {
 		t.Fatalf("schema_migrations = %v", got)
 	}
 
