@@ -165,7 +165,7 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		return fmt.Errorf("metadata store %s: %w", cfg.DatabaseForLog(), err)
 	}
 	defer md.Close()
-	regOpts := []registry.Option{registry.WithLogger(log)}
+	regOpts := []registry.Option{registry.WithLogger(log), registry.WithMaxUploadsPerActor(cfg.Uploads.MaxPerIdentity)}
 	distOpts := []distribution.Option{distribution.WithLogger(log)}
 	var srvOpts []server.Option
 	var wrapV2 func(http.Handler) http.Handler

@@ -147,6 +147,11 @@ type Uploads struct {
 	// PurgeInterval is how often stale uploads are looked for; 0 disables
 	// purging. Default 1h.
 	PurgeInterval time.Duration `yaml:"purgeInterval"`
+	// MaxPerIdentity caps the upload sessions one user or robot may hold
+	// open; beyond it a new upload is answered 429 TOOMANYREQUESTS. 0
+	// disables the cap. Default 200: far above a parallel push, far below
+	// what a runaway or hostile client can open in seconds.
+	MaxPerIdentity int `yaml:"maxPerIdentity"`
 }
 
 // GC controls online garbage collection of unreferenced blobs.
@@ -192,7 +197,7 @@ func Default() Config {
 		Addr:    ":5000",
 		DataDir: "./moat-data",
 		Storage: Storage{Driver: "fs"},
-		Uploads: Uploads{TTL: 24 * time.Hour, PurgeInterval: time.Hour},
+		Uploads: Uploads{TTL: 24 * time.Hour, PurgeInterval: time.Hour, MaxPerIdentity: 200},
 		GC:      GC{Interval: time.Hour, Grace: time.Hour},
 		Log:     Log{Level: "info", Format: "text"},
 		HTTP: HTTP{
@@ -267,6 +272,17 @@ func dur(f func(c *Config) *time.Duration) func(*Config, string) error {
 	}
 }
 
+func integer(f func(c *Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		*f(c) = n
+		return nil
+	}
+}
+
 func boolean(f func(c *Config) *bool) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
@@ -287,6 +303,7 @@ var envVars = []envVar{
 	{"STORAGE_ROOT", str(func(c *Config) *string { return &c.Storage.Root })},
 	{"UPLOADS_TTL", dur(func(c *Config) *time.Duration { return &c.Uploads.TTL })},
 	{"UPLOADS_PURGE_INTERVAL", dur(func(c *Config) *time.Duration { return &c.Uploads.PurgeInterval })},
+	{"UPLOADS_MAX_PER_IDENTITY", integer(func(c *Config) *int { return &c.Uploads.MaxPerIdentity })},
 	{"GC_INTERVAL", dur(func(c *Config) *time.Duration { return &c.GC.Interval })},
 	{"GC_GRACE", dur(func(c *Config) *time.Duration { return &c.GC.Grace })},
 	{"LOG_LEVEL", str(func(c *Config) *string { return &c.Log.Level })},
@@ -309,11 +326,7 @@ var envVars = []envVar{
 	{"TLS_CLIENT_AUTH", str(func(c *Config) *string { return &c.TLS.ClientAuth })},
 	{"TLS_SELF_SIGNED", boolean(func(c *Config) *bool { return &c.TLS.SelfSigned })},
 	{"TLS_CLIENT_CERT_IDENTITY", boolean(func(c *Config) *bool { return &c.TLS.ClientCertIdentity })},
-	{"LIMITS_MAX_HEADER_BYTES", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		c.Limits.MaxHeaderBytes = n
-		return err
-	}},
+	{"LIMITS_MAX_HEADER_BYTES", integer(func(c *Config) *int { return &c.Limits.MaxHeaderBytes })},
 }
 
 // EnvNames returns the names of all environment overrides, prefix included.
@@ -427,6 +440,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Uploads.TTL <= 0 {
 		bad("uploads.ttl %s must be positive", c.Uploads.TTL)
+	}
+	if c.Uploads.MaxPerIdentity < 0 {
+		bad("uploads.maxPerIdentity %d must not be negative (0 disables the cap)", c.Uploads.MaxPerIdentity)
 	}
 	if c.Uploads.PurgeInterval < 0 {
 		bad("uploads.purgeInterval %s must not be negative (0 disables)", c.Uploads.PurgeInterval)

@@ -22,6 +22,9 @@ var (
 	// name, manifest bytes that do not match their digest or size...).
 	// Nothing was stored.
 	ErrInvalid = errors.New("meta: invalid argument")
+	// ErrLimit: the operation would exceed a limit the caller set (e.g.
+	// open upload sessions per owner). Nothing was stored.
+	ErrLimit = errors.New("meta: limit reached")
 )
 
 // MissingError names the digests a manifest referenced but the repository
@@ -86,6 +89,9 @@ type Descriptor struct {
 type Upload struct {
 	ID         string
 	Repository string
+	// Owner names who opened the session ("robot:ci"), "" for anonymous
+	// callers; open sessions are capped per owner.
+	Owner string
 	// Offset is how many bytes have been received and hashed.
 	Offset int64
 	// HashState is the marshaled state of the streaming sha256 hash after
@@ -150,8 +156,10 @@ type Store interface {
 	// MarkPulled records a pull of a manifest (best effort bookkeeping).
 	MarkPulled(ctx context.Context, repo string, d digest.Digest, at time.Time) error
 
-	// CreateUpload starts an upload session.
-	CreateUpload(ctx context.Context, u *Upload) error
+	// CreateUpload starts an upload session. When maxOpen > 0 and u.Owner
+	// is not empty, it fails with ErrLimit if the owner already has
+	// maxOpen sessions open.
+	CreateUpload(ctx context.Context, u *Upload, maxOpen int) error
 	// GetUpload returns a session; ErrNotFound if absent.
 	GetUpload(ctx context.Context, id string) (*Upload, error)
 	// AdvanceUpload moves a session from offset from to u.Offset, storing

@@ -25,6 +25,7 @@ type Registry struct {
 	log            *slog.Logger
 	anonymousMount bool
 	maxPage        int
+	maxUploads     int // open upload sessions per actor; 0: unlimited
 
 	uploadLocks *keyedMutex // one request per upload session at a time
 	digestLocks *keyedMutex // commit+record versus garbage collection
@@ -88,6 +89,21 @@ func WithMaxPage(n int) Option {
 			return fmt.Errorf("registry: max page %d must be positive", n)
 		}
 		r.maxPage = n
+		return nil
+	}
+}
+
+// WithMaxUploadsPerActor caps the upload sessions one actor (see
+// WithActor) may hold open at once; 0 means no cap. Sessions end when
+// finished or cancelled, or when purged after the uploads TTL. Anonymous
+// requests are not capped: without an identity there is nothing to count
+// them by. Default: 0.
+func WithMaxUploadsPerActor(n int) Option {
+	return func(r *Registry) error {
+		if n < 0 {
+			return fmt.Errorf("registry: max uploads per actor %d is negative", n)
+		}
+		r.maxUploads = n
 		return nil
 	}
 }

@@ -261,7 +261,7 @@ func TestClock(t *testing.T) {
 			}
 			c.Set(t1)
 			u := &meta.Upload{ID: "u", Repository: "r"}
-			if err := s.CreateUpload(ctx, u); err != nil {
+			if err := s.CreateUpload(ctx, u, 0); err != nil {
 				t.Fatal(err)
 			}
 			if got, err := s.GetUpload(ctx, "u"); err != nil || !got.StartedAt.Equal(t1) || !got.UpdatedAt.Equal(t1) {
