@@ -20,7 +20,7 @@ var ErrSchemaTooNew = errors.New("database schema is newer than this binary")
 
 var (
 	tableRE     = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
-	migrationRE = regexp.MustCompile(`^([0-9]{4})_([a-z0-9_]+)\.sql$`)
+	migrationRE = regexp.MustCompile(`^([0-9]{4})_([a-z0-9_]+)(\.sqlite|\.postgres)?\.sql$`)
 )
 
 // migration is one numbered file, NNNN_name.sql.
@@ -46,7 +46,7 @@ func (d *DB) Migrate(ctx context.Context, fsys fs.FS, dir, table string, lockKey
 	if !tableRE.MatchString(table) {
 		return fmt.Errorf("migration table %q is not a plain identifier", table)
 	}
-	ms, err := loadMigrations(fsys, dir)
+	ms, err := loadMigrations(fsys, dir, d.engine)
 	if err != nil {
 		return fmt.Errorf("migrations for %s: %w", table, err)
 	}
@@ -107,24 +107,39 @@ func (d *DB) Migrate(ctx context.Context, fsys fs.FS, dir, table string, lockKey
 	return nil
 }
 
-// loadMigrations reads dir's files in version order.
-func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
+// loadMigrations reads dir's files for engine in version order. A
+// version is either one file for both engines, NNNN_name.sql, or a pair
+// NNNN_name.sqlite.sql and NNNN_name.postgres.sql where the engines'
+// SQL differs beyond what the placeholders cover.
+func loadMigrations(fsys fs.FS, dir string, engine Engine) ([]migration, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
 	ms := make([]migration, 0, len(entries))
+	variants := map[int64]int{} // version -> engine-specific files seen
 	for _, e := range entries {
 		m := migrationRE.FindStringSubmatch(e.Name())
 		if m == nil || e.IsDir() {
-			return nil, fmt.Errorf("migration file %q is not named NNNN_name.sql", e.Name())
+			return nil, fmt.Errorf("migration file %q is not named NNNN_name.sql (or NNNN_name.sqlite.sql and NNNN_name.postgres.sql)", e.Name())
 		}
 		v, _ := strconv.ParseInt(m[1], 10, 64) // four digits
+		if m[3] != "" {
+			variants[v]++
+			if m[3] != "."+string(engine) {
+				continue
+			}
+		}
 		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
 		}
 		ms = append(ms, migration{version: v, name: m[2], sql: string(b)})
+	}
+	for v, n := range variants {
+		if n != 2 {
+			return nil, fmt.Errorf("migration %04d needs both a .sqlite.sql and a .postgres.sql file", v)
+		}
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i, m := range ms {
