@@ -76,6 +76,13 @@ type Manifest struct {
 	PulledAt time.Time
 }
 
+// Location is a repository holding a manifest, with the tags that point
+// at it there.
+type Location struct {
+	Repository string
+	Tags       []string
+}
+
 // Descriptor is what the referrers API lists for one referring manifest.
 type Descriptor struct {
 	MediaType    string

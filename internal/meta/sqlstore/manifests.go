@@ -556,3 +556,36 @@ func (s *Store) MarkPulled(ctx context.Context, repo string, d digest.Digest, at
 	}
 	return nil
 }
+
+// LocateTx lists, inside tx (a transaction on the store's database, such
+// as another store's), the repositories holding manifest d and the tags
+// pointing at it in each, by repository name.
+func (s *Store) LocateTx(ctx context.Context, tx *sql.Tx, d digest.Digest) ([]meta.Location, error) {
+	rows, err := tx.QueryContext(ctx, s.db.Q(`
+		SELECT r.name, t.name FROM manifests m
+		JOIN repositories r ON r.id = m.repository_id
+		LEFT JOIN tags t ON t.manifest_id = m.id
+		WHERE m.digest = ?
+		ORDER BY r.name, t.name`), string(d))
+	if err != nil {
+		return nil, fmt.Errorf("locate %s: %w", d, err)
+	}
+	defer rows.Close()
+	var out []meta.Location
+	for rows.Next() {
+		var (
+			repo string
+			tag  sql.NullString
+		)
+		if err := rows.Scan(&repo, &tag); err != nil {
+			return nil, fmt.Errorf("locate %s: %w", d, err)
+		}
+		if len(out) == 0 || out[len(out)-1].Repository != repo {
+			out = append(out, meta.Location{Repository: repo})
+		}
+		if tag.Valid {
+			out[len(out)-1].Tags = append(out[len(out)-1].Tags, tag.String)
+		}
+	}
+	return out, rows.Err()
+}
