@@ -29,6 +29,11 @@ const resultSchema = 2
 // ErrDigestMismatch reports a layer whose bytes do not hash to its digest.
 var ErrDigestMismatch = errors.New("layer digest mismatch")
 
+// ErrDiffID reports a layer whose uncompressed content does not hash to
+// the diff_id its image configuration names (see DiffIDLayer), or could
+// not be read to its end to check.
+var ErrDiffID = errors.New("layer does not match its diff_id")
+
 // Catalog reads images into inventories. It is safe for concurrent use.
 type Catalog struct {
 	analyzers    []Analyzer
