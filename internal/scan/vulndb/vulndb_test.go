@@ -409,3 +409,39 @@ func TestHugeRecord(t *testing.T) {
 		t.Errorf("source %+v, want 1 record and a size warning", s)
 	}
 }
+
+// Diff spans any number of versions: the keys whose advisories differ
+// between the two compared, and whether context data changed.
+func TestDiffAcrossVersions(t *testing.T) {
+	dir, in := t.TempDir(), t.TempDir()
+	writeZip(t, filepath.Join(in, "v1", "npm", "all.zip"), map[string]string{"A-1.json": recA1, "B-1.json": recB})
+	writeZip(t, filepath.Join(in, "v1", "PyPI", "all.zip"), map[string]string{"C-1.json": recC})
+	importPath(t, dir, t0, filepath.Join(in, "v1"))
+	v1 := open(t, dir)
+	// v2 changes A, v3 removes B; PyPI stays as it was throughout.
+	writeZip(t, filepath.Join(in, "v2", "npm", "all.zip"), map[string]string{"A-1.json": recA2, "B-1.json": recB})
+	importPath(t, dir, t0.Add(time.Hour), filepath.Join(in, "v2"))
+	writeZip(t, filepath.Join(in, "v3", "npm", "all.zip"), map[string]string{"A-1.json": recA2})
+	importPath(t, dir, t0.Add(2*time.Hour), filepath.Join(in, "v3"))
+	v3 := open(t, dir)
+	d := vulndb.Diff(v1, v3)
+	want := []vulndb.Key{{Ecosystem: "npm", Name: "a"}, {Ecosystem: "npm", Name: "b"}}
+	if len(d.Keys) != 2 || d.Keys[0] != want[0] || d.Keys[1] != want[1] || d.Context {
+		t.Fatalf("Diff(v1, v3) = %+v, want keys %v and no context change", d, want)
+	}
+	if d := vulndb.Diff(v3, v3); len(d.Keys) != 0 || d.Context {
+		t.Fatalf("Diff of a version with itself = %+v", d)
+	}
+	feeds := t.TempDir()
+	kev := filepath.Join(feeds, "kev", "known_exploited_vulnerabilities.json")
+	if err := os.MkdirAll(filepath.Dir(kev), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kev, []byte(`{"vulnerabilities":[{"cveID":"CVE-2024-0001","dateAdded":"2024-01-02","dueDate":"2024-01-23","knownRansomwareCampaignUse":"Unknown"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	importPath(t, dir, t0.Add(3*time.Hour), feeds)
+	if d := vulndb.Diff(v3, open(t, dir)); len(d.Keys) != 0 || !d.Context {
+		t.Fatalf("Diff after a KEV import = %+v, want only a context change", d)
+	}
+}
