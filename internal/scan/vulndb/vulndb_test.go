@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -444,4 +445,84 @@ func TestDiffAcrossVersions(t *testing.T) {
 	if d := vulndb.Diff(v3, open(t, dir)); len(d.Keys) != 0 || !d.Context {
 		t.Fatalf("Diff after a KEV import = %+v, want only a context change", d)
 	}
+}
+
+// A server's view of a database another process replaces: each scan
+// keeps the version it started with, and Refresh hands over both versions
+// of a change for the rescan to compare.
+func TestLive(t *testing.T) {
+	dir, in := t.TempDir(), t.TempDir()
+	live, err := vulndb.OpenLive(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if _, _, err := live.Acquire(); !errors.Is(err, vulndb.ErrNoDatabase) {
+		t.Fatalf("Acquire before any import = %v", err)
+	}
+	if c, err := live.Refresh(); !errors.Is(err, vulndb.ErrNoDatabase) || c != nil {
+		t.Fatalf("Refresh before any import = %v, %v", c, err)
+	}
+	writeZip(t, filepath.Join(in, "v1", "npm", "all.zip"), map[string]string{"A-1.json": recA1})
+	m1 := importPath(t, dir, t0, filepath.Join(in, "v1"))
+	c, err := live.Refresh()
+	if err != nil || c == nil || c.From != nil || c.To.Meta().Version != m1.Version {
+		t.Fatalf("first Refresh = %+v, %v", c, err)
+	}
+	c.Release()
+	if c, err := live.Refresh(); err != nil || c != nil {
+		t.Fatalf("Refresh without a change = %+v, %v", c, err)
+	}
+	scanning, done, err := live.Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeZip(t, filepath.Join(in, "v2", "npm", "all.zip"), map[string]string{"A-1.json": recA2})
+	m2 := importPath(t, dir, t0.Add(time.Hour), filepath.Join(in, "v2"))
+	c, err = live.Refresh()
+	if err != nil || c == nil || c.From.Meta().Version != m1.Version || c.To.Meta().Version != m2.Version {
+		t.Fatalf("Refresh after an import = %+v, %v", c, err)
+	}
+	if d := vulndb.Diff(c.From, c.To); len(d.Keys) != 1 {
+		t.Fatalf("Diff = %+v", d)
+	}
+	c.Release()
+	// The scan that began on v1 still reads it.
+	if a, err := scanning.Advisory("A-1"); err != nil || a.Affected[0].Ranges[0].Events[1].Fixed != "1.0.0" {
+		t.Fatalf("v1 after the swap: %+v, %v", a, err)
+	}
+	done()
+	done() // releasing twice is harmless
+	now, release, err := live.Acquire()
+	if err != nil || now.Meta().Version != m2.Version {
+		t.Fatalf("Acquire after the swap = %v, %v", now, err)
+	}
+	release()
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				db, rel, err := live.Acquire()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := db.Lookup("npm", "a"); err != nil {
+					t.Error(err)
+				}
+				rel()
+			}
+		})
+	}
+	for i := range 3 {
+		writeZip(t, filepath.Join(in, fmt.Sprint("r", i), "npm", "all.zip"), map[string]string{"A-1.json": recA1, "B-1.json": recB})
+		importPath(t, dir, t0.Add(time.Duration(2+i)*time.Hour), filepath.Join(in, fmt.Sprint("r", i)))
+		if c, err := live.Refresh(); err != nil {
+			t.Error(err)
+		} else if c != nil {
+			c.Release()
+		}
+	}
+	wg.Wait()
 }
