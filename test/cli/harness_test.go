@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-		"net"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
