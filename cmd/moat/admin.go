@@ -289,7 +289,7 @@ func newUserCmd() *cobra.Command {
 			return s.record(ctx, "admin:AddMember", "group/"+args[1], map[string]any{"user": args[0]}, err)
 		}),
 	}
-	cmd.AddCommand(create, list, del, join)
+	cmd.AddCommand(create, newUserPasswdCmd(&f), list, del, join)
 	return cmd
 }
 
