@@ -1,9 +1,10 @@
-# moat's two commands: `make run` starts the registry on the embedded default
-# (local disk + SQLite under ./.tmp/data); `make test` installs what the tests
-# need and runs every test. `.ci/run` runs `make test`.
+# moat's two commands: `make run` builds bin/moat and starts the registry on
+# the embedded default (local disk + SQLite under ./moat-data, the data
+# directory every moat command defaults to); `make test` installs what the
+# tests need and runs every test. `.ci/run` runs `make test`.
 
 GO        ?= go
-DATA_DIR  ?= .tmp/data
+DATA_DIR  ?= ./moat-data
 ADDR      ?= 127.0.0.1:5000
 FUZZTIME  ?= 2s
 
@@ -16,16 +17,17 @@ RACE_DIRS := cmd internal/server internal/distribution internal/registry \
 	internal/scan/vulndb internal/scan/match internal/gunzip
 RACE_PATTERNS := $(foreach d,$(RACE_DIRS),$(if $(wildcard $(d)),./$(d)/...))
 
-# The process-level tests build and start moat themselves, so go test's
-# cache cannot see a change to the server: they always run (-count=1).
-E2E_PKGS := ./test/crash ./test/auth ./test/e2e
+# The process-level tests (everything under test/) build and start moat
+# themselves, so go test's cache cannot see a change to the server: they
+# always run (-count=1).
+E2E_PKGS := ./test/crash ./test/auth ./test/e2e ./test/cli ./test/readme
 
 .PHONY: all run build lint deps test test-race test-unit test-e2e fuzz-smoke bench
 
 all: build
 
-run:
-	$(GO) run ./cmd/moat serve --addr $(ADDR) --data-dir $(DATA_DIR)
+run: build
+	bin/moat serve --addr $(ADDR) --data-dir $(DATA_DIR)
 
 # The release binary is static: every dependency is pure Go (SQLite included).
 build:
@@ -59,7 +61,7 @@ test-unit:
 	pkgs=""; \
 	for p in $$($(GO) list ./...); do \
 		case "$$race" in *" $$p "*) continue ;; esac; \
-		case "$$p" in */test/e2e|*/test/auth|*/test/crash) continue ;; esac; \
+		case "$$p" in */moat/test/*) continue ;; esac; \
 		pkgs="$$pkgs $$p"; \
 	done; \
 	start=$$(date +%s); \
@@ -67,10 +69,10 @@ test-unit:
 	echo "== unit tests: $$(( $$(date +%s) - start ))s =="; exit $$status
 
 # test-e2e builds moat once, with the race detector (the server is where
-# concurrency lives), and the three packages drive it with the real
-# clients, the OCI conformance suite, the access-control and the crash
-# tests (SQLite and PostgreSQL). It runs last so that go test's summary
-# closes the log.
+# concurrency lives), and the process-level packages drive it with the real
+# clients, the OCI conformance suite, the access-control, crash, first-start
+# and README tests (SQLite and PostgreSQL). It runs last so that go test's
+# summary closes the log.
 test-e2e:
 	@echo "== end-to-end and conformance tests =="
 	@mkdir -p .tmp && $(GO) build -race -o .tmp/moat-race ./cmd/moat

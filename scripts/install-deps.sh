@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything `make test` needs on a Debian machine, idempotently:
-#   - apt: skopeo, podman, containerd, umoci (the real clients of the e2e
-#     tests) and PostgreSQL when no initdb is found;
+#   - apt: skopeo, podman, containerd, umoci and curl (the real clients of
+#     the e2e and README tests) and PostgreSQL when no initdb is found;
 #   - go install: crane and oras at pinned versions into ./.tools/bin;
 #   - the OCI distribution-spec conformance suite, built once per version
 #     into ./.tools/conformance/<version>/conformance.
@@ -21,7 +21,7 @@ ORAS_VERSION=v1.3.6
 CONFORMANCE_MODULE=github.com/opencontainers/distribution-spec/conformance
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 
-APT_PACKAGES=(skopeo podman containerd umoci)
+APT_PACKAGES=(skopeo podman containerd umoci curl)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 

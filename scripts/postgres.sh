@@ -5,12 +5,15 @@
 #   scripts/postgres.sh url     # prints the admin URL
 #   scripts/postgres.sh status  # exit 0 if running, non-zero otherwise
 #   scripts/postgres.sh stop    # stops the server (data stays for the next start)
+#   scripts/postgres.sh dir     # prints the cluster directory
 #
 # Typical use:
 #   export MOAT_TEST_POSTGRES_URL="$(scripts/postgres.sh start)"
 #
-# The cluster lives in ./.tmp/pg (MOAT_PG_DIR overrides), listens on 127.0.0.1
-# port 55432 (MOAT_PG_PORT overrides) and trusts every local connection: it
+# The cluster lives in ./.tmp/pg (MOAT_PG_DIR overrides; as root, in
+# /tmp/moat-pg-<checksum of the checkout path> when the postgres user cannot
+# reach ./.tmp), listens on 127.0.0.1 port 55432 (MOAT_PG_PORT overrides)
+# and trusts every local connection: it
 # holds nothing but test databases and is tuned for speed (fsync off), never
 # for durability. PostgreSQL refuses to run as root, so when started by root
 # the server runs as the "postgres" system user.
@@ -65,18 +68,31 @@ as_owner() {
 }
 
 # datadir prints the cluster directory. As root the server runs as
-# "postgres", which must be able to reach it; a checkout under a private home
-# directory is not reachable, so the cluster moves to /tmp then.
+# "postgres", which must be able to reach it: a checkout under a private home
+# directory, or a ./.tmp that another tool made private, is not reachable, so
+# the cluster moves to /tmp then. What counts is the deepest directory of the
+# path that exists already; start creates the rest world-searchable.
 datadir() {
 	if [[ -n "${MOAT_PG_DIR:-}" ]]; then
 		printf '%s\n' "$MOAT_PG_DIR"
 		return
 	fi
 	local d="$root/.tmp/pg"
-	if [[ "$(id -u)" == 0 ]] && ! runuser -u postgres -- test -x "$root" 2>/dev/null; then
+	if [[ "$(id -u)" == 0 ]] && ! postgres_reaches "$d"; then
 		d="/tmp/moat-pg-$(printf '%s' "$root" | cksum | cut -d' ' -f1)"
 	fi
 	printf '%s\n' "$d"
+}
+
+# postgres_reaches says whether the postgres user can search the deepest
+# existing directory on the way to $1 (and so every directory above it).
+postgres_reaches() {
+	local p="$1"
+	while [[ ! -e "$p" ]]; do
+		p="$(dirname "$p")"
+	done
+	id postgres >/dev/null 2>&1 || return 0 # no server without the user (start creates it first)
+	runuser -u postgres -- test -x "$p" 2>/dev/null
 }
 
 running() {
@@ -90,14 +106,21 @@ start() {
 		install_postgres
 		bin="$(pgbin)" || die "PostgreSQL installed but no initdb found under /usr/lib/postgresql/*/bin"
 	fi
+	if [[ "$(id -u)" == 0 ]] && ! id postgres >/dev/null 2>&1; then
+		log "creating system user postgres to run the server"
+		useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/sh postgres
+	fi
 	dir="$(datadir)"
 	if running "$bin" "$dir"; then
 		printf '%s\n' "$url"
 		return 0
 	fi
-	if [[ "$(id -u)" == 0 ]] && ! id postgres >/dev/null 2>&1; then
-		log "creating system user postgres to run the server"
-		useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/sh postgres
+	# Parents made here must stay searchable by postgres whatever the umask.
+	local parent
+	parent="$(dirname "$dir")"
+	if [[ ! -d "$parent" ]]; then
+		mkdir -p "$parent"
+		chmod 755 "$parent"
 	fi
 	mkdir -p "$dir"
 	chmod 700 "$dir"
@@ -138,9 +161,10 @@ case "${1:-start}" in
 start) start ;;
 stop) stop ;;
 url) printf '%s\n' "$url" ;;
+dir) datadir ;;
 status)
 	bin="$(pgbin)" || exit 1
 	running "$bin" "$(datadir)"
 	;;
-*) die "usage: $0 start|stop|url|status" ;;
+*) die "usage: $0 start|stop|url|status|dir" ;;
 esac

@@ -289,7 +289,7 @@ func newUserCmd() *cobra.Command {
 			return s.record(ctx, "admin:AddMember", "group/"+args[1], map[string]any{"user": args[0]}, err)
 		}),
 	}
-	cmd.AddCommand(create, list, del, join)
+	cmd.AddCommand(create, newUserPasswdCmd(&f), list, del, join)
 	return cmd
 }
 
@@ -370,8 +370,13 @@ func newPolicyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			details := map[string]any{"kind": kind}
+			if err := checkPolicyFile(file, doc); err != nil {
+				return s.record(cmd.Context(), "admin:PutPolicy", "policy/"+args[0], details, err)
+			}
+			details["document"] = json.RawMessage(doc)
 			err = s.policies.Put(cmd.Context(), args[0], k, doc)
-			return s.record(cmd.Context(), "admin:PutPolicy", "policy/"+args[0], map[string]any{"kind": kind, "document": json.RawMessage(doc)}, err)
+			return s.record(cmd.Context(), "admin:PutPolicy", "policy/"+args[0], details, err)
 		}),
 	}
 	put.Flags().StringVar(&kind, "kind", "identity", "policy kind")
@@ -382,11 +387,11 @@ func newPolicyCmd() *cobra.Command {
 		Short: "Attach a policy to user:NAME, group:NAME, robot:NAME, repository:NAME or listener:NAME",
 		Args:  cobra.ExactArgs(2),
 		RunE: withStores(&f, func(cmd *cobra.Command, args []string, s *adminStores) error {
-			typ, name, ok := strings.Cut(args[1], ":")
-			if !ok {
-				return fmt.Errorf("target %q: want TYPE:NAME", args[1])
+			t, err := parseTarget(args[1])
+			if err != nil {
+				return err
 			}
-			err := s.policies.Attach(cmd.Context(), args[0], policystore.Target{Type: policystore.TargetType(typ), Name: name})
+			err = s.policies.Attach(cmd.Context(), args[0], t)
 			return s.record(cmd.Context(), "admin:AttachPolicy", "policy/"+args[0], map[string]any{"target": args[1]}, err)
 		}),
 	}
@@ -444,6 +449,6 @@ func newPolicyCmd() *cobra.Command {
 	for _, n := range []string{"principal", "action", "resource"} {
 		_ = simulate.MarkFlagRequired(n)
 	}
-	cmd.AddCommand(put, attach, simulate)
+	cmd.AddCommand(put, newPolicyListCmd(&f), attach, newPolicyDetachCmd(&f), newPolicyDeleteCmd(&f), simulate)
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +69,7 @@ them the current database in one atomic step. An empty URL skips that feed.`,
 			}
 			b := vulndb.NewBatch(time.Now)
 			if err := vulndb.Fetch(cmd.Context(), nil, feeds, d, b); err != nil {
-				return err
+				return withOfflineHint(err)
 			}
 			m, err := vulndb.Commit(cmd.Context(), d, b)
 			if err != nil {
@@ -87,21 +88,62 @@ them the current database in one atomic step. An empty URL skips that feed.`,
 	return cmd
 }
 
+// feedSources says where each feed comes from, for offline imports.
+func feedSources() string {
+	return fmt.Sprintf(`Where to get the feeds (what moat db update downloads):
+  OSV advisories  %s/<Ecosystem>/all.zip
+                  (ecosystems: %s)
+  CISA KEV        %s
+  EPSS            %s
+  end of life     %s/<product>.json
+                  (products: %s)`,
+		vulndb.DefaultOSVBase, strings.Join(vulndb.DefaultEcosystems, ", "),
+		vulndb.DefaultKEVURL, vulndb.DefaultEPSSURL,
+		vulndb.DefaultEOLBase, strings.Join(vulndb.DefaultEOLProducts, ", "))
+}
+
+// withOfflineHint adds to a download failure (no network, DNS, a proxy
+// refusing) how to import the feeds without one.
+func withOfflineHint(err error) error {
+	var ue *url.Error
+	var hs *vulndb.HTTPStatusError
+	if !errors.As(err, &ue) && !errors.As(err, &hs) {
+		return err
+	}
+	return fmt.Errorf(`%w
+
+moat db update could not download the feeds. Without network access, fetch
+them on another machine and import them here:
+  moat db import DIR|FILE...   (see moat db import --help)
+
+%s`, err, feedSources())
+}
+
 func newDBImportCmd(dir *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "import PATH...",
 		Short: "Import advisories from local files (air-gapped sites)",
-		Long: `Import from OSV zips or directory trees without network access.
+		Long: `Import from OSV zips, feed files or directory trees without network access.
+
+A file is read by its own kind, whatever folder it is in:
+  *.zip                   an OSV zip (<Ecosystem>/all.zip names the source)
+  *.csv, *.csv.gz         EPSS scores (CVE;epss;percentile or FIRST's CSV)
+  *.json                  the CISA KEV catalog, or an endoflife.date product
+                          file (<product>.json)
 
 A directory is read as follows:
   kev/*.json              CISA KEV catalog
-  epss/**/*.csv[.gz]      EPSS scores (CVE;epss;percentile or FIRST's CSV)
+  epss/**/*.csv[.gz]      EPSS scores
   eol/**/<product>.json   endoflife.date release data
   **/*.json               OSV records; the directory names the source
   **/*.zip                OSV zips (<Ecosystem>/all.zip names the source)
 
 Each source found replaces the records previously imported from it; other
-sources stay. The new database version becomes current atomically.`,
+sources stay. Files of one kind given in one command add up (EPSS files
+per CVE year, end-of-life files per product). The new database version
+becomes current atomically.
+
+` + feedSources(),
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := resolveDBDir(*dir)

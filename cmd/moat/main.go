@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,16 +16,30 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		var exit exitError
-		if asExit(err, &exit) {
-			os.Exit(int(exit))
-		}
-		fmt.Fprintln(os.Stderr, "moat:", err)
-		os.Exit(2)
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit status: 0 on
+// success, the status an exitError asks for, and 2 for any other error
+// (unknown commands and bad flags included), which it prints to stderr.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
 	}
+	var exit exitError
+	if asExit(err, &exit) {
+		return int(exit)
+	}
+	fmt.Fprintln(stderr, "moat:", err)
+	return 2
 }
 
 func newRootCmd() *cobra.Command {
@@ -41,6 +56,12 @@ func newRootCmd() *cobra.Command {
 		newScanCmd(), newDBCmd(),
 		newLintCmd(),
 		newUserCmd(), newRobotCmd(), newPolicyCmd(), newAuditCmd(),
+		newVersionCmd(),
 	)
+	root.SetHelpCommand(newHelpCmd())
+	// cobra adds this lazily when it executes; add it now so that the
+	// guard below covers it too.
+	root.InitDefaultCompletionCmd()
+	guardGroups(root)
 	return root
 }

@@ -58,7 +58,8 @@ moat sbom -f json, to re-match it without reading the image.
 
 --fail-on SEVERITY makes the command exit with status 1 when a finding at or
 above that severity remains after --severity, --ignore-unfixed, the ignore
-file and VEX documents are applied. The ignore file is YAML:
+file and VEX documents are applied; it then says on stderr how many findings
+of each severity tripped it and names the first few. The ignore file is YAML:
 
   ignore:
     - id: CVE-2023-4911        # any id of the finding
@@ -67,7 +68,7 @@ file and VEX documents are applied. The ignore file is YAML:
       expires: 2026-12-31      # optional; expired entries no longer apply`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runScan(cmd.Context(), cmd.OutOrStdout(), args[0], fl, time.Now)
+			return runScan(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], fl, time.Now)
 		},
 	}
 	f := cmd.Flags()
@@ -88,7 +89,10 @@ file and VEX documents are applied. The ignore file is YAML:
 	return cmd
 }
 
-func runScan(ctx context.Context, stdout io.Writer, target string, fl scanFlags, now func() time.Time) error {
+// gateNames is how many of the findings that trip --fail-on are named.
+const gateNames = 5
+
+func runScan(ctx context.Context, stdout, stderr io.Writer, target string, fl scanFlags, now func() time.Time) error {
 	format, err := report.ParseFormat(fl.format)
 	if err != nil {
 		return err
@@ -220,10 +224,11 @@ func runScan(ctx context.Context, stdout io.Writer, target string, fl scanFlags,
 		}
 	}
 	if failOn >= 0 {
-		for _, f := range rep.Findings {
-			if f.Severity >= failOn {
-				return exitError(1)
-			}
+		// Say why the build fails: the report itself may have gone to a
+		// file, or be SARIF nobody reads in the log.
+		if g := report.CheckGate(rep, failOn, gateNames); g.Tripped() {
+			fmt.Fprintf(stderr, "moat scan: --fail-on %s: %s\n", fl.failOn, g)
+			return exitError(1)
 		}
 	}
 	return nil

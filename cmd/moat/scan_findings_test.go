@@ -217,9 +217,15 @@ func TestScanFailOnAndBadScanners(t *testing.T) {
 	if len(r.Findings) != 3 || len(byKind(r, report.KindSecret)) != 3 {
 		t.Errorf("--severity critical kept %d findings, want the 3 secrets", len(r.Findings))
 	}
-	_, err := moat(t, "scan", "--no-cache", "--scanners", "secret", "--fail-on", "critical", "-o", filepath.Join(t.TempDir(), "out"), image)
-	if exitCode(err) != 1 {
-		t.Errorf("--fail-on critical with a GitHub token: %v", err)
+	// The gate says on stderr which findings tripped it, even when the
+	// report goes to a file.
+	code, stdout, stderr := runCLI(t, "", "scan", "--no-cache", "--scanners", "secret", "--fail-on", "critical", "-o", filepath.Join(t.TempDir(), "out"), image)
+	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, "moat scan: --fail-on critical: 3 findings at or above CRITICAL (3 CRITICAL): ") ||
+		!strings.Contains(stderr, "github") {
+		t.Errorf("--fail-on critical with a GitHub token: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI(t, "", "scan", "--no-cache", "--scanners", "config", "--fail-on", "critical", "-o", filepath.Join(t.TempDir(), "out"), image); code != 0 || stderr != "" {
+		t.Errorf("--fail-on critical without critical findings: exit %d, stderr %q", code, stderr)
 	}
 	for _, v := range []string{"vuln,nope", "", " , ", "secrets"} {
 		_, err := moat(t, "scan", "--no-cache", "--scanners", v, image)

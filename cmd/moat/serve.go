@@ -133,7 +133,19 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	lw := server.NewBufferedWriter(logw, 100*time.Millisecond)
 	defer lw.Close()
 	log := newLogger(lw, cfg.Log)
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+	// Bind first: a start that cannot bind (a port in use) must create
+	// nothing, above all not the admin user whose password is printed
+	// only once.
+	socks, err := bindListeners(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range socks {
+			s.Close() // after Serve these are closed already
+		}
+	}()
+	if err := makeDataDir(cfg.DataDir); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	metrics := prometheus.NewRegistry()
@@ -212,16 +224,8 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		return err
 	}
 	lns := make([]server.Listener, 0, len(specs))
-	defer func() {
-		for _, l := range lns {
-			l.Listener.Close() // after Serve these are closed already
-		}
-	}()
-	for _, sp := range specs {
-		ln, err := net.Listen("tcp", sp.addr)
-		if err != nil {
-			return fmt.Errorf("listener %s: %w", sp.name, err)
-		}
+	for i, sp := range specs {
+		ln := socks[i]
 		l := server.Listener{Name: sp.name, Listener: ln}
 		if sp.tls != nil {
 			l.TLS = sp.tls.Config()

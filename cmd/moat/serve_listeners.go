@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -86,4 +89,43 @@ func listenerSpecs(cfg config.Config, log *slog.Logger) ([]listenerSpec, error) 
 		specs = append(specs, sp)
 	}
 	return specs, nil
+}
+
+// bindListeners opens the socket of every listener, in listenerSpecs'
+// order: the main one (cfg.Addr), then cfg.Listeners. serve binds them
+// before it touches the data directory or the database, so a start that
+// cannot bind creates nothing. On error none stays open.
+func bindListeners(cfg config.Config) ([]net.Listener, error) {
+	type named struct{ name, addr string }
+	all := []named{{cfg.Auth.Listener, cfg.Addr}}
+	for _, l := range cfg.Listeners {
+		all = append(all, named{l.Name, l.Addr})
+	}
+	lns := make([]net.Listener, 0, len(all))
+	for _, a := range all {
+		ln, err := net.Listen("tcp", a.addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("listener %s: %w", a.name, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// makeDataDir creates the data directory, private to moat's user and
+// group (it holds the database and the token signing key). Missing
+// parents get the usual 0755: with one mode for the whole path, a data
+// directory under a new ./.tmp made .tmp unreachable for other users,
+// such as the one scripts/postgres.sh runs PostgreSQL as.
+func makeDataDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
 }

@@ -262,10 +262,11 @@ func hasEOLDates(p *Product) bool {
 	return false
 }
 
-// AddPath imports a file or directory tree for air-gapped sites:
+// AddPath imports a file or directory tree for air-gapped sites. A file
+// is read by its own kind (see addFile): an OSV zip (source: its name,
+// or the parent directory's for all.zip), EPSS CSV, the KEV catalog or an
+// endoflife.date product file. A directory is read as:
 //
-//	PATH.zip                   an OSV zip (source: its name, or the parent
-//	                           directory's for all.zip)
 //	PATH/kev/*.json            CISA KEV catalog
 //	PATH/epss/**/*.csv[.gz]    EPSS scores
 //	PATH/eol/**/<product>.json endoflife.date release data
@@ -281,10 +282,7 @@ func (b *Batch) AddPath(ctx context.Context, path string) error {
 		return err
 	}
 	if !st.IsDir() {
-		if strings.HasSuffix(path, ".zip") {
-			return b.AddOSVZip(ctx, path, zipSourceName(filepath.Base(path), path))
-		}
-		return fmt.Errorf("%w: %s: expected a directory or an OSV .zip", ErrFormat, path)
+		return b.addFile(ctx, path)
 	}
 	var docs []doc
 	var zips [][2]string

@@ -21,7 +21,8 @@
 // the repository's .tools/bin, then on PATH; a missing client or service
 // skips its test, except under CI=true where it fails.
 //
-// Limits: 127.0.0.1 only; HTTPS only as the test sets it up (its own flags,
+// Limits: listens on 127.0.0.1 only (WithClientHost names it otherwise,
+// e.g. localhost); HTTPS only as the test sets it up (its own flags,
 // and WithTLS to tell the harness); one server per Start, each with its own
 // port, data directory and log file (Server.LogPath), which every restart
 // appends to.

@@ -43,6 +43,7 @@ func (c Credentials) Pair() string { return c.Username + ":" + c.Password }
 
 type config struct {
 	database    string
+	clientHost  string
 	auth, robot bool
 	args, env   []string
 	tls         *tls.Config
@@ -54,6 +55,12 @@ type Option func(*config)
 // WithDatabase selects the metadata database, a postgres:// URL. Default:
 // the embedded SQLite database in the data directory.
 func WithDatabase(url string) Option { return func(c *config) { c.database = url } }
+
+// WithClientHost names the server host:PORT in Addr and URL (clients and
+// the harness use it) while it still listens on 127.0.0.1:PORT, as
+// `make run` does; e.g. "localhost", the name README examples use.
+// Default: 127.0.0.1.
+func WithClientHost(host string) Option { return func(c *config) { c.clientHost = host } }
 
 // WithArgs appends flags to `moat serve`.
 func WithArgs(args ...string) Option {
@@ -89,7 +96,7 @@ func WithTLS(roots *x509.CertPool) Option {
 // Server is one `moat serve` and its restarts on the same address, data
 // directory and database.
 type Server struct {
-	Addr     string // host:port, the registry name clients use
+	Addr     string // host:port, the registry name clients use (see WithClientHost)
 	URL      string // http://host:port
 	DataDir  string
 	Database string // the --database URL, "" for SQLite in DataDir
@@ -99,6 +106,7 @@ type Server struct {
 	Robot    Credentials // zero without access control or with WithoutRobot
 
 	t      testing.TB
+	listen string // the --addr, 127.0.0.1:port
 	args   []string
 	env    []string
 	scheme string
@@ -127,7 +135,7 @@ var errPortTaken = errors.New("port taken")
 // failed test gets the tail of the log.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	cfg := config{auth: true, robot: true}
+	cfg := config{auth: true, robot: true, clientHost: "127.0.0.1"}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -169,7 +177,8 @@ func Start(t testing.TB, opts ...Option) *Server {
 		if port, err = freePort(); err != nil {
 			break
 		}
-		s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		s.listen = fmt.Sprintf("127.0.0.1:%d", port)
+		s.Addr = fmt.Sprintf("%s:%d", cfg.clientHost, port)
 		s.URL = s.scheme + "://" + s.Addr
 		if err = s.launch(bin); !errors.Is(err, errPortTaken) {
 			break
@@ -213,7 +222,7 @@ func (s *Server) launch(bin string) error {
 		return err
 	}
 	start, _ := logFile.Seek(0, io.SeekEnd)
-	cmd := exec.Command(bin, append(append([]string{}, s.args...), "--addr", s.Addr)...)
+	cmd := exec.Command(bin, append(append([]string{}, s.args...), "--addr", s.listen)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), s.env...)
 	// If the test binary dies (a timeout), the server dies with it.

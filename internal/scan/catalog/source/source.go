@@ -48,6 +48,33 @@ var ErrUnknownSource = errors.New("unknown image source")
 // source.
 var ErrNotFound = errors.New("not found in image source")
 
+// MissingError is a layout, archive or directory SOURCE whose path does
+// not exist. Path and Tag are SOURCE split as well as can be told without
+// the file: a tag may hold colons and so may a path. It matches
+// ErrUnknownSource and fs.ErrNotExist.
+type MissingError struct {
+	Kind Kind // "" when the kind was to be detected
+	Path string
+	Tag  string
+}
+
+func (e *MissingError) Error() string {
+	what := "file or directory"
+	switch e.Kind {
+	case OCIArchive, DockerArchive:
+		what = "file"
+	case OCILayout, Dir:
+		what = "directory"
+	}
+	msg := fmt.Sprintf("no such %s %s", what, e.Path)
+	if e.Tag != "" {
+		msg += fmt.Sprintf(" (image tag %q)", e.Tag)
+	}
+	return msg
+}
+
+func (e *MissingError) Unwrap() []error { return []error{ErrUnknownSource, fs.ErrNotExist} }
+
 // Image is an opened source. Close releases its files.
 type Image interface {
 	catalog.Image
@@ -118,13 +145,13 @@ func Open(ctx context.Context, ref string, opts ...Option) (Image, error) {
 		return openRegistry(ctx, rest, &o)
 	}
 	p, tag := splitTag(rest)
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) && (kind != "" || !looksLikeReference(ref)) {
+		return nil, &MissingError{Kind: kind, Path: p, Tag: tag}
+	}
 	if kind == "" {
 		var err error
 		kind, err = detect(p)
 		if errors.Is(err, fs.ErrNotExist) {
-			if !looksLikeReference(ref) {
-				return nil, fmt.Errorf("%w: %w", ErrUnknownSource, err)
-			}
 			img, rerr := openRegistry(ctx, ref, &o)
 			if rerr != nil {
 				return nil, fmt.Errorf("%w: %s is no file or directory, and as an image reference: %w", ErrUnknownSource, ref, rerr)
@@ -164,9 +191,36 @@ func Open(ctx context.Context, ref string, opts ...Option) (Image, error) {
 }
 
 // looksLikeReference keeps obvious paths from being tried as registry
-// references.
+// references: absolute or relative paths and archive names (with a tag
+// or not).
 func looksLikeReference(s string) bool {
-	return !strings.HasPrefix(s, "/") && !strings.HasPrefix(s, ".") && !strings.HasSuffix(s, ".tar")
+	if strings.HasPrefix(s, "/") || strings.HasPrefix(s, ".") {
+		return false
+	}
+	_, _, archive := cutArchiveName(s)
+	return !archive
+}
+
+// archiveSuffixes end the names of image archives.
+var archiveSuffixes = []string{".tar", ".tar.gz", ".tgz"}
+
+// cutArchiveName splits s after the first archive name followed by ":"
+// ("a/app.tar:v1" → "a/app.tar", "v1"); ok is also true for s ending in
+// an archive name, with no tag.
+func cutArchiveName(s string) (path, tag string, ok bool) {
+	at := -1
+	for _, suf := range archiveSuffixes {
+		if strings.HasSuffix(s, suf) {
+			ok = true
+		}
+		if i := strings.Index(s, suf+":"); i >= 0 && (at < 0 || i+len(suf) < at) {
+			at = i + len(suf)
+		}
+	}
+	if at < 0 {
+		return s, "", ok
+	}
+	return s[:at], s[at+1:], true
 }
 
 func splitKind(ref string) (Kind, string) {
@@ -179,7 +233,10 @@ func splitKind(ref string) (Kind, string) {
 }
 
 // splitTag splits "path:tag" when path exists and path:tag does not; the
-// tag may itself hold colons ("app.tar:local/app:1").
+// tag may itself hold colons ("app.tar:local/app:1"), and so may the path.
+// When neither exists it guesses, for the error message: after an archive
+// name ("app.tar:v1"), else at the last colon the rest of which names no
+// directory ("layout:v1", not "/data/10:00/layout").
 func splitTag(s string) (string, string) {
 	if _, err := os.Lstat(s); err == nil {
 		return s, ""
@@ -188,6 +245,12 @@ func splitTag(s string) (string, string) {
 		if _, err := os.Lstat(s[:i]); err == nil {
 			return s[:i], s[i+1:]
 		}
+	}
+	if p, tag, ok := cutArchiveName(s); ok {
+		return p, tag
+	}
+	if i := strings.LastIndexByte(s, ':'); i > 0 && !strings.Contains(s[i+1:], "/") {
+		return s[:i], s[i+1:]
 	}
 	return s, ""
 }
