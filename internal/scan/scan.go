@@ -80,7 +80,7 @@ func ParseScanners(names []string) (Scanners, error) {
 			s.Config = true
 		case "":
 		default:
-			return s, fmt.Errorf("%w: unknown scanner %q (want %s, %s or %s)", ErrScanners, n, NameVuln, NameSecret, NameConfig)
+			return s, fmt.Errorf("%w: unknown scanner %q (want %s, %s, %s)", ErrScanners, n, NameVuln, NameSecret, NameConfig)
 		}
 	}
 	if s == (Scanners{}) {
@@ -350,6 +350,23 @@ func (s *Scanner) Scan(ctx context.Context, req Request) (*Result, error) {
 	}
 	suppress.Apply(rep, f.Ignore, f.VEX, s.now())
 	return res, nil
+}
+
+// Inventory catalogs the packages of the image target names (or img,
+// when not nil), without matching: what moat sbom lists.
+func (s *Scanner) Inventory(ctx context.Context, target string, img source.Image) (*catalog.Inventory, error) {
+	if img == nil {
+		var err error
+		if img, err = source.Open(ctx, target, s.srcOpts...); err != nil {
+			return nil, err
+		}
+		defer img.Close()
+	}
+	cat, err := s.catalog(Scanners{Vuln: true})
+	if err != nil {
+		return nil, err
+	}
+	return cat.Catalog(ctx, img)
 }
 
 // Rematch matches stored inventories against db again, each result at
