@@ -823,3 +823,117 @@ func truncate(s string, n int) string {
 	}
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
+
+// MatchedWith pages through the images with a stored inventory whose
+// findings were matched with another advisory database version than
+// version, by digest after after: what a rescan still has to visit.
+func (s *Store) MatchedWith(ctx context.Context, notVersion, after string, limit int) ([]string, error) {
+	rows, err := s.db.R.QueryContext(ctx, s.db.Q(`
+		SELECT i.digest FROM image_inventories i JOIN image_scan_state s ON s.digest = i.digest
+		WHERE s.vulndb_version <> ? AND i.digest > ? ORDER BY i.digest LIMIT ?`), notVersion, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("findings: stale images: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("findings: stale images: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// VersionsOf returns the advisory database version each of digests was
+// last matched with ("" for images never matched); digests without a
+// scan state are left out.
+func (s *Store) VersionsOf(ctx context.Context, digests []string) (map[string]string, error) {
+	out := make(map[string]string, len(digests))
+	const batch = 500
+	for start := 0; start < len(digests); start += batch {
+		part := digests[start:min(start+batch, len(digests))]
+		args := make([]any, len(part))
+		for i, d := range part {
+			args[i] = d
+		}
+		rows, err := s.db.R.QueryContext(ctx, s.db.Q(`SELECT digest, vulndb_version FROM image_scan_state WHERE digest IN (`+sqldb.Placeholders(len(part))+`)`), args...)
+		if err != nil {
+			return nil, fmt.Errorf("findings: versions: %w", err)
+		}
+		for rows.Next() {
+			var d, v string
+			if err := rows.Scan(&d, &v); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("findings: versions: %w", err)
+			}
+			out[d] = v
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("findings: versions: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Advance records that images matched with version from would match the
+// same with version to, because the change between the two cannot touch
+// them: their findings stand, only the version moves. Images in except
+// (those a rescan must still visit) keep from. It reports how many moved.
+func (s *Store) Advance(ctx context.Context, from, to string, except []string) (int64, error) {
+	skip := make(map[string]bool, len(except))
+	for _, d := range except {
+		skip[d] = true
+	}
+	var moved int64
+	after := ""
+	for {
+		var page []string
+		rows, err := s.db.R.QueryContext(ctx, s.db.Q(`SELECT digest FROM image_scan_state WHERE vulndb_version = ? AND digest > ? ORDER BY digest LIMIT 1000`), from, after)
+		if err != nil {
+			return moved, fmt.Errorf("findings: advance: %w", err)
+		}
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return moved, fmt.Errorf("findings: advance: %w", err)
+			}
+			page = append(page, d)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return moved, fmt.Errorf("findings: advance: %w", err)
+		}
+		if len(page) == 0 {
+			return moved, nil
+		}
+		after = page[len(page)-1]
+		var move []any
+		for _, d := range page {
+			if !skip[d] {
+				move = append(move, d)
+			}
+		}
+		if len(move) == 0 {
+			continue
+		}
+		err = s.db.Write(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, s.db.Q(`UPDATE image_scan_state SET vulndb_version = ? WHERE vulndb_version = ? AND digest IN (`+sqldb.Placeholders(len(move))+`)`),
+				append([]any{to, from}, move...)...)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			moved += n
+			return err
+		})
+		if err != nil {
+			return moved, fmt.Errorf("findings: advance: %w", err)
+		}
+	}
+}

@@ -364,3 +364,41 @@ func TestStatusesAndBadInput(t *testing.T) {
 		}
 	})
 }
+
+// After an advisory update, images the change cannot touch move to the
+// new version without a re-match; the rest are what a rescan visits.
+func TestVersionsAndAdvance(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEnv(t, db)
+		ctx := t.Context()
+		var ds []string
+		for i := range 3 {
+			d := e.pushImage(t, "r", fmt.Sprint("v", i))
+			inv := &catalog.Inventory{Image: d}
+			if _, err := e.store.Record(ctx, findings.Result{Digest: d, Inventory: inv, Kinds: scanKinds, VulnDBVersion: "v1"}); err != nil {
+				t.Fatal(err)
+			}
+			ds = append(ds, d)
+		}
+		slices.Sort(ds)
+		stale, err := e.store.MatchedWith(ctx, "v2", "", 10)
+		if err != nil || fmt.Sprint(stale) != fmt.Sprint(ds) {
+			t.Fatalf("MatchedWith(not v2) = %v, %v", stale, err)
+		}
+		if page, _ := e.store.MatchedWith(ctx, "v2", ds[0], 1); len(page) != 1 || page[0] != ds[1] {
+			t.Fatalf("second page = %v", page)
+		}
+		n, err := e.store.Advance(ctx, "v1", "v2", []string{ds[1]})
+		if err != nil || n != 2 {
+			t.Fatalf("Advance = %d, %v", n, err)
+		}
+		stale, _ = e.store.MatchedWith(ctx, "v2", "", 10)
+		if fmt.Sprint(stale) != fmt.Sprint([]string{ds[1]}) {
+			t.Fatalf("after Advance, stale = %v", stale)
+		}
+		vs, err := e.store.VersionsOf(ctx, append(ds, "sha256:unknown"))
+		if err != nil || vs[ds[0]] != "v2" || vs[ds[1]] != "v1" || len(vs) != 3 {
+			t.Fatalf("VersionsOf = %v, %v", vs, err)
+		}
+	})
+}
