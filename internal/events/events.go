@@ -34,6 +34,26 @@ const (
 	FindingResolved = "dev.moat.finding.resolved"
 )
 
+// ImageData is the data of image.pushed and image.deleted events: the
+// manifest and where it is.
+type ImageData struct {
+	Repository   string `json:"repository"`
+	Digest       string `json:"digest"`
+	MediaType    string `json:"mediaType"`
+	ArtifactType string `json:"artifactType,omitempty"`
+	Size         int64  `json:"size,omitempty"`
+	// Tag is the tag a push set ("" for a push by digest); Previous is
+	// the digest the tag pointed at before, when it moved.
+	Tag      string `json:"tag,omitempty"`
+	Previous string `json:"previous,omitempty"`
+	// Subject is the manifest a referrer refers to.
+	Subject string `json:"subject,omitempty"`
+	// Children are an index's manifests.
+	Children []string `json:"children,omitempty"`
+	// Actor is who pushed or deleted ("user:alice", "robot:ci").
+	Actor string `json:"actor,omitempty"`
+}
+
 // ErrInvalid: an event or argument is malformed; nothing was stored.
 var ErrInvalid = errors.New("events: invalid")
 

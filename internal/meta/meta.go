@@ -76,6 +76,20 @@ type Manifest struct {
 	PulledAt time.Time
 }
 
+type actorKey struct{}
+
+// WithActor returns a context naming who makes the changes done with it
+// ("user:alice"), for the events a store records with them.
+func WithActor(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, actorKey{}, name)
+}
+
+// Actor returns the name set by WithActor, or "" for anonymous callers.
+func Actor(ctx context.Context) string {
+	s, _ := ctx.Value(actorKey{}).(string)
+	return s
+}
+
 // Location is a repository holding a manifest, with the tags that point
 // at it there.
 type Location struct {

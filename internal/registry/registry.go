@@ -132,19 +132,12 @@ func New(blobs blob.Driver, md meta.Store, opts ...Option) (*Registry, error) {
 	return r, nil
 }
 
-type actorKey struct{}
-
 // WithActor returns a context naming who performs the requests made with
-// it; pushes record it. The authentication layer sets it.
-func WithActor(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, actorKey{}, name)
-}
+// it; pushes and deletes record it. The authentication layer sets it.
+func WithActor(ctx context.Context, name string) context.Context { return meta.WithActor(ctx, name) }
 
 // Actor returns the name set by WithActor, or "" for anonymous requests.
-func Actor(ctx context.Context) string {
-	s, _ := ctx.Value(actorKey{}).(string)
-	return s
-}
+func Actor(ctx context.Context) string { return meta.Actor(ctx) }
 
 func validRepo(repo string) error {
 	if err := reference.ValidRepository(repo); err != nil {

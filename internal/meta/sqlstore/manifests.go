@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/moat-dev/moat/internal/events"
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/sqldb"
 )
@@ -70,24 +71,29 @@ func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) (
 		if err != nil {
 			return err
 		}
-		if tag == "" {
-			return nil
+		if tag != "" {
+			if previous, err = s.tagTarget(ctx, tx, repoID, tag); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, s.db.Q(`
+				INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (repository_id, name) DO UPDATE
+				SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`),
+				repoID, tag, id, now); err != nil {
+				return fmt.Errorf("set tag %q: %w", tag, err)
+			}
 		}
-		if previous, err = s.tagTarget(ctx, tx, repoID, tag); err != nil {
-			return err
+		data := imageData(m)
+		data.Tag = tag
+		if previous != m.Digest {
+			data.Previous = string(previous)
 		}
-		if _, err := tx.ExecContext(ctx, s.db.Q(`
-			INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (repository_id, name) DO UPDATE
-			SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`),
-			repoID, tag, id, now); err != nil {
-			return fmt.Errorf("set tag %q: %w", tag, err)
-		}
-		return nil
+		return s.emit(ctx, tx, events.ImagePushed, data)
 	})
 	if err != nil {
 		return "", fmt.Errorf("put manifest %s@%s: %w", m.Repository, m.Digest, err)
 	}
+	s.wake()
 	return previous, nil
 }
 
@@ -414,19 +420,58 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest
 // Referrers whose subject is the deleted manifest are kept as well.
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.db.Q(`
+		var (
+			mediaType, artifactType string
+			subject                 sql.NullString
+		)
+		err := tx.QueryRowContext(ctx, s.db.Q(`
 			DELETE FROM manifests
-			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`),
-			repo, string(d))
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?
+			RETURNING media_type, artifact_type, subject`),
+			repo, string(d)).Scan(&mediaType, &artifactType, &subject)
+		if errors.Is(err, sql.ErrNoRows) {
+			return meta.ErrNotFound
+		}
 		if err != nil {
 			return err
 		}
-		return requireRow(res)
+		return s.emit(ctx, tx, events.ImageDeleted, events.ImageData{Repository: repo, Digest: string(d), MediaType: mediaType,
+			ArtifactType: artifactType, Subject: subject.String, Actor: meta.Actor(ctx)})
 	})
 	if err != nil {
 		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)
 	}
+	s.wake()
 	return nil
+}
+
+// imageData describes m for an image event.
+func imageData(m *meta.Manifest) events.ImageData {
+	d := events.ImageData{Repository: m.Repository, Digest: string(m.Digest), MediaType: m.MediaType,
+		ArtifactType: m.ArtifactType, Size: m.Size, Subject: string(m.Subject), Actor: m.PushedBy}
+	for _, c := range m.Children {
+		d.Children = append(d.Children, string(c))
+	}
+	return d
+}
+
+// emit appends an event in tx when the store has an outbox.
+func (s *Store) emit(ctx context.Context, tx *sql.Tx, typ string, data events.ImageData) error {
+	if s.outbox == nil {
+		return nil
+	}
+	e, err := events.NewEvent(typ, data.Repository+"@"+data.Digest, data)
+	if err != nil {
+		return err
+	}
+	return s.outbox.AppendTx(ctx, tx, e)
+}
+
+// wake tells this process's event consumers about a committed change.
+func (s *Store) wake() {
+	if s.outbox != nil {
+		s.outbox.Wake()
+	}
 }
 
 // DeleteTag removes one tag; meta.ErrNotFound if absent.

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/moat-dev/moat/internal/events"
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/meta/metatest"
 	"github.com/moat-dev/moat/internal/sqldb"
@@ -430,5 +432,67 @@ func TestOpensDatabaseOfEarlierRelease(t *testing.T) {
 	}
 	if err := s.PutBlob(ctx, "library/app", digest.FromString("new"), 3); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With an outbox, pushes and deletes append their events in their own
+// transactions; a refused push appends none.
+func TestEvents(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := openDB(t, e.dsn(t))
+			o, err := events.New(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(ctx, db, WithOutbox(o))
+			if err != nil {
+				t.Fatal(err)
+			}
+			layer := digest.FromString("layer")
+			if err := s.PutBlob(ctx, "app", layer, 5); err != nil {
+				t.Fatal(err)
+			}
+			put := func(content string, blobs ...digest.Digest) *meta.Manifest {
+				return &meta.Manifest{Repository: "app", Digest: digest.FromString(content), MediaType: "application/vnd.oci.image.manifest.v1+json",
+					ArtifactType: "application/vnd.oci.image.config.v1+json", Size: int64(len(content)), Content: []byte(content), Blobs: blobs, PushedBy: "robot:ci"}
+			}
+			m1, m2 := put("one", layer), put("two", layer)
+			for _, m := range []*meta.Manifest{m1, m2} {
+				if _, err := s.PutManifest(ctx, m, "v1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.PutManifest(ctx, put("three", digest.FromString("missing")), "v2"); err == nil {
+				t.Fatal("push with a missing blob stored")
+			}
+			if err := s.DeleteManifest(meta.WithActor(ctx, "user:alice"), "app", m1.Digest); err != nil {
+				t.Fatal(err)
+			}
+			evs, _, err := o.Read(ctx, events.Cursor{}, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != 3 {
+				t.Fatalf("%d events, want 2 pushes and 1 delete", len(evs))
+			}
+			var data [3]events.ImageData
+			for i, ev := range evs {
+				if err := json.Unmarshal(ev.Data, &data[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if evs[0].Type != events.ImagePushed || data[0].Tag != "v1" || data[0].Previous != "" || data[0].Actor != "robot:ci" ||
+				data[0].ArtifactType != "application/vnd.oci.image.config.v1+json" || evs[0].Subject != "app@"+m1.Digest.String() {
+				t.Errorf("first push: %s %s", evs[0].Type, evs[0].Data)
+			}
+			if data[1].Previous != m1.Digest.String() {
+				t.Errorf("tag move: %s", evs[1].Data)
+			}
+			if evs[2].Type != events.ImageDeleted || data[2].Digest != m1.Digest.String() || data[2].Actor != "user:alice" {
+				t.Errorf("delete: %s %s", evs[2].Type, evs[2].Data)
+			}
+		})
 	}
 }

@@ -1,0 +1,330 @@
+package scanning
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/moat-dev/moat/internal/findings"
+	"github.com/moat-dev/moat/internal/jobs"
+	"github.com/moat-dev/moat/internal/scan/catalog"
+	"github.com/moat-dev/moat/internal/scan/report"
+	"github.com/moat-dev/moat/internal/scan/vulndb"
+	"github.com/moat-dev/moat/internal/scanrules"
+)
+
+// rescanPayload is a rescan job's input: the advisory change it
+// re-evaluates. Keys lists the advisory keys that changed; Full means
+// everything may have (context data changed, the change was too large to
+// list, or the previous version is unknown).
+type rescanPayload struct {
+	From string       `json:"from,omitempty"`
+	To   string       `json:"to"`
+	Keys []vulndb.Key `json:"keys,omitempty"`
+	Full bool         `json:"full,omitempty"`
+}
+
+// maxListedKeys bounds the keys a rescan job carries; a larger change is
+// re-evaluated in full, which costs about the same.
+const maxListedKeys = 500
+
+// watchAdvisories picks up a new advisory database version and enqueues
+// its rescan, once per cluster (the job's key is the new version).
+func (s *Service) watchAdvisories(ctx context.Context) error {
+	c, err := s.Advisories.Refresh()
+	if errors.Is(err, vulndb.ErrNoDatabase) {
+		return nil
+	}
+	if err != nil || c == nil {
+		return err
+	}
+	defer c.Release()
+	p := rescanPayload{To: c.To.Meta().Version, Full: true}
+	if c.From != nil {
+		d := vulndb.Diff(c.From, c.To)
+		p.From = c.From.Meta().Version
+		if !d.Context && len(d.Keys) <= maxListedKeys {
+			p.Full, p.Keys = false, d.Keys
+		}
+	}
+	s.log.Info("advisory database changed", "from", p.From, "to", p.To, "changed_keys", len(p.Keys), "full", p.Full)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.Queue.Enqueue(ctx, jobs.Job{Kind: kindRescan, Key: p.To, Payload: b, MaxAttempts: 5})
+	return err
+}
+
+// rescanBatch is how many inventories are re-matched together: enough
+// for the matcher's shared cache to pay, little enough memory.
+const rescanBatch = 256
+
+// rescanJob re-evaluates the images an advisory change can affect,
+// without reading a layer: images matched with the previous version whose
+// packages are judged by a changed key are re-matched from their stored
+// inventories; the others move to the new version as they are. Images
+// matched with any older version are re-matched in full. Only images
+// under a continuous rule are re-matched.
+func (s *Service) rescanJob(ctx context.Context, j *jobs.Job) error {
+	var p rescanPayload
+	if err := j.Decode(&p); err != nil {
+		return jobs.Permanent(err)
+	}
+	db, release, err := s.Advisories.Acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	if v := db.Meta().Version; v != p.To {
+		// A newer version came meanwhile: its own rescan covers this one.
+		s.log.Info("rescan superseded", "version", p.To, "current", v)
+		return nil
+	}
+	start := time.Now()
+	var affected []string
+	if !p.Full && p.From != "" {
+		if affected, err = s.Findings.ImagesWithKeys(ctx, p.Keys); err != nil {
+			return err
+		}
+		vs, err := s.Findings.VersionsOf(ctx, affected)
+		if err != nil {
+			return err
+		}
+		// Only those matched with the previous version are this change's
+		// business; older ones are caught below.
+		affected = slices.DeleteFunc(affected, func(d string) bool { return vs[d] != p.From })
+		if _, err := s.Findings.Advance(ctx, p.From, p.To, affected); err != nil {
+			return err
+		}
+	}
+	st, err := s.rematch(ctx, db, affected)
+	if err != nil {
+		return err
+	}
+	// Whatever still lags (older versions, a full change) is re-matched
+	// in full.
+	st2, err := s.rematchStale(ctx, db)
+	if err != nil {
+		return err
+	}
+	st.add(st2)
+	s.metrics.rescanSeconds.Observe(time.Since(start).Seconds())
+	s.log.Info("rescan done", "version", p.To, "rematched", st.images, "skipped", st.skipped, "new", st.new, "resolved", st.resolved,
+		"took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// sweepJob re-matches images still matched with an older version than
+// the current one: after a restart, or a rescan that could not finish.
+func (s *Service) sweepJob(ctx context.Context, _ *jobs.Job) error {
+	db, release, err := s.Advisories.Acquire()
+	if errors.Is(err, vulndb.ErrNoDatabase) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer release()
+	st, err := s.rematchStale(ctx, db)
+	if st.images > 0 {
+		s.log.Info("stale images re-matched", "version", db.Meta().Version, "rematched", st.images, "new", st.new, "resolved", st.resolved)
+	}
+	return err
+}
+
+// rematchStats counts a rescan's work.
+type rematchStats struct{ images, skipped, new, resolved int }
+
+func (a *rematchStats) add(b rematchStats) {
+	a.images += b.images
+	a.skipped += b.skipped
+	a.new += b.new
+	a.resolved += b.resolved
+}
+
+// rematchStale re-matches every image under a continuous rule matched
+// with another version than db's.
+func (s *Service) rematchStale(ctx context.Context, db *vulndb.DB) (rematchStats, error) {
+	var total rematchStats
+	version := db.Meta().Version
+	after := ""
+	for {
+		page, err := s.Findings.MatchedWith(ctx, version, after, rescanBatch)
+		if err != nil {
+			return total, err
+		}
+		if len(page) == 0 {
+			return total, nil
+		}
+		after = page[len(page)-1]
+		st, err := s.rematch(ctx, db, page)
+		total.add(st)
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// rematch re-matches digests (those under a continuous rule) against db
+// in batches and records the results.
+func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string) (rematchStats, error) {
+	var st rematchStats
+	cfg := s.Config()
+	for start := 0; start < len(digests); start += rescanBatch {
+		part := digests[start:min(start+rescanBatch, len(digests))]
+		var (
+			ds   []string
+			invs []*catalog.Inventory
+		)
+		for _, d := range part {
+			cont, err := s.continuous(ctx, cfg, d)
+			if err != nil {
+				return st, err
+			}
+			if !cont {
+				st.skipped++
+				continue
+			}
+			inv, err := s.Findings.Inventory(ctx, d)
+			if errors.Is(err, findings.ErrNotFound) {
+				st.skipped++
+				continue
+			}
+			if err != nil {
+				return st, err
+			}
+			ds, invs = append(ds, d), append(invs, inv)
+		}
+		if len(invs) == 0 {
+			continue
+		}
+		results, err := s.Scanner.Rematch(ctx, db, invs)
+		if err != nil {
+			return st, err
+		}
+		kinds := []string{report.KindVulnerability, report.KindEndOfLife}
+		for i, r := range results {
+			diff, err := s.Findings.Record(ctx, findings.Result{Digest: ds[i], Findings: r.Findings, Kinds: kinds,
+				VulnDBVersion: db.Meta().Version, Rescan: true})
+			if err != nil {
+				return st, err
+			}
+			st.images++
+			st.new += len(diff.New)
+			st.resolved += len(diff.Resolved)
+			if len(diff.New)+len(diff.Resolved) > 0 {
+				s.gate.forget(ds[i])
+			}
+		}
+		s.metrics.rescanned.Add(float64(len(invs)))
+	}
+	return st, nil
+}
+
+// continuous reports whether a repository holding d scans it
+// continuously for vulnerabilities.
+func (s *Service) continuous(ctx context.Context, cfg scanrules.Config, d string) (bool, error) {
+	locs, err := s.Locate(ctx, d)
+	if err != nil {
+		return false, err
+	}
+	for _, l := range locs {
+		if r := cfg.RuleFor(l.Repository); r != nil && r.Frequency == scanrules.Continuous && slices.Contains(r.ScannerNames(), "vuln") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// updateJob fetches the advisory feeds (or reads the mirror) into the
+// live database's directory; the watcher then rescans.
+func (s *Service) updateJob(ctx context.Context, _ *jobs.Job) error {
+	cfg := s.Config()
+	b := vulndb.NewBatch(s.now)
+	mirror := cfg.Update.Mirror
+	switch {
+	case mirror != "" && !isURL(mirror):
+		if err := b.AddPath(ctx, mirror); err != nil {
+			return fmt.Errorf("read feed mirror %s: %w", mirror, err)
+		}
+	default:
+		feeds := vulndb.DefaultFeeds()
+		if mirror != "" {
+			feeds = vulndb.MirrorFeeds(mirror)
+		}
+		tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(s.Advisories.Dir())), ".feeds-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		client := &http.Client{Timeout: 10 * time.Minute}
+		if err := vulndb.Fetch(ctx, client, feeds, tmp, b); err != nil {
+			return fmt.Errorf("fetch advisory feeds: %w", err)
+		}
+	}
+	m, err := vulndb.Commit(ctx, s.Advisories.Dir(), b, vulndb.WithClock(s.now), vulndb.WithLogger(s.log))
+	if err != nil {
+		return err
+	}
+	s.log.Info("advisory database updated", "version", m.Version, "advisories", m.Advisories, "changed_keys", m.Changed)
+	return s.watchAdvisories(ctx)
+}
+
+func isURL(s string) bool {
+	return len(s) > 7 && (s[:7] == "http://" || len(s) > 8 && s[:8] == "https://")
+}
+
+// housekeepJob drops cached layer results nobody used for 30 days.
+func (s *Service) housekeepJob(ctx context.Context, _ *jobs.Job) error {
+	if s.evictLayers == nil {
+		return nil
+	}
+	n, err := s.evictLayers(ctx, s.now().Add(-30*24*time.Hour))
+	if n > 0 {
+		s.log.Info("layer cache evicted", "results", n)
+	}
+	return err
+}
+
+// Register adds the scanning jobs to r: scans (as many workers as the
+// configuration allows), rescans, SBOM referrers, and the periodic sweep,
+// feed update (when configured) and housekeeping.
+func (s *Service) Register(r *jobs.Runner) error {
+	cfg := s.Config()
+	steps := []struct {
+		kind string
+		k    jobs.Kind
+	}{
+		{kindScan, jobs.Kind{Handler: s.scanJob, Workers: cfg.Workers, Lease: 30 * time.Second,
+			Backoff: jobs.ExponentialBackoff(5*time.Second, 10*time.Minute)}},
+		{kindRescan, jobs.Kind{Handler: s.rescanJob, Lease: time.Minute}},
+		{kindSweep, jobs.Kind{Handler: s.sweepJob, Lease: time.Minute}},
+		{kindSBOM, jobs.Kind{Handler: s.sbomJob, Lease: 30 * time.Second}},
+		{kindUpdate, jobs.Kind{Handler: s.updateJob, Lease: 5 * time.Minute}},
+		{kindHousekeep, jobs.Kind{Handler: s.housekeepJob, Lease: time.Minute}},
+	}
+	for _, st := range steps {
+		if err := r.Handle(st.kind, st.k); err != nil {
+			return err
+		}
+	}
+	if err := r.Every("rescan-sweep", 10*time.Minute, jobs.Job{Kind: kindSweep}); err != nil {
+		return err
+	}
+	if err := r.Every("scanning-housekeeping", 24*time.Hour, jobs.Job{Kind: kindHousekeep}); err != nil {
+		return err
+	}
+	if cfg.Update.Interval > 0 {
+		if err := r.Every("vulndb-update", cfg.Update.Interval, jobs.Job{Kind: kindUpdate, MaxAttempts: 3}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
