@@ -266,15 +266,6 @@ func fixed(route string) func(*http.Request) string {
 	return func(*http.Request) string { return route }
 }
 
-// Handler returns the full handler tree, for tests and embedding.
-func (s *Server) Handler() http.Handler { return s.handler }
-
-// Start serves on ln in the background and starts the background tasks.
-// Stop with Shutdown.
-func (s *Server) Start(ln net.Listener) error {
-	return s.StartListeners(Listener{Listener: ln})
-}
-
 // StartListeners serves on every listener in the background and starts
 // the background tasks. Stop with Shutdown.
 func (s *Server) StartListeners(ls ...Listener) error {
@@ -364,15 +355,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Serve runs the server on ln until ctx is cancelled (e.g. by SIGTERM) or
-// serving fails, then shuts down gracefully within the configured shutdown
-// timeout.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	return s.ServeListeners(ctx, Listener{Listener: ln})
-}
-
-// ServeListeners is Serve on several listeners: it runs until ctx is
-// cancelled or any listener fails, then shuts all of them down.
+// ServeListeners serves on every listener until ctx is cancelled (e.g. by
+// SIGTERM) or any listener fails, then shuts all of them down gracefully
+// within the configured shutdown timeout.
 func (s *Server) ServeListeners(ctx context.Context, ls ...Listener) error {
 	if err := s.StartListeners(ls...); err != nil {
 		return err
