@@ -350,7 +350,7 @@ func (m *Matcher) judgeTarget(t target, cmps map[string]*cachingComparator, warn
 				}
 				// Several entries of one advisory describe branches of the
 				// same package; all their fixes are listed.
-				v := judgeWith(cmp, semverCmp, af, inst, iv)
+				v := judge(cmp, semverCmp, af, inst, iv)
 				h.all = append(h.all, v.all...)
 				if v.affected {
 					if !affected {
