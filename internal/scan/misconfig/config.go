@@ -65,16 +65,6 @@ var sensitivePorts = map[int]struct {
 	10250: {"kubelet API", report.High},
 }
 
-// SensitivePorts lists the port numbers CheckConfig reports, ascending.
-func SensitivePorts() []int {
-	out := make([]int, 0, len(sensitivePorts))
-	for p := range sensitivePorts {
-		out = append(out, p)
-	}
-	sort.Ints(out)
-	return out
-}
-
 var (
 	secretName    = lazyregexp.New(`(?i)(passw(or)?d|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth[_-]?key)`)
 	notSecretName = lazyregexp.New(`(?i)(_file|_path|_dir|_url|_uri|_host|_user(name)?|_name|_length|_len|_ttl|_type|_id)$`)
