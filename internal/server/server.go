@@ -44,7 +44,6 @@ type task struct {
 type options struct {
 	log               *slog.Logger
 	registry          *prometheus.Registry
-	runtimeMetrics    bool
 	mounts            []mount
 	checks            []namedCheck
 	tasks             []task
@@ -82,12 +81,6 @@ func WithMetricsRegistry(reg *prometheus.Registry) Option {
 		o.registry = reg
 		return nil
 	}
-}
-
-// WithoutRuntimeMetrics leaves out the Go runtime and process collectors,
-// e.g. when the caller registers them itself. Default: included.
-func WithoutRuntimeMetrics() Option {
-	return func(o *options) error { o.runtimeMetrics = false; return nil }
 }
 
 // WithV2 mounts the OCI distribution API handler at /v2/. Its metrics and
@@ -215,7 +208,6 @@ func ListenerName(ctx context.Context) (string, bool) {
 func New(opts ...Option) (*Server, error) {
 	o := options{
 		log:               slog.Default(),
-		runtimeMetrics:    true,
 		readHeaderTimeout: 10 * time.Second,
 		idleTimeout:       2 * time.Minute,
 		shutdownTimeout:   30 * time.Second,
@@ -237,7 +229,7 @@ func New(opts ...Option) (*Server, error) {
 		}
 		seen[t.name] = true
 	}
-	m, err := newMetrics(o.registry, o.runtimeMetrics)
+	m, err := newMetrics(o.registry)
 	if err != nil {
 		return nil, fmt.Errorf("server: register metrics: %w", err)
 	}
