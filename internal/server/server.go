@@ -90,8 +90,8 @@ func WithV2(h http.Handler) Option {
 }
 
 // WithHandler mounts h under prefix (which must start and end with "/").
-// route maps a request path to a low-cardinality label; nil labels every
-// request with the prefix.
+// route maps a request's escaped path (url.URL.EscapedPath) to a
+// low-cardinality label; nil labels every request with the prefix.
 func WithHandler(prefix string, h http.Handler, route func(path string) string) Option {
 	return func(o *options) error {
 		if h == nil {
@@ -242,7 +242,7 @@ func New(opts ...Option) (*Server, error) {
 		promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{Registry: o.registry, ErrorLog: slogErrorLog{o.log}})))
 	for _, mt := range o.mounts {
 		route := mt.route
-		mux.Handle(mt.prefix, s.instrument(func(r *http.Request) string { return route(r.URL.Path) }, mt.handler))
+		mux.Handle(mt.prefix, s.instrument(func(r *http.Request) string { return route(r.URL.EscapedPath()) }, mt.handler))
 		if mt.prefix == "/v2/" {
 			// Clients probe "/v2" without the slash too; answer it in place
 			// rather than with the mux's redirect.

@@ -30,6 +30,9 @@ func TestV2Route(t *testing.T) {
 		{"/v2/a/blobs/sha256:abc", routeBlob},
 		{"/v2/org/team/app/blobs/sha256:abc", routeBlob},
 		{"/v2/a/blobs/uploads/", routeUploadStart},
+		// As the handler routes it: POST without the trailing slash starts
+		// an upload.
+		{"/v2/a/blobs/uploads", routeUploadStart},
 		{"/v2/a/b/blobs/uploads/0f1e-id", routeUpload},
 		{"/v2/a/manifests/latest", routeManifest},
 		{"/v2/blobs/manifests/v1", routeManifest},     // repository named "blobs"
@@ -40,6 +43,7 @@ func TestV2Route(t *testing.T) {
 		{"/v2/a/manifests/", routeV2Other},
 		{"/v2/justname", routeV2Other},
 		{"/v2x", routeV2Other},
+		{"/v2/a/blobs/%zz", routeV2Other}, // the handler answers 404
 	}
 	for _, tt := range tests {
 		if got := v2Route(tt.path); got != tt.want {
