@@ -20,6 +20,20 @@ func env(kv ...string) func(string) (string, bool) {
 
 func ptr(s string) *string { return &s }
 
+// load is Load of file ("" for none), failing the test on an error.
+func load(t *testing.T, file string, env func(string) (string, bool), f Flags) Config {
+	t.Helper()
+	var r io.Reader
+	if file != "" {
+		r = strings.NewReader(file)
+	}
+	cfg, err := Load(r, env, f)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return cfg
+}
+
 func TestPrecedence(t *testing.T) {
 	const file = "version: 1\naddr: 127.0.0.1:6000\ndataDir: /file/data\ndatabase: /file/meta.db\n"
 	tests := []struct {
@@ -74,14 +88,7 @@ func TestPrecedence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var r io.Reader
-			if tt.file != "" {
-				r = strings.NewReader(tt.file)
-			}
-			cfg, err := Load(r, tt.env, tt.flags)
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
+			cfg := load(t, tt.file, tt.env, tt.flags)
 			if cfg.Addr != tt.addr || cfg.DataDir != tt.dataDir || cfg.DatabaseDSN() != tt.dsn || cfg.StorageRoot() != tt.storageRoot {
 				t.Errorf("got addr=%q dataDir=%q dsn=%q root=%q; want %q %q %q %q",
 					cfg.Addr, cfg.DataDir, cfg.DatabaseDSN(), cfg.StorageRoot(),
@@ -175,14 +182,7 @@ func TestDatabase(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var r io.Reader
-			if tt.file != "" {
-				r = strings.NewReader(tt.file)
-			}
-			cfg, err := Load(r, tt.env, tt.flags)
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
+			cfg := load(t, tt.file, tt.env, tt.flags)
 			if cfg.DatabaseDSN() != tt.dsn || cfg.Database.MaxConns != tt.maxConns {
 				t.Errorf("dsn=%q maxConns=%d; want %q %d", cfg.DatabaseDSN(), cfg.Database.MaxConns, tt.dsn, tt.maxConns)
 			}
