@@ -76,9 +76,9 @@ func (f *storeFlags) open(cmd *cobra.Command) (*adminStores, error) {
 		}
 	}
 	ctx := cmd.Context()
-	db, err := sqldb.Open(ctx, dsn)
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("database %s: %w", cfg.DatabaseForLog(), err)
+		return nil, err
 	}
 	s := &adminStores{db: db}
 	if err := s.init(ctx); err != nil {

@@ -54,17 +54,6 @@ func WithCache(c Cache) Option {
 	return func(cat *Catalog) error { cat.cache = c; return nil }
 }
 
-// WithLogger sets the logger for cache problems. Default: slog.Default().
-func WithLogger(l *slog.Logger) Option {
-	return func(cat *Catalog) error {
-		if l == nil {
-			return errors.New("catalog: nil logger")
-		}
-		cat.log = l
-		return nil
-	}
-}
-
 // WithMaxFileSize caps the size of a file handed to an analyzer; larger
 // wanted files are skipped with a warning. Default: DefaultMaxFileSize.
 func WithMaxFileSize(n int64) Option {
