@@ -391,14 +391,22 @@ const verifyPage = 1000
 // re-hashed after an edit), or a chain that ends before the recorded head
 // (truncated).
 func (l *Log) Verify(ctx context.Context) (Report, error) {
-	head, err := l.store.Head(ctx)
+	return VerifyFrom(ctx, l.store, Head{Seq: 0, Hash: Genesis()})
+}
+
+// VerifyFrom checks the chain in st after from (a record trusted to be
+// in it, or the genesis Head{0, Genesis()}) up to the recorded head, as
+// Log.Verify does for the whole chain; Report.Records counts the records
+// after from.
+func VerifyFrom(ctx context.Context, st Store, from Head) (Report, error) {
+	head, err := st.Head(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("audit: read head: %w", err)
 	}
 	rep := Report{Head: head}
-	prev := Head{Seq: 0, Hash: Genesis()}
+	prev := from
 	for {
-		recs, err := l.store.Scan(ctx, prev.Seq, verifyPage)
+		recs, err := st.Scan(ctx, prev.Seq, verifyPage)
 		if err != nil {
 			return rep, fmt.Errorf("audit: scan after %d: %w", prev.Seq, err)
 		}
@@ -426,6 +434,18 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		return rep, &TamperError{Seq: head.Seq, Reason: "head does not match the last record"}
 	}
 	return rep, nil
+}
+
+// RecordAt returns record seq of st's chain, or false when there is none.
+func RecordAt(ctx context.Context, st Store, seq int64) (Record, bool, error) {
+	recs, err := st.Scan(ctx, seq-1, 1)
+	if err != nil {
+		return Record{}, false, fmt.Errorf("audit: read record %d: %w", seq, err)
+	}
+	if len(recs) == 0 || recs[0].Seq != seq {
+		return Record{}, false, nil
+	}
+	return recs[0], true, nil
 }
 
 // Query returns a page of records matching f and the cursor for the next
