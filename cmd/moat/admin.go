@@ -117,28 +117,14 @@ func (s *adminStores) identities(ctx context.Context) (*identity.Service, error)
 	return s.ids, err
 }
 
-// record audits a change made from the command line.
+// record audits a change made from the command line and returns err,
+// joined with a failure to record it.
 func (s *adminStores) record(ctx context.Context, action, resource string, details map[string]any, err error) error {
 	actor := "local:unknown"
 	if u := os.Getenv("USER"); u != "" {
 		actor = "local:" + u
 	}
-	e := audit.Entry{Actor: actor, Action: action, Resource: resource, Result: audit.ResultSuccess}
-	if err != nil {
-		e.Result = audit.ResultFailure
-		if details == nil {
-			details = map[string]any{}
-		}
-		details["error"] = err.Error()
-	}
-	if len(details) > 0 {
-		b, merr := json.Marshal(details)
-		if merr != nil {
-			return errors.Join(err, merr)
-		}
-		e.Details = b
-	}
-	if _, aerr := s.audit.Append(ctx, e); aerr != nil {
+	if aerr := s.audit.Record(ctx, audit.Op{Actor: actor, Action: action, Resource: resource, Details: details, Err: err}); aerr != nil {
 		return errors.Join(err, fmt.Errorf("audit: %w", aerr))
 	}
 	return err

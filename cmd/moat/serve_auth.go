@@ -70,7 +70,7 @@ func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, lis
 	if err != nil {
 		return nil, err
 	}
-	if a.audit, err = audit.New(auditStore); err != nil {
+	if a.audit, err = audit.New(auditStore, audit.WithLogger(log)); err != nil {
 		return nil, err
 	}
 	created, err := a.ids.Bootstrap(ctx, os.Getenv(identity.EnvAdminPassword), out)
@@ -78,7 +78,7 @@ func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, lis
 		return nil, fmt.Errorf("create admin user: %w", err)
 	}
 	if created {
-		if _, err := a.audit.Append(ctx, audit.Entry{Actor: "system", Action: "admin:CreateUser", Resource: "user/" + identity.AdminUser, Result: audit.ResultSuccess}); err != nil {
+		if err := a.audit.Record(ctx, audit.Op{Actor: "system", Action: "admin:CreateUser", Resource: "user/" + identity.AdminUser}); err != nil {
 			return nil, err
 		}
 	}
@@ -107,7 +107,7 @@ func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, lis
 	// the connection's context; so do the realm in challenges and
 	// whether a client certificate may log in.
 	guardOpts := []auth.Option{auth.WithLogger(log), auth.WithListenerFrom(server.ListenerName),
-		auth.WithLoginObserver(auth.LoginAudit(a.audit, log))}
+		auth.WithLoginObserver(auth.LoginAudit(a.audit, log)), auth.WithRefusalObserver(auth.RefusalAudit(a.audit, log))}
 	for _, l := range listeners {
 		guardOpts = append(guardOpts, auth.WithListenerRealm(l.name, l.realm))
 		if l.certIdentity {
@@ -128,7 +128,7 @@ func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, lis
 // ensureAdminPolicy stores the admins' policy and attaches it to the
 // admins group unless it is there already (an operator may have edited
 // it; that edit is kept).
-func ensureAdminPolicy(ctx context.Context, ps *policystore.Store, log auth.Appender) error {
+func ensureAdminPolicy(ctx context.Context, ps *policystore.Store, log auth.Recorder) error {
 	stored, _, err := ps.List(ctx)
 	if err != nil {
 		return err
@@ -144,9 +144,8 @@ func ensureAdminPolicy(ctx context.Context, ps *policystore.Store, log auth.Appe
 	if err := ps.Attach(ctx, adminPolicyName, policystore.Target{Type: policystore.TargetGroup, Name: identity.AdminGroup}); err != nil {
 		return err
 	}
-	details, _ := json.Marshal(map[string]any{"document": json.RawMessage(adminPolicyDoc), "target": "group:" + identity.AdminGroup})
-	_, err = log.Append(ctx, audit.Entry{Actor: "system", Action: "admin:PutPolicy", Resource: "policy/" + adminPolicyName, Result: audit.ResultSuccess, Details: details})
-	return err
+	return log.Record(ctx, audit.Op{Actor: "system", Action: "admin:PutPolicy", Resource: "policy/" + adminPolicyName,
+		Details: map[string]any{"document": json.RawMessage(adminPolicyDoc), "target": "group:" + identity.AdminGroup}})
 }
 
 // v2 wraps the distribution handler: the guard identifies the caller and
@@ -186,6 +185,12 @@ func (a *accessControl) distributionOptions() []distribution.Option {
 		distribution.WithAuthorizer(a.guard),
 		distribution.WithObserver(auth.RegistryAudit(a.audit, a.log)),
 	}
+}
+
+// close writes what the audit log still holds (refusal counts), once
+// the server has stopped answering requests.
+func (a *accessControl) close(ctx context.Context) error {
+	return a.audit.Close(ctx)
 }
 
 // reloadTask picks up policy changes made through other replicas.

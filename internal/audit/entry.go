@@ -54,8 +54,8 @@ const (
 	// ReasonInvalidToken: a bearer token that is forged, expired, for
 	// another service, or otherwise does not verify.
 	ReasonInvalidToken = "invalid-token"
-	// ReasonAccountUnusable: a valid token whose account is gone or
-	// disabled.
+	// ReasonAccountUnusable: a valid token whose account or credential
+	// is gone, disabled or revoked.
 	ReasonAccountUnusable = "account-unusable"
 	// ReasonInsufficientScope: a bearer token that does not grant the
 	// action.

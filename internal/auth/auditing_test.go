@@ -25,7 +25,7 @@ import (
 )
 
 // auditLog returns a real audit log in a fresh SQLite file.
-func auditLog(t testing.TB) *audit.Log {
+func auditLog(t testing.TB, opts ...audit.Option) *audit.Log {
 	t.Helper()
 	db, err := sqldb.Open(context.Background(), filepath.Join(t.TempDir(), "audit.db"))
 	if err != nil {
@@ -36,10 +36,11 @@ func auditLog(t testing.TB) *audit.Log {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, err := audit.New(st)
+	log, err := audit.New(st, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = log.Close(context.Background()) })
 	return log
 }
 
