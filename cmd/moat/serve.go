@@ -174,6 +174,7 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		if ac, err = openAccessControl(ctx, cfg, db, specs, log, logw); err != nil {
 			return err
 		}
+		ac.audited.start()
 		// Runs after the listeners stop (deferred later, runs earlier than
 		// the database's Close): pending audit records are written.
 		defer func() {

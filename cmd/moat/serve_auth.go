@@ -13,7 +13,6 @@ import (
 
 	"github.com/moat-dev/moat/internal/api"
 	"github.com/moat-dev/moat/internal/audit"
-	"github.com/moat-dev/moat/internal/audit/sqlaudit"
 	"github.com/moat-dev/moat/internal/auth"
 	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/auth/identity/sqlidentity"
@@ -47,6 +46,7 @@ type accessControl struct {
 	policies *policystore.Store
 	loader   *auth.PolicyLoader
 	audit    *audit.Log
+	audited  *auditStack // audit and its checkpoints
 	guard    *auth.Guard
 	tokens   *token.Server
 	listener string
@@ -66,13 +66,10 @@ func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, lis
 	if a.ids, err = identity.NewService(idStore); err != nil {
 		return nil, err
 	}
-	auditStore, err := sqlaudit.New(ctx, db)
-	if err != nil {
+	if a.audited, err = openAudit(ctx, cfg, db, log); err != nil {
 		return nil, err
 	}
-	if a.audit, err = audit.New(auditStore, audit.WithLogger(log)); err != nil {
-		return nil, err
-	}
+	a.audit = a.audited.log
 	created, err := a.ids.Bootstrap(ctx, os.Getenv(identity.EnvAdminPassword), out)
 	if err != nil {
 		return nil, fmt.Errorf("create admin user: %w", err)
@@ -170,7 +167,7 @@ func (a *accessControl) tokenEndpoint(log *slog.Logger) http.Handler {
 func (a *accessControl) management(log *slog.Logger) (http.Handler, error) {
 	h, err := api.New(api.Config{
 		Identities: a.ids, Policies: a.policies, Audit: a.audit, Authorizer: a.guard,
-		Engine: a.holder.Load, Reload: a.loader.Reload,
+		Engine: a.holder.Load, Reload: a.loader.Reload, Checkpoints: a.audited.verifier,
 	}, api.WithLogger(log))
 	if err != nil {
 		return nil, err
@@ -187,10 +184,10 @@ func (a *accessControl) distributionOptions() []distribution.Option {
 	}
 }
 
-// close writes what the audit log still holds (refusal counts), once
-// the server has stopped answering requests.
+// close writes what the audit log still holds (refusal counts) and a
+// last checkpoint, once the server has stopped answering requests.
 func (a *accessControl) close(ctx context.Context) error {
-	return a.audit.Close(ctx)
+	return a.audited.close(ctx)
 }
 
 // reloadTask picks up policy changes made through other replicas.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/audit"
+	"github.com/moat-dev/moat/internal/audit/checkpoint"
 	"github.com/moat-dev/moat/internal/auth"
 	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/auth/policy"
@@ -60,6 +61,12 @@ type AuditLog interface {
 	Verify(ctx context.Context) (audit.Report, error)
 }
 
+// CheckpointVerifier checks the audit chain against its newest signed
+// checkpoint; checkpoint.Verifier is one.
+type CheckpointVerifier interface {
+	Verify(ctx context.Context) (checkpoint.Result, error)
+}
+
 // Authorizer answers the admin checks; *auth.Guard is one.
 type Authorizer interface {
 	Authorize(ctx context.Context, action policy.Action, repo string) error
@@ -76,6 +83,9 @@ type Config struct {
 	// Reload recompiles the engine after a policy change, so it applies
 	// at once in this process.
 	Reload func(ctx context.Context) (bool, error)
+	// Checkpoints, when set, makes GET /api/v1/audit/verify check the
+	// chain against its newest signed checkpoint too. Optional.
+	Checkpoints CheckpointVerifier
 }
 
 // Option configures New.

@@ -33,7 +33,7 @@ type env struct {
 	pw    map[string]string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, configure ...func(*api.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	ids, err := identity.NewService(identitytest.NewMemStore(),
@@ -90,7 +90,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.New(api.Config{Identities: ids, Policies: ps, Audit: log, Authorizer: guard, Engine: holder.Load, Reload: loader.Reload}, api.WithLogger(quiet))
+	cfg := api.Config{Identities: ids, Policies: ps, Audit: log, Authorizer: guard, Engine: holder.Load, Reload: loader.Reload}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	h, err := api.New(cfg, api.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,6 +74,19 @@ func Verify(ctx context.Context, chain audit.Store, cps Reader, pub ed25519.Publ
 	return res, nil
 }
 
+// Verifier is Verify with its arguments bound, for callers that check
+// on demand (the management API).
+type Verifier struct {
+	Chain       audit.Store
+	Checkpoints Reader
+	Key         ed25519.PublicKey
+}
+
+// Verify runs Verify.
+func (v Verifier) Verify(ctx context.Context) (Result, error) {
+	return Verify(ctx, v.Chain, v.Checkpoints, v.Key)
+}
+
 // holds checks that chain still has record c.Seq with the signed hash;
 // head is the chain's recorded head.
 func holds(ctx context.Context, chain audit.Store, c Checkpoint, head audit.Head) error {

@@ -39,14 +39,12 @@ type Store struct {
 
 var _ checkpoint.Store = (*Store)(nil)
 
-// New opens (creating it 0750) the directory dir, keeping the newest
-// keep checkpoints (keep >= 1).
+// New returns the store in directory dir, keeping the newest keep
+// checkpoints (keep >= 1). The directory is made (0750) by the first
+// Publish, so a verifier reading a wrong path creates nothing.
 func New(dir string, keep int) (*Store, error) {
 	if dir == "" || keep < 1 {
 		return nil, errors.New("dirstore: need a directory and keep >= 1")
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("dirstore: %w", err)
 	}
 	return &Store{dir: dir, keep: keep}, nil
 }
@@ -58,6 +56,9 @@ func name(seq int64) string { return fmt.Sprintf("%0*d.json", nameDigits, seq) }
 // seqs returns the sequence numbers of the stored checkpoints, ascending.
 func (s *Store) seqs() ([]int64, error) {
 	ents, err := os.ReadDir(s.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dirstore: %w", err)
 	}
@@ -85,6 +86,9 @@ func (s *Store) Publish(ctx context.Context, c checkpoint.Signed) error {
 	}
 	b, err := json.Marshal(c)
 	if err != nil {
+		return fmt.Errorf("dirstore: %w", err)
+	}
+	if err := os.MkdirAll(s.dir, 0o750); err != nil {
 		return fmt.Errorf("dirstore: %w", err)
 	}
 	tmp, err := os.CreateTemp(s.dir, ".tmp-*")

@@ -28,6 +28,9 @@ func TestStore(t *testing.T) {
 	if _, err := s.Latest(ctx); !errors.Is(err, checkpoint.ErrNone) {
 		t.Fatalf("empty store: %v", err)
 	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("reading made the directory: %v", err)
+	}
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	signer, _ := checkpoint.NewSigner(key)
 	sign := func(seq int64) checkpoint.Signed {
