@@ -10,7 +10,7 @@
 //
 // A [Writer] signs the head every interval, after a number of records and
 // on shutdown, after checking that the chain still holds the newest
-// checkpoint and links up from it. [Verify] checks the whole chain and
+// checkpoint. [Verify] checks the whole chain and
 // that it still holds the newest checkpoint's record with the signed
 // hash, so deleting the last records and rewriting the head to match, or
 // editing and rehashing records before the checkpoint, is detected even
