@@ -195,11 +195,21 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	distOpts := []distribution.Option{distribution.WithLogger(log)}
 	var srvOpts []server.Option
 	var wrapV2 func(http.Handler) http.Handler
+	var ac *accessControl
 	if cfg.Auth.Enabled {
-		ac, err := openAccessControl(ctx, cfg, db, specs, log, logw)
-		if err != nil {
+		if ac, err = openAccessControl(ctx, cfg, db, specs, log, logw); err != nil {
 			return err
 		}
+		ac.audited.start()
+		// Runs after the listeners stop (deferred later, runs earlier than
+		// the database's Close): pending audit records are written.
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
+			defer cancel()
+			if err := ac.close(cctx); err != nil {
+				log.Error("audit log: close", "err", err)
+			}
+		}()
 		// A mount without a source would link blobs of repositories the
 		// caller may not read.
 		regOpts = append(regOpts, registry.WithAnonymousMount(false))

@@ -201,7 +201,7 @@ func TestCertLoginAudit(t *testing.T) {
 		recs[0].SourceIP != "10.1.1.1" || d["certSubject"] != "CN=alice,O=Example" || d["listener"] != "mtls" || d["serial"] != alice.SerialNumber.Text(16) {
 		t.Errorf("success record %+v %v", recs[0], d)
 	}
-	if recs[1].Actor != "cert:zed" || recs[1].Result != audit.ResultFailure || !strings.Contains(string(recs[1].Details), "authentication failed") {
+	if recs[1].Actor != "cert:zed" || recs[1].Result != audit.ResultFailure || !strings.Contains(string(recs[1].Details), `"reason":"bad-credentials"`) {
 		t.Errorf("failure record %+v %s", recs[1], recs[1].Details)
 	}
 	// After the report interval the same login is recorded again.
@@ -241,7 +241,7 @@ func TestBasicLoginAudit(t *testing.T) {
 		!strings.Contains(string(ok.Details), `"listener":"public"`) {
 		t.Errorf("success record %+v %s", ok, ok.Details)
 	}
-	if bad.Actor != "login:bob" || bad.Result != audit.ResultFailure || !strings.Contains(string(bad.Details), "authentication failed") {
+	if bad.Actor != "login:bob" || bad.Result != audit.ResultFailure || !strings.Contains(string(bad.Details), `"reason":"bad-credentials"`) {
 		t.Errorf("failure record %+v %s", bad, bad.Details)
 	}
 	if other.SourceIP != "10.2.2.2" || other.Result != audit.ResultSuccess {

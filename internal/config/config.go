@@ -50,6 +50,7 @@ type Config struct {
 	HTTP    HTTP    `yaml:"http"`
 	Limits  Limits  `yaml:"limits"`
 	Auth    Auth    `yaml:"auth"`
+	Audit   Audit   `yaml:"audit"`
 	// TLS secures the main listener (Addr). Off by default.
 	TLS TLS `yaml:"tls"`
 	// Listeners are further addresses served by the same process, each
@@ -237,6 +238,7 @@ func Default() Config {
 		},
 		Limits: Limits{MaxHeaderBytes: 1 << 20},
 		Auth:   Auth{Enabled: true, Service: "moat", TokenTTL: 5 * time.Minute, Listener: "default"},
+		Audit:  defaultAudit(),
 	}
 }
 
@@ -358,19 +360,22 @@ var envVars = []envVar{
 
 // EnvNames returns the names of all environment overrides, prefix included.
 func EnvNames() []string {
-	names := make([]string, len(envVars))
-	for i, e := range envVars {
-		names[i] = EnvPrefix + e.name
+	var names []string
+	for _, e := range allEnvVars() {
+		names = append(names, EnvPrefix+e.name)
 	}
 	return names
 }
+
+// allEnvVars lists every override, the audit block's included.
+func allEnvVars() []envVar { return append(envVars[:len(envVars):len(envVars)], auditEnvVars...) }
 
 // ApplyEnv overrides fields from environment variables found by lookup
 // (os.LookupEnv in production). A variable that is set but empty counts as
 // set: MOAT_DATABASE= selects the default SQLite database.
 func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	var errs []error
-	for _, e := range envVars {
+	for _, e := range allEnvVars() {
 		v, ok := lookup(EnvPrefix + e.name)
 		if !ok {
 			continue
@@ -518,6 +523,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.TLS.validate("tls")...)
 	errs = append(errs, c.validateListeners()...)
+	errs = append(errs, c.Audit.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -147,6 +147,7 @@ auth:
 		Limits:   Limits{MaxHeaderBytes: 64 << 10},
 		Auth: Auth{Enabled: true, Service: "registry.example", Realm: "https://registry.example/auth/token",
 			TokenTTL: 10 * time.Minute, Listener: "private"},
+		Audit: defaultAudit(),
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v\nwant %+v", cfg, want)
@@ -276,6 +277,8 @@ func TestEveryEnvNameApplies(t *testing.T) {
 		switch {
 		case strings.HasPrefix(n, "MOAT_TLS_"):
 			continue // some exclude others; TestTLSEnvAndFlags covers them
+		case strings.HasPrefix(n, "MOAT_AUDIT_"):
+			continue // TestAuditEnv covers them
 		case strings.Contains(n, "TIMEOUT"), strings.Contains(n, "TTL"), strings.Contains(n, "INTERVAL"), strings.Contains(n, "GRACE"):
 			values[n] = "7m"
 		case strings.Contains(n, "BYTES"):
