@@ -33,20 +33,25 @@ run: build
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/moat ./cmd/moat
 
+# lint fails on vet findings and when go.mod/go.sum are not tidy
+# (go mod tidy -diff prints the difference and exits non-zero).
 lint:
+	@echo "== lint: go vet, go mod tidy -diff =="
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 
 deps:
 	scripts/install-deps.sh
 
-# test runs every stage even when one fails (make -k), then fails if any did.
+# test runs every stage (lint first) even when one fails (make -k), then
+# fails if any did.
 # MOAT_TEST_POSTGRES_URL, when already set, names a server to use instead of
 # the throwaway one scripts/postgres.sh starts.
 test: deps
 	@url="$${MOAT_TEST_POSTGRES_URL:-}"; \
 	if [ -z "$$url" ]; then url="$$(scripts/postgres.sh start)" || exit 1; fi; \
 	echo "PostgreSQL for tests: $$url"; \
-	MOAT_TEST_POSTGRES_URL="$$url" $(MAKE) --no-print-directory -k test-race test-unit fuzz-smoke test-e2e
+	MOAT_TEST_POSTGRES_URL="$$url" $(MAKE) --no-print-directory -k lint test-race test-unit fuzz-smoke test-e2e
 
 test-race:
 	@echo "== unit tests with -race =="

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/moat-dev/moat/internal/audit"
+	"github.com/moat-dev/moat/internal/audit/checkpoint"
 	"github.com/moat-dev/moat/internal/audit/sqlaudit"
 	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/auth/identity/sqlidentity"
@@ -45,13 +47,16 @@ func (f *storeFlags) add(cmd *cobra.Command) {
 
 // adminStores are the access-control stores opened on one database.
 type adminStores struct {
+	cfg      config.Config
 	db       *sqldb.DB
 	ids      *identity.Service // see identities
 	policies *policystore.Store
+	chain    *sqlaudit.Store
 	audit    *audit.Log
 }
 
-func (f *storeFlags) open(cmd *cobra.Command) (*adminStores, error) {
+// config loads the configuration as serve does, with the flags given.
+func (f *storeFlags) config(cmd *cobra.Command) (config.Config, error) {
 	var fl config.Flags
 	if cmd.Flags().Changed("data-dir") {
 		fl.DataDir = &f.dataDir
@@ -63,7 +68,11 @@ func (f *storeFlags) open(cmd *cobra.Command) (*adminStores, error) {
 	if !cmd.Flags().Changed("config") {
 		path = os.Getenv("MOAT_CONFIG")
 	}
-	cfg, err := loadConfig(path, fl)
+	return loadConfig(path, fl)
+}
+
+func (f *storeFlags) open(cmd *cobra.Command) (*adminStores, error) {
+	cfg, err := f.config(cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -76,11 +85,11 @@ func (f *storeFlags) open(cmd *cobra.Command) (*adminStores, error) {
 		}
 	}
 	ctx := cmd.Context()
-	db, err := sqldb.Open(ctx, dsn)
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("database %s: %w", cfg.DatabaseForLog(), err)
+		return nil, err
 	}
-	s := &adminStores{db: db}
+	s := &adminStores{cfg: cfg, db: db}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -93,11 +102,10 @@ func (s *adminStores) init(ctx context.Context) error {
 	if s.policies, err = policystore.New(ctx, s.db); err != nil {
 		return err
 	}
-	as, err := sqlaudit.New(ctx, s.db)
-	if err != nil {
+	if s.chain, err = sqlaudit.New(ctx, s.db); err != nil {
 		return err
 	}
-	s.audit, err = audit.New(as)
+	s.audit, err = audit.New(s.chain)
 	return err
 }
 
@@ -117,28 +125,14 @@ func (s *adminStores) identities(ctx context.Context) (*identity.Service, error)
 	return s.ids, err
 }
 
-// record audits a change made from the command line.
+// record audits a change made from the command line and returns err,
+// joined with a failure to record it.
 func (s *adminStores) record(ctx context.Context, action, resource string, details map[string]any, err error) error {
 	actor := "local:unknown"
 	if u := os.Getenv("USER"); u != "" {
 		actor = "local:" + u
 	}
-	e := audit.Entry{Actor: actor, Action: action, Resource: resource, Result: audit.ResultSuccess}
-	if err != nil {
-		e.Result = audit.ResultFailure
-		if details == nil {
-			details = map[string]any{}
-		}
-		details["error"] = err.Error()
-	}
-	if len(details) > 0 {
-		b, merr := json.Marshal(details)
-		if merr != nil {
-			return errors.Join(err, merr)
-		}
-		e.Details = b
-	}
-	if _, aerr := s.audit.Append(ctx, e); aerr != nil {
+	if aerr := s.audit.Record(ctx, audit.Op{Actor: actor, Action: action, Resource: resource, Details: details, Err: err}); aerr != nil {
 		return errors.Join(err, fmt.Errorf("audit: %w", aerr))
 	}
 	return err
@@ -179,23 +173,76 @@ func newAuditCmd() *cobra.Command {
 	var f storeFlags
 	cmd := &cobra.Command{Use: "audit", Short: "Verify and export the tamper-evident audit log"}
 	f.add(cmd)
+	var pubkeyFile string
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check the audit log's hash chain; exit 1 naming the first bad record",
-		Args:  cobra.NoArgs,
+		Short: "Check the audit log's hash chain against its newest signed checkpoint; exit 1 naming what is wrong",
+		Long: `Check the audit log's hash chain from its first record to its head, and
+that it still holds the newest signed checkpoint (in <storage root>/audit-checkpoints)
+with the hash that was signed: records removed from the end, even with the head
+rewritten to match, or changed and rehashed, fail here.
+
+The checkpoint's signature is checked with the public key of the checkpoint key
+file (audit.checkpoint.keyFile, default <data-dir>/audit-checkpoint.key) or the
+PEM public key given with --checkpoint-pubkey (see "moat audit pubkey").
+Exit status 1 means tampered; 2 means it could not be checked.`,
+		Args: cobra.NoArgs,
 		RunE: withStores(&f, func(cmd *cobra.Command, _ []string, s *adminStores) error {
-			rep, err := s.audit.Verify(cmd.Context())
-			var te *audit.TamperError
-			if errors.As(err, &te) {
-				fmt.Fprintf(cmd.OutOrStdout(), "audit log TAMPERED: first bad record %d: %s\n", te.Seq, te.Reason)
-				return exitError(1)
+			pub, keyErr := checkpointPublicKey(s.cfg, pubkeyFile)
+			if keyErr != nil && pubkeyFile != "" {
+				return keyErr
 			}
+			cps, err := checkpointStore(s.cfg)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "audit log OK: %d records, head %d %x\n", rep.Records, rep.Head.Seq, rep.Head.Hash)
+			res, err := checkpoint.Verify(cmd.Context(), s.chain, cps, pub)
+			out := cmd.OutOrStdout()
+			var (
+				te *audit.TamperError
+				me *checkpoint.MismatchError
+			)
+			switch {
+			case errors.As(err, &te):
+				fmt.Fprintf(out, "audit log TAMPERED: first bad record %d: %s\n", te.Seq, te.Reason)
+				return exitError(1)
+			case errors.As(err, &me):
+				fmt.Fprintf(out, "audit log TAMPERED: checkpoint %d (signed %s): %s\n", me.Checkpoint.Seq, me.Checkpoint.Time.Format(time.RFC3339), me.Reason)
+				return exitError(1)
+			case errors.Is(err, audit.ErrTampered):
+				fmt.Fprintf(out, "audit log TAMPERED: %v\n", err)
+				return exitError(1)
+			case errors.Is(err, checkpoint.ErrUnverifiable) && keyErr != nil:
+				return fmt.Errorf("%w (checkpoint key: %v; give the public key with --checkpoint-pubkey)", err, keyErr)
+			case err != nil:
+				return err
+			}
+			fmt.Fprintf(out, "audit log OK: %d records, head %d %x", res.Report.Records, res.Report.Head.Seq, res.Report.Head.Hash)
+			if cp := res.Checkpoint; cp != nil {
+				fmt.Fprintf(out, "; holds checkpoint %d signed %s by key %s\n", cp.Seq, cp.Time.Format(time.RFC3339), cp.KeyID)
+			} else {
+				fmt.Fprintln(out, "; no checkpoint written yet")
+			}
 			return nil
 		}),
+	}
+	verify.Flags().StringVar(&pubkeyFile, "checkpoint-pubkey", "", "PEM public key that verifies checkpoints (default: derived from the checkpoint key file)")
+	pubkey := &cobra.Command{
+		Use:   "pubkey",
+		Short: "Print the PEM public key that verifies audit checkpoints, for verifiers who should not hold the private key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config(cmd)
+			if err != nil {
+				return err
+			}
+			key, err := checkpoint.LoadKey(cfg.AuditCheckpointKeyFile())
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(checkpoint.MarshalPublicKey(key.Public().(ed25519.PublicKey)))
+			return err
+		},
 	}
 	var fl struct{ actor, action, resource, result, since, until string }
 	export := &cobra.Command{
@@ -227,8 +274,29 @@ func newAuditCmd() *cobra.Command {
 	export.Flags().StringVar(&fl.result, "result", "", "only this result (success, failure, denied)")
 	export.Flags().StringVar(&fl.since, "since", "", "only records at or after this time (RFC 3339)")
 	export.Flags().StringVar(&fl.until, "until", "", "only records before this time (RFC 3339)")
-	cmd.AddCommand(verify, export)
+	cmd.AddCommand(verify, export, pubkey)
 	return cmd
+}
+
+// checkpointPublicKey reads the key that verifies checkpoints: the PEM
+// public key in file, or else the public half of the checkpoint key file.
+func checkpointPublicKey(cfg config.Config, file string) (ed25519.PublicKey, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--checkpoint-pubkey: %w", err)
+		}
+		pub, err := checkpoint.ParsePublicKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("--checkpoint-pubkey %s: %w", file, err)
+		}
+		return pub, nil
+	}
+	key, err := checkpoint.LoadKey(cfg.AuditCheckpointKeyFile())
+	if err != nil {
+		return nil, err
+	}
+	return key.Public().(ed25519.PublicKey), nil
 }
 
 func newUserCmd() *cobra.Command {

@@ -116,6 +116,20 @@ func loadConfig(path string, f config.Flags) (config.Config, error) {
 	return cfg, err
 }
 
+// openDatabase opens the database cfg names, with its pool size
+// (database.maxConns), for every store of the process.
+func openDatabase(ctx context.Context, cfg config.Config) (*sqldb.DB, error) {
+	var opts []sqldb.Option
+	if n := cfg.Database.MaxConns; n > 0 {
+		opts = append(opts, sqldb.WithMaxConns(n))
+	}
+	db, err := sqldb.Open(ctx, cfg.DatabaseDSN(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", cfg.DatabaseForLog(), err)
+	}
+	return db, nil
+}
+
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	lv, _ := c.SlogLevel() // validated by config.Load
 	opts := &slog.HandlerOptions{Level: lv}
@@ -167,9 +181,9 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	}
 	// One database handle for every store (one SQLite writer connection),
 	// closed after all of them.
-	db, err := sqldb.Open(ctx, cfg.DatabaseDSN())
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("database %s: %w", cfg.DatabaseForLog(), err)
+		return err
 	}
 	defer db.Close()
 	md, err := sqlstore.New(ctx, db)
@@ -181,11 +195,21 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	distOpts := []distribution.Option{distribution.WithLogger(log)}
 	var srvOpts []server.Option
 	var wrapV2 func(http.Handler) http.Handler
+	var ac *accessControl
 	if cfg.Auth.Enabled {
-		ac, err := openAccessControl(ctx, cfg, db, specs, log, logw)
-		if err != nil {
+		if ac, err = openAccessControl(ctx, cfg, db, specs, log, logw); err != nil {
 			return err
 		}
+		ac.audited.start()
+		// Runs after the listeners stop (deferred later, runs earlier than
+		// the database's Close): pending audit records are written.
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
+			defer cancel()
+			if err := ac.close(cctx); err != nil {
+				log.Error("audit log: close", "err", err)
+			}
+		}()
 		// A mount without a source would link blobs of repositories the
 		// caller may not read.
 		regOpts = append(regOpts, registry.WithAnonymousMount(false))

@@ -13,7 +13,6 @@ import (
 
 	"github.com/moat-dev/moat/internal/api"
 	"github.com/moat-dev/moat/internal/audit"
-	"github.com/moat-dev/moat/internal/audit/sqlaudit"
 	"github.com/moat-dev/moat/internal/auth"
 	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/auth/identity/sqlidentity"
@@ -47,6 +46,7 @@ type accessControl struct {
 	policies *policystore.Store
 	loader   *auth.PolicyLoader
 	audit    *audit.Log
+	audited  *auditStack // audit and its checkpoints
 	guard    *auth.Guard
 	tokens   *token.Server
 	listener string
@@ -66,19 +66,16 @@ func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, lis
 	if a.ids, err = identity.NewService(idStore); err != nil {
 		return nil, err
 	}
-	auditStore, err := sqlaudit.New(ctx, db)
-	if err != nil {
+	if a.audited, err = openAudit(ctx, cfg, db, log); err != nil {
 		return nil, err
 	}
-	if a.audit, err = audit.New(auditStore); err != nil {
-		return nil, err
-	}
+	a.audit = a.audited.log
 	created, err := a.ids.Bootstrap(ctx, os.Getenv(identity.EnvAdminPassword), out)
 	if err != nil {
 		return nil, fmt.Errorf("create admin user: %w", err)
 	}
 	if created {
-		if _, err := a.audit.Append(ctx, audit.Entry{Actor: "system", Action: "admin:CreateUser", Resource: "user/" + identity.AdminUser, Result: audit.ResultSuccess}); err != nil {
+		if err := a.audit.Record(ctx, audit.Op{Actor: "system", Action: "admin:CreateUser", Resource: "user/" + identity.AdminUser}); err != nil {
 			return nil, err
 		}
 	}
@@ -107,7 +104,7 @@ func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, lis
 	// the connection's context; so do the realm in challenges and
 	// whether a client certificate may log in.
 	guardOpts := []auth.Option{auth.WithLogger(log), auth.WithListenerFrom(server.ListenerName),
-		auth.WithLoginObserver(auth.LoginAudit(a.audit, log))}
+		auth.WithLoginObserver(auth.LoginAudit(a.audit, log)), auth.WithRefusalObserver(auth.RefusalAudit(a.audit, log))}
 	for _, l := range listeners {
 		guardOpts = append(guardOpts, auth.WithListenerRealm(l.name, l.realm))
 		if l.certIdentity {
@@ -128,7 +125,7 @@ func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, lis
 // ensureAdminPolicy stores the admins' policy and attaches it to the
 // admins group unless it is there already (an operator may have edited
 // it; that edit is kept).
-func ensureAdminPolicy(ctx context.Context, ps *policystore.Store, log auth.Appender) error {
+func ensureAdminPolicy(ctx context.Context, ps *policystore.Store, log auth.Recorder) error {
 	stored, _, err := ps.List(ctx)
 	if err != nil {
 		return err
@@ -144,9 +141,8 @@ func ensureAdminPolicy(ctx context.Context, ps *policystore.Store, log auth.Appe
 	if err := ps.Attach(ctx, adminPolicyName, policystore.Target{Type: policystore.TargetGroup, Name: identity.AdminGroup}); err != nil {
 		return err
 	}
-	details, _ := json.Marshal(map[string]any{"document": json.RawMessage(adminPolicyDoc), "target": "group:" + identity.AdminGroup})
-	_, err = log.Append(ctx, audit.Entry{Actor: "system", Action: "admin:PutPolicy", Resource: "policy/" + adminPolicyName, Result: audit.ResultSuccess, Details: details})
-	return err
+	return log.Record(ctx, audit.Op{Actor: "system", Action: "admin:PutPolicy", Resource: "policy/" + adminPolicyName,
+		Details: map[string]any{"document": json.RawMessage(adminPolicyDoc), "target": "group:" + identity.AdminGroup}})
 }
 
 // v2 wraps the distribution handler: the guard identifies the caller and
@@ -171,7 +167,7 @@ func (a *accessControl) tokenEndpoint(log *slog.Logger) http.Handler {
 func (a *accessControl) management(log *slog.Logger) (http.Handler, error) {
 	h, err := api.New(api.Config{
 		Identities: a.ids, Policies: a.policies, Audit: a.audit, Authorizer: a.guard,
-		Engine: a.holder.Load, Reload: a.loader.Reload,
+		Engine: a.holder.Load, Reload: a.loader.Reload, Checkpoints: a.audited.verifier,
 	}, api.WithLogger(log))
 	if err != nil {
 		return nil, err
@@ -186,6 +182,12 @@ func (a *accessControl) distributionOptions() []distribution.Option {
 		distribution.WithAuthorizer(a.guard),
 		distribution.WithObserver(auth.RegistryAudit(a.audit, a.log)),
 	}
+}
+
+// close writes what the audit log still holds (refusal counts) and a
+// last checkpoint, once the server has stopped answering requests.
+func (a *accessControl) close(ctx context.Context) error {
+	return a.audited.close(ctx)
 }
 
 // reloadTask picks up policy changes made through other replicas.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/audit"
+	"github.com/moat-dev/moat/internal/audit/checkpoint"
 	"github.com/moat-dev/moat/internal/auth"
 	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/auth/policy"
@@ -54,10 +55,16 @@ type Policies interface {
 
 // AuditLog is what the API needs from the audit log; *audit.Log is one.
 type AuditLog interface {
-	Append(ctx context.Context, e audit.Entry) (audit.Record, error)
+	Record(ctx context.Context, op audit.Op) error
 	Query(ctx context.Context, f audit.Filter) ([]audit.Record, int64, error)
 	Export(ctx context.Context, w io.Writer, f audit.Filter) (int, error)
 	Verify(ctx context.Context) (audit.Report, error)
+}
+
+// CheckpointVerifier checks the audit chain against its newest signed
+// checkpoint; checkpoint.Verifier is one.
+type CheckpointVerifier interface {
+	Verify(ctx context.Context) (checkpoint.Result, error)
 }
 
 // Authorizer answers the admin checks; *auth.Guard is one.
@@ -76,6 +83,9 @@ type Config struct {
 	// Reload recompiles the engine after a policy change, so it applies
 	// at once in this process.
 	Reload func(ctx context.Context) (bool, error)
+	// Checkpoints, when set, makes GET /api/v1/audit/verify check the
+	// chain against its newest signed checkpoint too. Optional.
+	Checkpoints CheckpointVerifier
 }
 
 // Option configures New.
@@ -133,9 +143,30 @@ func (h *handler) handle(pattern string, o op) {
 			err = o.fn(w, r)
 		}
 		if err != nil {
+			h.recordRefusal(r, o.action, err)
 			h.writeError(w, r, err)
 		}
 	})
+}
+
+// recordRefusal audits a refused call (401 or 403), whether the endpoint's
+// admin check or the handler's own refused it: the action that was
+// needed, the path as the resource, the reason class.
+func (h *handler) recordRefusal(r *http.Request, action policy.Action, err error) {
+	var refusal audit.Refusal
+	if !errors.As(err, &refusal) {
+		return
+	}
+	details := map[string]any{"method": r.Method}
+	var de *auth.DeniedError
+	if errors.As(err, &de) {
+		action = de.Action
+		details["decision"] = de.Decision.String()
+	}
+	if action == "" {
+		action = "api:Call"
+	}
+	h.record(r.Context(), string(action), r.URL.Path, details, err)
 }
 
 func (h *handler) authorize(ctx context.Context, a policy.Action) error {
@@ -242,27 +273,13 @@ func caller(ctx context.Context) (actor, sourceIP string) {
 	return actor, sourceIP
 }
 
-// record appends a management change to the audit log with its outcome.
-// A failed append is logged; the change itself is already made.
+// record appends a management change (or refusal) to the audit log with
+// its outcome. A failed append is logged; the change itself is already
+// made.
 func (h *handler) record(ctx context.Context, action, resource string, details map[string]any, err error) {
 	actor, ip := caller(ctx)
-	e := audit.Entry{Actor: actor, Action: action, Resource: resource, SourceIP: ip, Result: audit.ResultSuccess}
-	if err != nil {
-		e.Result = audit.ResultFailure
-		if details == nil {
-			details = map[string]any{}
-		}
-		details["error"] = err.Error()
-	}
-	if len(details) > 0 {
-		b, merr := json.Marshal(details)
-		if merr != nil {
-			h.log.ErrorContext(ctx, "audit management change", "err", merr)
-			return
-		}
-		e.Details = b
-	}
-	if _, aerr := h.Audit.Append(ctx, e); aerr != nil {
+	op := audit.Op{Actor: actor, Action: action, Resource: resource, SourceIP: ip, Details: details, Err: err}
+	if aerr := h.Audit.Record(ctx, op); aerr != nil {
 		h.log.ErrorContext(ctx, "audit management change", "action", action, "err", aerr)
 	}
 }

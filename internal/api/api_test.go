@@ -23,6 +23,7 @@ import (
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/policystore"
 	"github.com/moat-dev/moat/internal/auth/token"
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
 type env struct {
@@ -32,7 +33,7 @@ type env struct {
 	pw    map[string]string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, configure ...func(*api.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	ids, err := identity.NewService(identitytest.NewMemStore(),
@@ -58,11 +59,15 @@ func newEnv(t *testing.T) *env {
 	if err := ps.Attach(ctx, "admins", policystore.Target{Type: policystore.TargetGroup, Name: identity.AdminGroup}); err != nil {
 		t.Fatal(err)
 	}
-	as, err := sqlaudit.Open(ctx, filepath.Join(dir, "a.db"))
+	adb, err := sqldb.Open(ctx, filepath.Join(dir, "a.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { as.Close() })
+	t.Cleanup(func() { adb.Close() })
+	as, err := sqlaudit.New(ctx, adb)
+	if err != nil {
+		t.Fatal(err)
+	}
 	log, err := audit.New(as)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +90,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.New(api.Config{Identities: ids, Policies: ps, Audit: log, Authorizer: guard, Engine: holder.Load, Reload: loader.Reload}, api.WithLogger(quiet))
+	cfg := api.Config{Identities: ids, Policies: ps, Audit: log, Authorizer: guard, Engine: holder.Load, Reload: loader.Reload}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	h, err := api.New(cfg, api.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/audit"
+	"github.com/moat-dev/moat/internal/audit/checkpoint"
 )
 
 // filterOf reads audit filters from the query: actor, action, resource
@@ -87,16 +88,44 @@ func (h *handler) exportAudit(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// verifyAudit reports whether the chain holds: {"ok", "records",
+// "head"}, with "checkpoint" (the newest signed one, which the chain
+// still holds) when checkpoints are configured; when it does not hold,
+// "ok": false with "first_bad_record" or "checkpoint_seq", and "reason".
 func (h *handler) verifyAudit(w http.ResponseWriter, r *http.Request) error {
-	rep, err := h.Audit.Verify(r.Context())
-	var te *audit.TamperError
+	var (
+		rep audit.Report
+		cp  *checkpoint.Signed
+		err error
+	)
+	if h.Checkpoints != nil {
+		var res checkpoint.Result
+		res, err = h.Checkpoints.Verify(r.Context())
+		rep, cp = res.Report, res.Checkpoint
+	} else {
+		rep, err = h.Audit.Verify(r.Context())
+	}
+	var (
+		te *audit.TamperError
+		me *checkpoint.MismatchError
+	)
 	switch {
 	case errors.As(err, &te):
 		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "records": rep.Records, "first_bad_record": te.Seq, "reason": te.Reason})
 		return nil
+	case errors.As(err, &me):
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "records": rep.Records, "checkpoint_seq": me.Checkpoint.Seq, "reason": me.Reason})
+		return nil
+	case errors.Is(err, audit.ErrTampered), errors.Is(err, checkpoint.ErrUnverifiable):
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "reason": err.Error()})
+		return nil
 	case err != nil:
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "records": rep.Records, "head": map[string]any{"seq": rep.Head.Seq, "hash": fmt.Sprintf("%x", rep.Head.Hash)}})
+	out := map[string]any{"ok": true, "records": rep.Records, "head": map[string]any{"seq": rep.Head.Seq, "hash": fmt.Sprintf("%x", rep.Head.Hash)}}
+	if cp != nil {
+		out["checkpoint"] = map[string]any{"seq": cp.Seq, "hash": fmt.Sprintf("%x", cp.Hash), "time": cp.Time, "key_id": cp.KeyID}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

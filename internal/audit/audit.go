@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -60,7 +61,9 @@ type Head struct {
 // Genesis returns the prev_hash of the first record: 32 zero bytes.
 func Genesis() []byte { return make([]byte, sha256.Size) }
 
-// Limits on entry fields.
+// Limits on entry fields. Details beyond maxDetails are truncated (see
+// truncateDetails); other fields beyond maxField are rejected by Append
+// and cut by Op.Entry.
 const (
 	maxField   = 1024
 	maxDetails = 64 << 10
@@ -81,9 +84,6 @@ func (e *Entry) normalize() error {
 		return fmt.Errorf("%w: result %q: want %s, %s or %s", ErrInvalid, e.Result, ResultSuccess, ResultFailure, ResultDenied)
 	}
 	if len(e.Details) > 0 {
-		if len(e.Details) > maxDetails {
-			return fmt.Errorf("%w: details larger than %d bytes", ErrInvalid, maxDetails)
-		}
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(e.Details, &obj); err != nil {
 			return fmt.Errorf("%w: details must be a JSON object: %v", ErrInvalid, err)
@@ -93,6 +93,15 @@ func (e *Entry) normalize() error {
 			return fmt.Errorf("%w: details: %v", ErrInvalid, err)
 		}
 		e.Details = b.Bytes()
+		if len(e.Details) > maxDetails {
+			// A refused push can carry megabytes of tags or error text;
+			// its record is kept, shortened, rather than lost.
+			t, err := truncateDetails(e.Details)
+			if err != nil {
+				return fmt.Errorf("%w: details: %v", ErrInvalid, err)
+			}
+			e.Details = t
+		}
 	}
 	return nil
 }
@@ -156,8 +165,12 @@ type Store interface {
 // but a busy registry (every pull is recorded) pays one commit per batch
 // rather than per record.
 type Log struct {
-	store Store
-	now   func() time.Time
+	store    Store
+	now      func() time.Time
+	log      *slog.Logger
+	onCommit func(Head)
+
+	refusals refusals // see Record
 
 	mu      sync.Mutex
 	queue   []*appendCall // entries waiting for the next batch
@@ -188,12 +201,55 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// New returns a Log over store.
+// WithLogger sets where Record's and the refusal summaries' failed
+// appends are logged. Default: slog.Default().
+func WithLogger(log *slog.Logger) Option {
+	return func(l *Log) error {
+		if log == nil {
+			return errors.New("nil logger")
+		}
+		l.log = log
+		return nil
+	}
+}
+
+// WithRefusalKeys bounds the memory Record spends aggregating refusals:
+// at most n distinct refusals (source, actor, action, resource, result,
+// reason) per minute are tracked one by one, and at most
+// n/refusalKeysPerSourceDivisor of them per source; beyond that a
+// source's refusals are counted together, and beyond n sources all
+// together. Default: 10000.
+func WithRefusalKeys(n int) Option {
+	return func(l *Log) error {
+		if n < refusalKeysPerSourceDivisor {
+			return fmt.Errorf("refusal keys %d below %d", n, refusalKeysPerSourceDivisor)
+		}
+		l.refusals.maxKeys = n
+		return nil
+	}
+}
+
+// WithCommitHook calls fn with the new head after every commit of this
+// Log's appends (not of other replicas'), on the committing goroutine:
+// fn must return quickly. Checkpoints use it to count records. Default:
+// none.
+func WithCommitHook(fn func(Head)) Option {
+	return func(l *Log) error {
+		if fn == nil {
+			return errors.New("nil commit hook")
+		}
+		l.onCommit = fn
+		return nil
+	}
+}
+
+// New returns a Log over store. Close it to write pending refusal
+// summaries.
 func New(store Store, opts ...Option) (*Log, error) {
 	if store == nil {
 		return nil, errors.New("audit: nil store")
 	}
-	l := &Log{store: store, now: time.Now}
+	l := &Log{store: store, now: time.Now, log: slog.Default(), refusals: refusals{maxKeys: defaultRefusalKeys}}
 	for _, o := range opts {
 		if err := o(l); err != nil {
 			return nil, fmt.Errorf("audit: %w", err)
@@ -205,23 +261,49 @@ func New(store Store, opts ...Option) (*Log, error) {
 // Append records e as the next link of the chain and returns it once it
 // is stored.
 func (l *Log) Append(ctx context.Context, e Entry) (Record, error) {
-	if err := e.normalize(); err != nil {
+	recs, err := l.appendAll(ctx, []Entry{e})
+	if err != nil {
 		return Record{}, err
 	}
-	c := &appendCall{e: e, at: l.now().UTC(), wake: make(chan struct{})}
+	return recs[0], nil
+}
+
+// appendAll stores es as consecutive records in one transaction (they
+// join one batch) and returns them once stored.
+func (l *Log) appendAll(ctx context.Context, es []Entry) ([]Record, error) {
+	if len(es) == 0 {
+		return nil, nil
+	}
+	at := l.now().UTC()
+	calls := make([]*appendCall, len(es))
+	for i, e := range es {
+		if err := e.normalize(); err != nil {
+			return nil, err
+		}
+		calls[i] = &appendCall{e: e, at: at, wake: make(chan struct{})}
+	}
+	// Queued together under one lock, the calls land in one batch: a
+	// batch takes the whole queue.
 	l.mu.Lock()
-	l.queue = append(l.queue, c)
+	l.queue = append(l.queue, calls...)
 	first := !l.writing
 	l.writing = true
 	l.mu.Unlock()
+	c := calls[0]
 	if !first {
 		<-c.wake
-		if !c.lead {
-			return c.rec, c.err
-		}
 	}
-	l.writeBatch(ctx)
-	return c.rec, c.err
+	if first || c.lead {
+		l.writeBatch(ctx)
+	}
+	recs := make([]Record, len(calls))
+	for i, c := range calls {
+		if c.err != nil {
+			return nil, c.err
+		}
+		recs[i] = c.rec
+	}
+	return recs, nil
 }
 
 // writeBatch stores every queued entry in one transaction, hands each
@@ -275,6 +357,10 @@ func (l *Log) writeBatch(ctx context.Context) {
 	if next != nil {
 		close(next.wake)
 	}
+	if err == nil && l.onCommit != nil {
+		last := recs[len(recs)-1]
+		l.onCommit(Head{Seq: last.Seq, Hash: last.Hash})
+	}
 }
 
 // TamperError says where the chain breaks.
@@ -305,14 +391,22 @@ const verifyPage = 1000
 // re-hashed after an edit), or a chain that ends before the recorded head
 // (truncated).
 func (l *Log) Verify(ctx context.Context) (Report, error) {
-	head, err := l.store.Head(ctx)
+	return VerifyFrom(ctx, l.store, Head{Seq: 0, Hash: Genesis()})
+}
+
+// VerifyFrom checks the chain in st after from (a record trusted to be
+// in it, or the genesis Head{0, Genesis()}) up to the recorded head, as
+// Log.Verify does for the whole chain; Report.Records counts the records
+// after from.
+func VerifyFrom(ctx context.Context, st Store, from Head) (Report, error) {
+	head, err := st.Head(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("audit: read head: %w", err)
 	}
 	rep := Report{Head: head}
-	prev := Head{Seq: 0, Hash: Genesis()}
+	prev := from
 	for {
-		recs, err := l.store.Scan(ctx, prev.Seq, verifyPage)
+		recs, err := st.Scan(ctx, prev.Seq, verifyPage)
 		if err != nil {
 			return rep, fmt.Errorf("audit: scan after %d: %w", prev.Seq, err)
 		}
@@ -340,6 +434,18 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		return rep, &TamperError{Seq: head.Seq, Reason: "head does not match the last record"}
 	}
 	return rep, nil
+}
+
+// RecordAt returns record seq of st's chain, or false when there is none.
+func RecordAt(ctx context.Context, st Store, seq int64) (Record, bool, error) {
+	recs, err := st.Scan(ctx, seq-1, 1)
+	if err != nil {
+		return Record{}, false, fmt.Errorf("audit: read record %d: %w", seq, err)
+	}
+	if len(recs) == 0 || recs[0].Seq != seq {
+		return Record{}, false, nil
+	}
+	return recs[0], true, nil
 }
 
 // Query returns a page of records matching f and the cursor for the next

@@ -11,9 +11,21 @@
 // SQLite), so concurrent writers on any number of replicas extend one
 // chain.
 //
+// Entries are built one way, by [Op.Entry], from who acted, what, on
+// which resource, from where, with which details and which error: nil is
+// a success, a [Refusal] (bad credentials, an invalid token, a policy
+// denial) is recorded with its result and reason class but never its
+// text, and any other error is a failure with its text. [Log.Record]
+// appends such an Op and waits for its commit, except that identical
+// refusals within a minute are counted and summarized once the minute
+// ends, so a flood of refused requests cannot grow the log (or cost a
+// write) per request; memory for the counts is bounded, and [Log.Close]
+// writes what is pending.
+//
 // Limits: the chain proves integrity relative to its head. Someone able
 // to rewrite the whole table and the head row together can forge a
-// consistent log; publish [Report.Head] elsewhere (an external log, a
-// signed checkpoint) to anchor it. Details are stored as the compact JSON
-// they were given and hashed byte for byte.
+// consistent log; package checkpoint anchors it with signed checkpoints
+// kept outside the database. Details are stored as compact JSON and
+// hashed byte for byte; beyond 64 KiB they are truncated, deterministically
+// and marked ("truncated": true, "original_size"), never dropped.
 package audit

@@ -21,20 +21,26 @@ import (
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/token"
 	"github.com/moat-dev/moat/internal/distribution"
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
 // auditLog returns a real audit log in a fresh SQLite file.
-func auditLog(t testing.TB) *audit.Log {
+func auditLog(t testing.TB, opts ...audit.Option) *audit.Log {
 	t.Helper()
-	st, err := sqlaudit.Open(context.Background(), filepath.Join(t.TempDir(), "audit.db"))
+	db, err := sqldb.Open(context.Background(), filepath.Join(t.TempDir(), "audit.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	log, err := audit.New(st)
+	t.Cleanup(func() { db.Close() })
+	st, err := sqlaudit.New(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
+	log, err := audit.New(st, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = log.Close(context.Background()) })
 	return log
 }
 

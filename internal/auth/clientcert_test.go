@@ -2,16 +2,12 @@ package auth_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +17,7 @@ import (
 	"github.com/moat-dev/moat/internal/audit"
 	"github.com/moat-dev/moat/internal/auth"
 	"github.com/moat-dev/moat/internal/auth/policy"
+	"github.com/moat-dev/moat/internal/testutil/testpki"
 )
 
 // clientCert makes a certificate with the given common name, signed by
@@ -28,20 +25,7 @@ import (
 // chain only has to look verified).
 func clientCert(t *testing.T, cn string) *x509.Certificate {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"Example"}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testpki.NewCA(t, "clients").Issue(t, pkix.Name{CommonName: cn, Organization: []string{"Example"}}).Leaf
 }
 
 func verified(c *x509.Certificate) func(*http.Request) {
@@ -217,7 +201,7 @@ func TestCertLoginAudit(t *testing.T) {
 		recs[0].SourceIP != "10.1.1.1" || d["certSubject"] != "CN=alice,O=Example" || d["listener"] != "mtls" || d["serial"] != alice.SerialNumber.Text(16) {
 		t.Errorf("success record %+v %v", recs[0], d)
 	}
-	if recs[1].Actor != "cert:zed" || recs[1].Result != audit.ResultFailure || !strings.Contains(string(recs[1].Details), "authentication failed") {
+	if recs[1].Actor != "cert:zed" || recs[1].Result != audit.ResultFailure || !strings.Contains(string(recs[1].Details), `"reason":"bad-credentials"`) {
 		t.Errorf("failure record %+v %s", recs[1], recs[1].Details)
 	}
 	// After the report interval the same login is recorded again.
@@ -257,7 +241,7 @@ func TestBasicLoginAudit(t *testing.T) {
 		!strings.Contains(string(ok.Details), `"listener":"public"`) {
 		t.Errorf("success record %+v %s", ok, ok.Details)
 	}
-	if bad.Actor != "login:bob" || bad.Result != audit.ResultFailure || !strings.Contains(string(bad.Details), "authentication failed") {
+	if bad.Actor != "login:bob" || bad.Result != audit.ResultFailure || !strings.Contains(string(bad.Details), `"reason":"bad-credentials"`) {
 		t.Errorf("failure record %+v %s", bad, bad.Details)
 	}
 	if other.SourceIP != "10.2.2.2" || other.Result != audit.ResultSuccess {

@@ -31,6 +31,10 @@
 // such logins, and Basic logins, are reported to [WithLoginObserver]
 // ([LoginAudit] writes them to the audit log), once per account, source
 // address and outcome every few minutes rather than on every request.
+// Every request the Middleware refuses for its credentials is reported to
+// [WithRefusalObserver] ([RefusalAudit] records it; the audit log
+// aggregates repeats). [DeniedError] is an audit.Refusal, so registry and
+// management refusals are recorded with a reason class.
 //
 // Limits: the source address is the TCP peer (no trusted-proxy header
 // handling yet); a bearer token's subject is re-resolved at most every

@@ -89,6 +89,8 @@ type Guard struct {
 	loginObserver func(context.Context, Login)
 	lmu           sync.Mutex
 	loginSeen     map[loginSeenKey]time.Time
+	// refusalObserver hears of every request Middleware answers 401.
+	refusalObserver func(context.Context, Refusal)
 }
 
 type lookup struct {
@@ -475,6 +477,7 @@ func (g *Guard) Middleware(listener string, next http.Handler) http.Handler {
 				return
 			}
 			g.log.InfoContext(r.Context(), "authentication failed", "remote", r.RemoteAddr, "err", err)
+			g.reportRefusal(r, listener, err)
 			code := ""
 			if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
 				code = "invalid_token" // RFC 6750: the client should fetch a new token

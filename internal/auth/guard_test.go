@@ -2,24 +2,20 @@ package auth_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
-	"time"
 
 	"github.com/moat-dev/moat/internal/auth"
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/token"
+	"github.com/moat-dev/moat/internal/testutil/testpki"
 )
 
 func TestCatalogAuthorization(t *testing.T) {
@@ -148,16 +144,9 @@ func TestClientCertificateCondition(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.engine.Store(e)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := testpki.NewCA(t, "clients")
 	mk := func(cn string) *x509.Certificate {
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn, Organization: []string{"Acme"}},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := x509.ParseCertificate(der)
-		return c
+		return ca.Issue(t, pkix.Name{CommonName: cn, Organization: []string{"Acme"}}).Leaf
 	}
 	for cn, want := range map[string]bool{"ci-7": true, "laptop": false, "": false} {
 		req := httptest.NewRequest(http.MethodGet, "/v2/other/x/tags/list", nil)

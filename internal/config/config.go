@@ -38,9 +38,10 @@ type Config struct {
 	// DataDir holds the blobs and, by default, the SQLite database.
 	// Default "./moat-data".
 	DataDir string `yaml:"dataDir"`
-	// Database is a postgres:// URL or an SQLite file path. Empty means
-	// SQLite at <dataDir>/moat.db.
-	Database string `yaml:"database"`
+	// Database selects the metadata database and sizes its connection
+	// pool. The key takes the DSN alone ("database: postgres://...") or
+	// a mapping with dsn and maxConns.
+	Database Database `yaml:"database"`
 
 	Storage Storage `yaml:"storage"`
 	Uploads Uploads `yaml:"uploads"`
@@ -49,11 +50,46 @@ type Config struct {
 	HTTP    HTTP    `yaml:"http"`
 	Limits  Limits  `yaml:"limits"`
 	Auth    Auth    `yaml:"auth"`
+	Audit   Audit   `yaml:"audit"`
 	// TLS secures the main listener (Addr). Off by default.
 	TLS TLS `yaml:"tls"`
 	// Listeners are further addresses served by the same process, each
 	// with its own name (for listener policies) and TLS settings.
 	Listeners []Listener `yaml:"listeners"`
+}
+
+// Database is the metadata database.
+type Database struct {
+	// DSN is a postgres:// URL or an SQLite file path. Empty means SQLite
+	// at <dataDir>/moat.db.
+	DSN string `yaml:"dsn"`
+	// MaxConns bounds the connection pool: every connection on
+	// PostgreSQL (per replica: keep replicas x maxConns under the
+	// server's max_connections), the read-only connections on SQLite,
+	// which always has one writer connection besides. 0 means the
+	// default: 10 on PostgreSQL, 4 on SQLite.
+	MaxConns int `yaml:"maxConns"`
+}
+
+// UnmarshalYAML reads either form of the database key: a scalar is the
+// DSN (the form every earlier configuration uses), a mapping holds dsn
+// and maxConns. Unknown keys in the mapping are errors, as elsewhere.
+func (d *Database) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return n.Decode(&d.DSN)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch k := n.Content[i]; k.Value {
+		case "dsn", "maxConns":
+		default:
+			return fmt.Errorf("line %d: field %s not found in database (want dsn or maxConns)", k.Line, k.Value)
+		}
+	}
+	type plain Database // without this method, so Decode does not recurse
+	return n.Decode((*plain)(d))
 }
 
 // TLS configures HTTPS on one listener. It is on when CertFile or
@@ -207,6 +243,7 @@ func Default() Config {
 		},
 		Limits: Limits{MaxHeaderBytes: 1 << 20},
 		Auth:   Auth{Enabled: true, Service: "moat", TokenTTL: 5 * time.Minute, Listener: "default"},
+		Audit:  defaultAudit(),
 	}
 }
 
@@ -298,7 +335,12 @@ func boolean(f func(c *Config) *bool) func(*Config, string) error {
 var envVars = []envVar{
 	{"ADDR", str(func(c *Config) *string { return &c.Addr })},
 	{"DATA_DIR", str(func(c *Config) *string { return &c.DataDir })},
-	{"DATABASE", str(func(c *Config) *string { return &c.Database })},
+	{"DATABASE", str(func(c *Config) *string { return &c.Database.DSN })},
+	{"DATABASE_MAX_CONNS", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		c.Database.MaxConns = n
+		return err
+	}},
 	{"STORAGE_DRIVER", str(func(c *Config) *string { return &c.Storage.Driver })},
 	{"STORAGE_ROOT", str(func(c *Config) *string { return &c.Storage.Root })},
 	{"UPLOADS_TTL", dur(func(c *Config) *time.Duration { return &c.Uploads.TTL })},
@@ -331,19 +373,22 @@ var envVars = []envVar{
 
 // EnvNames returns the names of all environment overrides, prefix included.
 func EnvNames() []string {
-	names := make([]string, len(envVars))
-	for i, e := range envVars {
-		names[i] = EnvPrefix + e.name
+	var names []string
+	for _, e := range allEnvVars() {
+		names = append(names, EnvPrefix+e.name)
 	}
 	return names
 }
+
+// allEnvVars lists every override, the audit block's included.
+func allEnvVars() []envVar { return append(envVars[:len(envVars):len(envVars)], auditEnvVars...) }
 
 // ApplyEnv overrides fields from environment variables found by lookup
 // (os.LookupEnv in production). A variable that is set but empty counts as
 // set: MOAT_DATABASE= selects the default SQLite database.
 func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	var errs []error
-	for _, e := range envVars {
+	for _, e := range allEnvVars() {
 		v, ok := lookup(EnvPrefix + e.name)
 		if !ok {
 			continue
@@ -377,7 +422,7 @@ func (c *Config) ApplyFlags(f Flags) {
 		c.DataDir = *f.DataDir
 	}
 	if f.Database != nil {
-		c.Database = *f.Database
+		c.Database.DSN = *f.Database
 	}
 	if f.Auth != nil {
 		c.Auth.Enabled = *f.Auth
@@ -432,8 +477,11 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("dataDir is empty")
 	}
-	if c.Database != "" && isURL(c.Database) && !isPostgres(c.Database) {
-		bad("database %q: only postgres:// or postgresql:// URLs or an SQLite file path are supported", redact(c.Database))
+	if c.Database.DSN != "" && isURL(c.Database.DSN) && !isPostgres(c.Database.DSN) {
+		bad("database %q: only postgres:// or postgresql:// URLs or an SQLite file path are supported", redact(c.Database.DSN))
+	}
+	if c.Database.MaxConns < 0 {
+		bad("database.maxConns %d must not be negative (0 means the default)", c.Database.MaxConns)
 	}
 	if c.Storage.Driver != "fs" {
 		bad("storage.driver %q: only \"fs\" is supported", c.Storage.Driver)
@@ -491,6 +539,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.TLS.validate("tls")...)
 	errs = append(errs, c.validateListeners()...)
+	errs = append(errs, c.Audit.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -628,8 +677,8 @@ func (c *Config) StorageRoot() string {
 // DatabaseDSN is what the metadata store opens: the database setting, or
 // the SQLite file <dataDir>/moat.db when unset.
 func (c *Config) DatabaseDSN() string {
-	if c.Database != "" {
-		return c.Database
+	if c.Database.DSN != "" {
+		return c.Database.DSN
 	}
 	return filepath.Join(c.DataDir, "moat.db")
 }

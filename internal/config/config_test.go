@@ -20,6 +20,20 @@ func env(kv ...string) func(string) (string, bool) {
 
 func ptr(s string) *string { return &s }
 
+// load is Load of file ("" for none), failing the test on an error.
+func load(t *testing.T, file string, env func(string) (string, bool), f Flags) Config {
+	t.Helper()
+	var r io.Reader
+	if file != "" {
+		r = strings.NewReader(file)
+	}
+	cfg, err := Load(r, env, f)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return cfg
+}
+
 func TestPrecedence(t *testing.T) {
 	const file = "version: 1\naddr: 127.0.0.1:6000\ndataDir: /file/data\ndatabase: /file/meta.db\n"
 	tests := []struct {
@@ -74,14 +88,7 @@ func TestPrecedence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var r io.Reader
-			if tt.file != "" {
-				r = strings.NewReader(tt.file)
-			}
-			cfg, err := Load(r, tt.env, tt.flags)
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
+			cfg := load(t, tt.file, tt.env, tt.flags)
 			if cfg.Addr != tt.addr || cfg.DataDir != tt.dataDir || cfg.DatabaseDSN() != tt.dsn || cfg.StorageRoot() != tt.storageRoot {
 				t.Errorf("got addr=%q dataDir=%q dsn=%q root=%q; want %q %q %q %q",
 					cfg.Addr, cfg.DataDir, cfg.DatabaseDSN(), cfg.StorageRoot(),
@@ -132,7 +139,7 @@ auth:
 	}
 	want := Config{
 		Version: 1, Addr: "0.0.0.0:5001", DataDir: "/var/lib/moat",
-		Database: "postgres://moat:secret@db:5432/moat?sslmode=disable",
+		Database: Database{DSN: "postgres://moat:secret@db:5432/moat?sslmode=disable"},
 		Storage:  Storage{Driver: "fs", Root: "/mnt/blobs"},
 		Uploads:  Uploads{TTL: 12 * time.Hour, PurgeInterval: 30 * time.Minute, MaxPerIdentity: 50},
 		GC:       GC{Interval: 2 * time.Hour, Grace: 90 * time.Minute},
@@ -141,12 +148,47 @@ auth:
 		Limits:   Limits{MaxHeaderBytes: 64 << 10},
 		Auth: Auth{Enabled: true, Service: "registry.example", Realm: "https://registry.example/auth/token",
 			TokenTTL: 10 * time.Minute, Listener: "private"},
+		Audit: defaultAudit(),
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v\nwant %+v", cfg, want)
 	}
 	if got := cfg.DatabaseForLog(); strings.Contains(got, "secret") {
 		t.Errorf("DatabaseForLog leaks the password: %s", got)
+	}
+}
+
+// The database key takes the DSN alone, as every earlier file does, or a
+// mapping that also sizes the pool; the environment and flags override
+// each field on its own.
+func TestDatabase(t *testing.T) {
+	tests := []struct {
+		name     string
+		file     string
+		env      func(string) (string, bool)
+		flags    Flags
+		dsn      string
+		maxConns int
+	}{
+		{name: "default", env: env(), dsn: filepath.Join("moat-data", "moat.db")},
+		{name: "scalar", file: "version: 1\ndatabase: postgres://u@db/moat\n", env: env(), dsn: "postgres://u@db/moat"},
+		{name: "mapping", file: "version: 1\ndatabase:\n  dsn: postgres://u@db/moat\n  maxConns: 30\n", env: env(),
+			dsn: "postgres://u@db/moat", maxConns: 30},
+		{name: "pool size alone keeps the default database", file: "version: 1\ndataDir: /d\ndatabase:\n  maxConns: 8\n", env: env(),
+			dsn: "/d/moat.db", maxConns: 8},
+		{name: "env pool size over file", file: "version: 1\ndatabase:\n  dsn: /f.db\n  maxConns: 30\n",
+			env: env("MOAT_DATABASE_MAX_CONNS", "12"), dsn: "/f.db", maxConns: 12},
+		{name: "env and flag database keep the file's pool size", file: "version: 1\ndatabase:\n  dsn: /f.db\n  maxConns: 30\n",
+			env: env("MOAT_DATABASE", "/e.db"), flags: Flags{Database: ptr("/flag.db")}, dsn: "/flag.db", maxConns: 30},
+		{name: "env pool size without a file", env: env("MOAT_DATABASE_MAX_CONNS", "3"), dsn: filepath.Join("moat-data", "moat.db"), maxConns: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := load(t, tt.file, tt.env, tt.flags)
+			if cfg.DatabaseDSN() != tt.dsn || cfg.Database.MaxConns != tt.maxConns {
+				t.Errorf("dsn=%q maxConns=%d; want %q %d", cfg.DatabaseDSN(), cfg.Database.MaxConns, tt.dsn, tt.maxConns)
+			}
+		})
 	}
 }
 
@@ -184,6 +226,9 @@ func TestParseErrors(t *testing.T) {
 		{"duration without unit", "version: 1\ngc:\n  interval: 60\n", "line 3"},
 		{"bad duration", "version: 1\nuploads:\n  ttl: soon\n", "line 3"},
 		{"wrong type", "version: 1\nlimits:\n  maxHeaderBytes: lots\n", "line 3"},
+		{"unknown database key", "version: 1\ndatabase:\n  url: /x.db\n", "url"},
+		{"database pool size not a number", "version: 1\ndatabase:\n  maxConns: lots\n", "line 3"},
+		{"database a list", "version: 1\ndatabase: [a]\n", "line 2"},
 		{"two documents", "version: 1\n---\nversion: 1\n", "more than one YAML document"},
 		{"not a mapping", "- a\n- b\n", "cannot unmarshal"},
 		{"broken yaml", "version: 1\naddr: [\n", "yaml"},
@@ -214,6 +259,8 @@ func TestEnvErrors(t *testing.T) {
 		{"bad duration", env("MOAT_GC_INTERVAL", "often"), "MOAT_GC_INTERVAL"},
 		{"bad header integer", env("MOAT_LIMITS_MAX_HEADER_BYTES", "x"), "MOAT_LIMITS_MAX_HEADER_BYTES"},
 		{"bad upload cap", env("MOAT_UPLOADS_MAX_PER_IDENTITY", "many"), "MOAT_UPLOADS_MAX_PER_IDENTITY"},
+		{"bad pool size", env("MOAT_DATABASE_MAX_CONNS", "many"), "MOAT_DATABASE_MAX_CONNS"},
+		{"negative pool size", env("MOAT_DATABASE_MAX_CONNS", "-3"), "database.maxConns"},
 		{"invalid after apply", env("MOAT_LOG_FORMAT", "xml"), "log.format"},
 	}
 	for _, tt := range tests {
@@ -232,12 +279,16 @@ func TestEveryEnvNameApplies(t *testing.T) {
 		switch {
 		case strings.HasPrefix(n, "MOAT_TLS_"):
 			continue // some exclude others; TestTLSEnvAndFlags covers them
+		case strings.HasPrefix(n, "MOAT_AUDIT_"):
+			continue // TestAuditEnv covers them
 		case strings.Contains(n, "TIMEOUT"), strings.Contains(n, "TTL"), strings.Contains(n, "INTERVAL"), strings.Contains(n, "GRACE"):
 			values[n] = "7m"
 		case strings.Contains(n, "BYTES"):
 			values[n] = "65536"
 		case strings.Contains(n, "MAX_PER"):
 			values[n] = "17"
+		case strings.Contains(n, "MAX_CONNS"):
+			values[n] = "25"
 		case n == "MOAT_ADDR":
 			values[n] = "127.0.0.1:9999"
 		case n == "MOAT_STORAGE_DRIVER":
@@ -263,11 +314,12 @@ func TestEveryEnvNameApplies(t *testing.T) {
 	d := Default()
 	// Every field must differ from its default, proving each variable is wired.
 	checks := map[string]bool{
-		"addr": cfg.Addr != d.Addr, "dataDir": cfg.DataDir != d.DataDir, "database": cfg.Database != d.Database,
-		"storage.root": cfg.Storage.Root != d.Storage.Root, "uploads.ttl": cfg.Uploads.TTL != d.Uploads.TTL,
-		"uploads.purgeInterval":  cfg.Uploads.PurgeInterval != d.Uploads.PurgeInterval,
+		"addr": cfg.Addr != d.Addr, "dataDir": cfg.DataDir != d.DataDir, "database": cfg.Database.DSN != d.Database.DSN,
+		"database.maxConns": cfg.Database.MaxConns != d.Database.MaxConns,
+		"storage.root":      cfg.Storage.Root != d.Storage.Root, "uploads.ttl": cfg.Uploads.TTL != d.Uploads.TTL,
+		"uploads.purgeInterval": cfg.Uploads.PurgeInterval != d.Uploads.PurgeInterval,
 		"uploads.maxPerIdentity": cfg.Uploads.MaxPerIdentity != d.Uploads.MaxPerIdentity,
-		"gc.interval":            cfg.GC.Interval != d.GC.Interval, "gc.grace": cfg.GC.Grace != d.GC.Grace,
+		"gc.interval":           cfg.GC.Interval != d.GC.Interval, "gc.grace": cfg.GC.Grace != d.GC.Grace,
 		"log.level": cfg.Log.Level != d.Log.Level, "log.format": cfg.Log.Format != d.Log.Format,
 		"http.readHeaderTimeout": cfg.HTTP.ReadHeaderTimeout != d.HTTP.ReadHeaderTimeout,
 		"http.idleTimeout":       cfg.HTTP.IdleTimeout != d.HTTP.IdleTimeout,
@@ -290,14 +342,16 @@ func TestValidate(t *testing.T) {
 	tests := []validateCase{
 		{"defaults", func(*Config) {}, ""},
 		{"ipv6 addr", func(c *Config) { c.Addr = "[::1]:5000" }, ""},
-		{"postgresql scheme", func(c *Config) { c.Database = "postgresql://db/moat" }, ""},
-		{"sqlite path", func(c *Config) { c.Database = "/tmp/x.db" }, ""},
+		{"postgresql scheme", func(c *Config) { c.Database.DSN = "postgresql://db/moat" }, ""},
+		{"sqlite path", func(c *Config) { c.Database.DSN = "/tmp/x.db" }, ""},
+		{"pool size", func(c *Config) { c.Database.MaxConns = 50 }, ""},
 		{"disabled gc and purge", func(c *Config) { c.GC.Interval = 0; c.Uploads.PurgeInterval = 0 }, ""},
 		{"addr without port", func(c *Config) { c.Addr = "localhost" }, "addr"},
 		{"addr with bad port", func(c *Config) { c.Addr = ":http5" }, "port"},
 		{"port out of range", func(c *Config) { c.Addr = ":70000" }, "port"},
 		{"empty data dir", func(c *Config) { c.DataDir = " " }, "dataDir"},
-		{"mysql url", func(c *Config) { c.Database = "mysql://u:pw@db/moat" }, "database"},
+		{"mysql url", func(c *Config) { c.Database.DSN = "mysql://u:pw@db/moat" }, "database"},
+		{"negative pool size", func(c *Config) { c.Database.MaxConns = -1 }, "database.maxConns"},
 		{"s3 driver", func(c *Config) { c.Storage.Driver = "s3" }, "storage.driver"},
 		{"zero ttl", func(c *Config) { c.Uploads.TTL = 0 }, "uploads.ttl"},
 		{"no upload cap", func(c *Config) { c.Uploads.MaxPerIdentity = 0 }, ""},
@@ -317,7 +371,7 @@ func TestValidateReportsEveryProblemWithoutSecrets(t *testing.T) {
 	cfg := Default()
 	cfg.Addr = "nope"
 	cfg.Log.Format = "xml"
-	cfg.Database = "mysql://user:hunter2@db/moat"
+	cfg.Database.DSN = "mysql://user:hunter2@db/moat"
 	err := cfg.Validate()
 	for _, want := range []string{"addr", "log.format", "database"} {
 		if err == nil || !strings.Contains(err.Error(), want) {

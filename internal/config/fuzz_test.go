@@ -18,6 +18,8 @@ func FuzzParse(f *testing.F) {
 		"version: 1\nuploads:\n  ttl: 24h\n  purgeInterval: 1h\ngc:\n  interval: 1h\n  grace: 1h\n",
 		"version: 1\nlog:\n  level: debug\n  format: json\nhttp:\n  readHeaderTimeout: 10s\n",
 		"version: 1\nlimits:\n  maxHeaderBytes: 1048576\n",
+		"version: 1\ndatabase:\n  dsn: postgres://moat:pw@localhost/moat\n  maxConns: 20\n",
+		"version: 1\nd: &d {maxConns: 2}\ndatabase: *d\n",
 		"version: 1\ntls:\n  certFile: c.pem\n  keyFile: k.pem\n  clientAuth: optional\nlisteners:\n  - name: private\n    addr: :5001\n    tls: {selfSigned: true}\n",
 		"version: 2\n",
 		"version: 1\n---\nversion: 1\n",

@@ -47,12 +47,16 @@ func WithAuthorizer(a Authorizer) Option {
 }
 
 // Event is one completed manifest operation or blob delete, reported
-// after the registry call (successful or not), or any refused request,
-// for the audit log. Allowed blob reads and uploads are not reported: a
-// pull is its manifest GET, a push its manifest PUT.
+// after the registry call (successful or not), or any refused request
+// (the catalog and cross-repository mount sources included), for the
+// audit log. Allowed blob reads and uploads are not reported: a pull is
+// its manifest GET, a push its manifest PUT.
 type Event struct {
-	// Action is policy.ActionPull, ActionPush or ActionDelete.
-	Action     policy.Action
+	// Action is policy.ActionPull, ActionPush or ActionDelete, or for a
+	// refusal the action that was refused (ActionListTags,
+	// ActionListRepositories too).
+	Action policy.Action
+	// Repository is "" for the catalog.
 	Repository string
 	// Reference is the tag or digest from the URL.
 	Reference string
@@ -67,8 +71,8 @@ type Event struct {
 }
 
 // WithObserver calls fn after every manifest GET, PUT and DELETE, every
-// blob DELETE, and every refused request. fn runs on the request's goroutine and should be
-// quick. Default: none.
+// blob DELETE, and every refused request. fn runs on the request's
+// goroutine and should be quick. Default: none.
 func WithObserver(fn func(ctx context.Context, e Event)) Option {
 	return func(h *handler) error {
 		if fn == nil {

@@ -6,25 +6,6 @@ import (
 	"testing"
 )
 
-func FuzzParseRoute(f *testing.F) {
-	for _, s := range []string{"/v2/a/b/tags/list", "/v2/a/blobs/uploads/", "/v2/a/blobs/uploads/ID", "/v2/a/blobs/sha256:00",
-		"/v2/x/manifests/latest", "/v2/x/referrers/sha256:00", "/v2/a/blobs/uploads/x%2Fy", "/v2//blobs/x", "/v2/%zz/tags/list"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, path string) {
-		rt, ok := parseRoute(path)
-		if !ok {
-			return
-		}
-		if rt.ep == 0 || !strings.HasPrefix(path, "/v2/") {
-			t.Fatalf("route %+v from %q", rt, path)
-		}
-		if rt.ep != epTags && rt.ep != epUploadStart && rt.arg == "" {
-			t.Fatalf("route %+v without argument from %q", rt, path)
-		}
-	})
-}
-
 func FuzzParseRange(f *testing.F) {
 	for _, s := range []string{"bytes=0-10", "bytes=-5", "bytes=5-", "bytes=10-5", "bytes=0-1,2-3", "items=1-2", ""} {
 		f.Add(s, int64(100))

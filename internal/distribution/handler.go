@@ -5,9 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 
+	"github.com/moat-dev/moat/internal/distribution/v2path"
 	"github.com/moat-dev/moat/internal/registry"
 )
 
@@ -78,15 +77,15 @@ func (h *handler) wrap(fn func(http.ResponseWriter, *http.Request) error) http.H
 }
 
 // endpoint identifies one resource of the API.
-type endpoint int
+type endpoint = v2path.Endpoint
 
 const (
-	epBlob endpoint = iota + 1
-	epUploadStart
-	epUpload
-	epManifest
-	epTags
-	epReferrers
+	epBlob        = v2path.Blob
+	epUploadStart = v2path.UploadStart
+	epUpload      = v2path.Upload
+	epManifest    = v2path.Manifest
+	epTags        = v2path.Tags
+	epReferrers   = v2path.Referrers
 )
 
 // route is a parsed /v2/<name>/... path.
@@ -96,53 +95,11 @@ type route struct {
 	arg  string // digest, upload ID or reference
 }
 
-// parseRoute recognizes the endpoints by the path's last segments; the
-// segments before them form the repository name:
-//
-//	<name>/tags/list
-//	<name>/blobs/uploads/        (also without the trailing slash)
-//	<name>/blobs/uploads/<id>
-//	<name>/blobs/<digest>
-//	<name>/manifests/<reference>
-//	<name>/referrers/<digest>
+// parseRoute parses a request's escaped path with v2path, which the
+// server's metric labels use too.
 func parseRoute(escapedPath string) (route, bool) {
-	rest, ok := strings.CutPrefix(escapedPath, "/v2/")
-	if !ok {
-		return route{}, false
-	}
-	seg := strings.Split(rest, "/")
-	for i, s := range seg {
-		// Split before unescaping, so an escaped "/" stays inside its
-		// segment (and fails validation there).
-		u, err := url.PathUnescape(s)
-		if err != nil {
-			return route{}, false
-		}
-		seg[i] = u
-	}
-	n := len(seg)
-	if n < 3 {
-		return route{}, false
-	}
-	name := func(k int) string { return strings.Join(seg[:n-k], "/") }
-	last, prev := seg[n-1], seg[n-2]
-	switch {
-	case prev == "tags" && last == "list":
-		return route{ep: epTags, name: name(2)}, true
-	case prev == "manifests" && last != "":
-		return route{ep: epManifest, name: name(2), arg: last}, true
-	case prev == "referrers" && last != "":
-		return route{ep: epReferrers, name: name(2), arg: last}, true
-	case n >= 4 && seg[n-3] == "blobs" && prev == "uploads" && last == "":
-		return route{ep: epUploadStart, name: name(3)}, true
-	case n >= 4 && seg[n-3] == "blobs" && prev == "uploads":
-		return route{ep: epUpload, name: name(3), arg: last}, true
-	case prev == "blobs" && last == "uploads":
-		return route{ep: epUploadStart, name: name(2)}, true
-	case prev == "blobs" && last != "":
-		return route{ep: epBlob, name: name(2), arg: last}, true
-	}
-	return route{}, false
+	r, ok := v2path.Parse(escapedPath)
+	return route{ep: r.Endpoint, name: r.Name, arg: r.Arg}, ok
 }
 
 func (h *handler) repository(w http.ResponseWriter, req *http.Request) error {

@@ -68,6 +68,7 @@ func (h *handler) catalog(w http.ResponseWriter, req *http.Request) error {
 		repos, more, err = h.reg.Repositories(req.Context(), p)
 	} else {
 		if err := h.authz.Authorize(req.Context(), policy.ActionListRepositories, ""); err != nil {
+			h.notify(req.Context(), Event{Action: policy.ActionListRepositories, Err: err})
 			return err
 		}
 		repos, more, err = h.visibleRepositories(req.Context(), p)

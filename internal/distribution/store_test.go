@@ -7,6 +7,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/meta/sqlstore"
+	"github.com/moat-dev/moat/internal/sqldb/sqldbtest"
 	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
@@ -25,10 +26,9 @@ func newPostgresStore(t *testing.T) meta.Store {
 
 func openStore(t *testing.T, dsn string) meta.Store {
 	t.Helper()
-	s, err := sqlstore.Open(context.Background(), dsn)
+	s, err := sqlstore.New(context.Background(), sqldbtest.Open(t, dsn))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/registry"
 	"github.com/opencontainers/go-digest"
 )
@@ -55,6 +56,9 @@ func (h *handler) startUpload(w http.ResponseWriter, req *http.Request, rt route
 		from := q.Get("from")
 		ok, err := h.mayMountFrom(ctx, rt.name, from)
 		if err != nil {
+			// The pull of the source was refused (or could not be
+			// decided).
+			h.notify(ctx, Event{Action: policy.ActionPull, Repository: from, Digest: d, Err: err})
 			return err
 		}
 		if !ok {

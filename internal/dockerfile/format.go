@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/moat-dev/moat/internal/sarif"
 )
 
 // Format names an output format of Write.
@@ -65,76 +67,6 @@ func writeTable(w io.Writer, findings []Finding) error {
 	return tw.Flush()
 }
 
-// SARIF 2.1.0: one rule per lint rule that fired, one result per finding.
-type sarifLog struct {
-	Schema  string     `json:"$schema"`
-	Version string     `json:"version"`
-	Runs    []sarifRun `json:"runs"`
-}
-
-type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
-}
-
-type sarifTool struct {
-	Driver sarifDriver `json:"driver"`
-}
-
-type sarifDriver struct {
-	Name           string      `json:"name"`
-	InformationURI string      `json:"informationUri"`
-	Rules          []sarifRule `json:"rules"`
-}
-
-type sarifRule struct {
-	ID               string         `json:"id"`
-	Name             string         `json:"name"`
-	ShortDescription sarifText      `json:"shortDescription"`
-	FullDescription  sarifText      `json:"fullDescription"`
-	Help             sarifHelp      `json:"help"`
-	DefaultConfig    sarifConfig    `json:"defaultConfiguration"`
-	Properties       map[string]any `json:"properties"`
-}
-
-type sarifText struct {
-	Text string `json:"text"`
-}
-
-type sarifHelp struct {
-	Text     string `json:"text"`
-	Markdown string `json:"markdown"`
-}
-
-type sarifConfig struct {
-	Level string `json:"level"`
-}
-
-type sarifResult struct {
-	RuleID    string          `json:"ruleId"`
-	RuleIndex int             `json:"ruleIndex"`
-	Level     string          `json:"level"`
-	Message   sarifText       `json:"message"`
-	Locations []sarifLocation `json:"locations"`
-}
-
-type sarifLocation struct {
-	PhysicalLocation sarifPhysical `json:"physicalLocation"`
-}
-
-type sarifPhysical struct {
-	ArtifactLocation sarifArtifact `json:"artifactLocation"`
-	Region           sarifRegion   `json:"region"`
-}
-
-type sarifArtifact struct {
-	URI string `json:"uri"`
-}
-
-type sarifRegion struct {
-	StartLine int `json:"startLine"`
-}
-
 func sarifLevel(s Severity) string {
 	switch s {
 	case Error:
@@ -163,8 +95,10 @@ func artifactURI(file string) string {
 	return strings.TrimLeft(u, "/")
 }
 
+// writeSARIF writes SARIF 2.1.0: one rule per lint rule that fired, one
+// result per finding.
 func writeSARIF(w io.Writer, findings []Finding) error {
-	run := sarifRun{Tool: sarifTool{Driver: sarifDriver{Name: "moat-lint", InformationURI: "https://github.com/moat-dev/moat", Rules: []sarifRule{}}}, Results: []sarifResult{}}
+	run := sarif.Run{Tool: sarif.Tool{Driver: sarif.Driver{Name: "moat-lint", InformationURI: "https://github.com/moat-dev/moat", Rules: []sarif.Rule{}}}, Results: []sarif.Result{}}
 	idx := map[string]int{}
 	ids := []string{}
 	for _, f := range findings {
@@ -177,25 +111,19 @@ func writeSARIF(w io.Writer, findings []Finding) error {
 	for _, id := range ids {
 		r, _ := ruleByID(id)
 		idx[id] = len(run.Tool.Driver.Rules)
-		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRule{
+		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarif.Rule{
 			ID: r.ID, Name: r.Name,
-			ShortDescription: sarifText{r.Rationale}, FullDescription: sarifText{r.Rationale},
-			Help:          sarifHelp{Text: "Fix: " + r.Fix, Markdown: fmt.Sprintf("**%s** %s\n\n**Fix:** %s", r.ID, r.Rationale, r.Fix)},
-			DefaultConfig: sarifConfig{Level: sarifLevel(r.Severity)},
+			ShortDescription: sarif.Text{Text: r.Rationale}, FullDescription: sarif.Text{Text: r.Rationale},
+			Help:          sarif.Help{Text: "Fix: " + r.Fix, Markdown: fmt.Sprintf("**%s** %s\n\n**Fix:** %s", r.ID, r.Rationale, r.Fix)},
+			DefaultConfig: sarif.Config{Level: sarifLevel(r.Severity)},
 			Properties:    map[string]any{"security-severity": securitySeverity(r.Severity), "tags": []string{"security", "dockerfile"}, "precision": "high"},
 		})
 	}
 	for _, f := range findings {
-		line := f.Line
-		if line < 1 {
-			line = 1
-		}
-		run.Results = append(run.Results, sarifResult{
-			RuleID: f.Rule, RuleIndex: idx[f.Rule], Level: sarifLevel(f.Severity), Message: sarifText{f.Message},
-			Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: artifactURI(f.File)}, Region: sarifRegion{StartLine: line}}}},
+		run.Results = append(run.Results, sarif.Result{
+			RuleID: f.Rule, RuleIndex: idx[f.Rule], Level: sarifLevel(f.Severity), Message: sarif.Text{Text: f.Message},
+			Locations: []sarif.Location{sarif.At(artifactURI(f.File), f.Line)},
 		})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
+	return sarif.Write(w, run)
 }

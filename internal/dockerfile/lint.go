@@ -14,6 +14,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
 	"github.com/moat-dev/moat/internal/lazyregexp"
+	"github.com/moat-dev/moat/internal/redact"
 )
 
 // DefaultMaxSize is the largest Dockerfile Lint reads unless WithMaxSize
@@ -431,7 +432,7 @@ func (c *checker) add(a *instructions.AddCommand, line int, comments []string) {
 	for _, src := range a.SourcePaths {
 		if isRemote(src) {
 			if a.Checksum == "" {
-				c.report(RuleAddRemote, line, comments, "ADD downloads %s without a checksum", redactURL(src))
+				c.report(RuleAddRemote, line, comments, "ADD downloads %s without a checksum", redact.URL(src))
 			}
 			continue
 		}
@@ -448,25 +449,6 @@ func (c *checker) add(a *instructions.AddCommand, line int, comments []string) {
 	if local {
 		c.report(RuleAddForCopy, line, comments, "ADD of local files that are not archives; use COPY")
 	}
-}
-
-// redactURL drops user info and the query so credentials in URLs never
-// reach output.
-func redactURL(u string) string {
-	u, _, _ = strings.Cut(u, "?")
-	u, _, _ = strings.Cut(u, "#")
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	host, path, _ := strings.Cut(rest, "/")
-	if i := strings.LastIndex(host, "@"); i >= 0 {
-		host = "***@" + host[i+1:]
-	}
-	if path != "" {
-		return scheme + "://" + host + "/" + path
-	}
-	return scheme + "://" + host
 }
 
 var secretName = lazyregexp.New(`(?i)(passw(or)?d|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth[_-]?key)`)

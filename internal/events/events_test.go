@@ -13,7 +13,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/events"
 	"github.com/moat-dev/moat/internal/sqldb"
-	"github.com/moat-dev/moat/internal/testutil/dbtest"
+	"github.com/moat-dev/moat/internal/sqldb/sqldbtest"
 )
 
 func newOutbox(t *testing.T, db *sqldb.DB) *events.Outbox {
@@ -48,7 +48,7 @@ func numbers(t *testing.T, evs []events.Event) []int {
 }
 
 func TestAppendAndRead(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := t.Context()
 		o := newOutbox(t, db)
 		head, err := o.Head(ctx)
@@ -102,7 +102,7 @@ func TestAppendAndRead(t *testing.T) {
 // On PostgreSQL a transaction that appended first but commits last must
 // not be stepped over by a reader that already saw a later one.
 func TestReadWaitsForEarlierTransactions(t *testing.T) {
-	db := dbtest.Open(t, "postgres")
+	db := sqldbtest.Fresh(t, "postgres")
 	ctx := t.Context()
 	o := newOutbox(t, db)
 	slow, err := db.W.BeginTx(ctx, nil)
@@ -136,7 +136,7 @@ func TestReadWaitsForEarlierTransactions(t *testing.T) {
 }
 
 func TestConsumers(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		o := newOutbox(t, db)
@@ -229,7 +229,7 @@ func TestConsumers(t *testing.T) {
 
 // Purge keeps what a consumer has not handled yet.
 func TestPurgeKeepsUnconsumed(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		ctx, cancel := context.WithCancel(t.Context())
 		o := newOutbox(t, db)
 		block := make(chan struct{})

@@ -20,7 +20,7 @@ import (
 	"github.com/moat-dev/moat/internal/scan/report"
 	"github.com/moat-dev/moat/internal/scan/vulndb"
 	"github.com/moat-dev/moat/internal/sqldb"
-	"github.com/moat-dev/moat/internal/testutil/dbtest"
+	"github.com/moat-dev/moat/internal/sqldb/sqldbtest"
 )
 
 type env struct {
@@ -120,7 +120,7 @@ var (
 )
 
 func TestRecordAndQuery(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		e := newEnv(t, db)
 		ctx := t.Context()
 		d := e.pushImage(t, "team-a/app", "v1")
@@ -337,7 +337,7 @@ func TestRecordAndQuery(t *testing.T) {
 }
 
 func TestStatusesAndBadInput(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		e := newEnv(t, db)
 		ctx := t.Context()
 		d := e.pushImage(t, "r", "v1")
@@ -368,7 +368,7 @@ func TestStatusesAndBadInput(t *testing.T) {
 // After an advisory update, images the change cannot touch move to the
 // new version without a re-match; the rest are what a rescan visits.
 func TestVersionsAndAdvance(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		e := newEnv(t, db)
 		ctx := t.Context()
 		var ds []string

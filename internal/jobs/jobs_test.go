@@ -14,7 +14,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/jobs"
 	"github.com/moat-dev/moat/internal/sqldb"
-	"github.com/moat-dev/moat/internal/testutil/dbtest"
+	"github.com/moat-dev/moat/internal/sqldb/sqldbtest"
 )
 
 // clock is a settable time source shared by queues in a test.
@@ -61,7 +61,7 @@ func claim(t *testing.T, q *jobs.Queue, kind string) *jobs.Job {
 }
 
 func TestQueue(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		c := newClock()
 		q := newQueue(t, db, c, "a")
 		ctx := t.Context()
@@ -249,7 +249,7 @@ func TestQueue(t *testing.T) {
 // Workers of several "replicas" share one queue: every job runs exactly
 // once when nothing fails.
 func TestConcurrentClaims(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		const n = 200
 		q := newQueue(t, db, nil, "seed")
 		for i := range n {
@@ -295,7 +295,7 @@ func TestConcurrentClaims(t *testing.T) {
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestRunner(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		q := newQueue(t, db, nil, "runner")
 		r, err := jobs.NewRunner(q, jobs.WithLogger(quiet()), jobs.WithPollInterval(time.Hour))
 		if err != nil {
@@ -377,7 +377,7 @@ func TestRunner(t *testing.T) {
 // A handler still running at shutdown hands its job back, and the next
 // runner (the restarted process) does it.
 func TestRunnerReleasesOnShutdown(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		q := newQueue(t, db, nil, "first")
 		r, _ := jobs.NewRunner(q, jobs.WithLogger(quiet()))
 		started := make(chan struct{})
@@ -406,7 +406,7 @@ func TestRunnerReleasesOnShutdown(t *testing.T) {
 
 // Two replicas tick the same schedule: each period's job is enqueued once.
 func TestEveryOncePerCluster(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		var runs atomic.Int32
 		ctx, cancel := context.WithCancel(t.Context())
 		var wg sync.WaitGroup

@@ -133,7 +133,8 @@ type Page struct {
 // Store is the metadata store. Every method is safe for concurrent use from
 // many goroutines and many processes sharing one database.
 type Store interface {
-	// Close releases the database handle.
+	// Close releases what the store holds. A store on a database its
+	// caller opened and shares leaves that database open.
 	Close() error
 
 	// PutBlob records that the blob exists in storage with this size and

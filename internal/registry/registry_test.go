@@ -20,6 +20,7 @@ import (
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/meta/sqlstore"
 	"github.com/moat-dev/moat/internal/registry"
+	"github.com/moat-dev/moat/internal/sqldb/sqldbtest"
 	"github.com/moat-dev/moat/internal/testutil/pgtest"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -71,11 +72,10 @@ var engines = []engine{
 
 func openStore(t testing.TB, dsn string, now func() time.Time) meta.Store {
 	t.Helper()
-	s, err := sqlstore.Open(context.Background(), dsn, sqlstore.WithClock(now))
+	s, err := sqlstore.New(context.Background(), sqldbtest.Open(t, dsn), sqlstore.WithClock(now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
 	return s
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/blob/fs"
 	"github.com/moat-dev/moat/internal/meta/sqlstore"
+	"github.com/moat-dev/moat/internal/sqldb/sqldbtest"
 )
 
 func TestStorageWritable(t *testing.T) {
@@ -43,7 +44,8 @@ func TestStorageWritable(t *testing.T) {
 
 func TestDatabaseReachable(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "moat.db"))
+	db := sqldbtest.Open(t, filepath.Join(t.TempDir(), "moat.db"))
+	st, err := sqlstore.New(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestDatabaseReachable(t *testing.T) {
 	if err := check(ctx); err != nil {
 		t.Fatalf("open database: %v", err)
 	}
-	if err := st.Close(); err != nil {
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := check(ctx); err == nil {

@@ -24,7 +24,7 @@ type metrics struct {
 	ready        prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer, withRuntime bool) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moat_http_requests_total",
@@ -77,9 +77,7 @@ func newMetrics(reg prometheus.Registerer, withRuntime bool) (*metrics, error) {
 	cs := []prometheus.Collector{
 		m.requests, m.duration, m.bytesIn, m.bytesOut, m.inFlight, m.uploads,
 		m.panics, m.taskRuns, m.taskDuration, m.taskLastSucc, m.ready,
-	}
-	if withRuntime {
-		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -16,14 +15,6 @@ import (
 
 // RequestIDHeader carries the request ID in both directions.
 const RequestIDHeader = "X-Request-Id"
-
-type requestIDKey struct{}
-
-// RequestID returns the ID the server gave the request carrying ctx, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
 
 // requestID keeps a well-formed ID sent by a proxy in front of moat, so one
 // ID follows the request end to end; anything else is replaced.
@@ -121,7 +112,6 @@ func (s *Server) instrument(route func(*http.Request) string, h http.Handler) ht
 		rt := route(r)
 		id := requestID(r)
 		w.Header().Set(RequestIDHeader, id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 		var body *countingBody
 		if r.Body != nil && r.Body != http.NoBody {
 			body = &countingBody{ReadCloser: r.Body}

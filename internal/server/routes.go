@@ -1,6 +1,6 @@
 package server
 
-import "strings"
+import "github.com/moat-dev/moat/internal/distribution/v2path"
 
 // Route templates used as the "route" metric label and in access logs. The
 // repository name and references are replaced by placeholders so the label
@@ -21,45 +21,28 @@ const (
 	routeOther       = "other"
 )
 
-// v2Route maps a /v2/ path to its route template. Repository names may hold
-// slashes (and even the words "blobs" or "manifests"), so the path is
-// matched from its end, the way the distribution spec's endpoints are
-// defined: <name> is everything before the last fixed segment.
-func v2Route(path string) string {
-	rest, ok := strings.CutPrefix(path, "/v2/")
-	if !ok {
-		if path == "/v2" {
-			return routeBase
-		}
-		return routeV2Other
-	}
-	switch {
-	case rest == "":
+// v2Templates are the route templates of the per-repository endpoints.
+var v2Templates = map[v2path.Endpoint]string{
+	v2path.Blob:        routeBlob,
+	v2path.UploadStart: routeUploadStart,
+	v2path.Upload:      routeUpload,
+	v2path.Manifest:    routeManifest,
+	v2path.Tags:        routeTags,
+	v2path.Referrers:   routeReferrers,
+}
+
+// v2Route maps a /v2/ escaped path to its route template. It parses the
+// path with v2path, as the distribution handler does, so a request is
+// labelled with the endpoint that served it.
+func v2Route(escapedPath string) string {
+	switch escapedPath {
+	case "/v2/", "/v2":
 		return routeBase
-	case rest == "_catalog":
+	case "/v2/_catalog":
 		return routeCatalog
-	case strings.HasSuffix(rest, "/tags/list"):
-		return routeTags
-	case strings.HasSuffix(rest, "/blobs/uploads/"):
-		return routeUploadStart
 	}
-	i := strings.LastIndexByte(rest, '/')
-	if i <= 0 {
-		return routeV2Other
-	}
-	head, last := rest[:i], rest[i+1:]
-	if last == "" {
-		return routeV2Other
-	}
-	switch {
-	case strings.HasSuffix(head, "/blobs/uploads"):
-		return routeUpload
-	case strings.HasSuffix(head, "/blobs"):
-		return routeBlob
-	case strings.HasSuffix(head, "/manifests"):
-		return routeManifest
-	case strings.HasSuffix(head, "/referrers"):
-		return routeReferrers
+	if r, ok := v2path.Parse(escapedPath); ok {
+		return v2Templates[r.Endpoint]
 	}
 	return routeV2Other
 }

@@ -44,7 +44,6 @@ type task struct {
 type options struct {
 	log               *slog.Logger
 	registry          *prometheus.Registry
-	runtimeMetrics    bool
 	mounts            []mount
 	checks            []namedCheck
 	tasks             []task
@@ -84,12 +83,6 @@ func WithMetricsRegistry(reg *prometheus.Registry) Option {
 	}
 }
 
-// WithoutRuntimeMetrics leaves out the Go runtime and process collectors,
-// e.g. when the caller registers them itself. Default: included.
-func WithoutRuntimeMetrics() Option {
-	return func(o *options) error { o.runtimeMetrics = false; return nil }
-}
-
 // WithV2 mounts the OCI distribution API handler at /v2/. Its metrics and
 // logs are labelled by the spec's endpoint templates.
 func WithV2(h http.Handler) Option {
@@ -97,8 +90,8 @@ func WithV2(h http.Handler) Option {
 }
 
 // WithHandler mounts h under prefix (which must start and end with "/").
-// route maps a request path to a low-cardinality label; nil labels every
-// request with the prefix.
+// route maps a request's escaped path (url.URL.EscapedPath) to a
+// low-cardinality label; nil labels every request with the prefix.
 func WithHandler(prefix string, h http.Handler, route func(path string) string) Option {
 	return func(o *options) error {
 		if h == nil {
@@ -215,7 +208,6 @@ func ListenerName(ctx context.Context) (string, bool) {
 func New(opts ...Option) (*Server, error) {
 	o := options{
 		log:               slog.Default(),
-		runtimeMetrics:    true,
 		readHeaderTimeout: 10 * time.Second,
 		idleTimeout:       2 * time.Minute,
 		shutdownTimeout:   30 * time.Second,
@@ -237,7 +229,7 @@ func New(opts ...Option) (*Server, error) {
 		}
 		seen[t.name] = true
 	}
-	m, err := newMetrics(o.registry, o.runtimeMetrics)
+	m, err := newMetrics(o.registry)
 	if err != nil {
 		return nil, fmt.Errorf("server: register metrics: %w", err)
 	}
@@ -250,7 +242,7 @@ func New(opts ...Option) (*Server, error) {
 		promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{Registry: o.registry, ErrorLog: slogErrorLog{o.log}})))
 	for _, mt := range o.mounts {
 		route := mt.route
-		mux.Handle(mt.prefix, s.instrument(func(r *http.Request) string { return route(r.URL.Path) }, mt.handler))
+		mux.Handle(mt.prefix, s.instrument(func(r *http.Request) string { return route(r.URL.EscapedPath()) }, mt.handler))
 		if mt.prefix == "/v2/" {
 			// Clients probe "/v2" without the slash too; answer it in place
 			// rather than with the mux's redirect.
@@ -264,15 +256,6 @@ func New(opts ...Option) (*Server, error) {
 
 func fixed(route string) func(*http.Request) string {
 	return func(*http.Request) string { return route }
-}
-
-// Handler returns the full handler tree, for tests and embedding.
-func (s *Server) Handler() http.Handler { return s.handler }
-
-// Start serves on ln in the background and starts the background tasks.
-// Stop with Shutdown.
-func (s *Server) Start(ln net.Listener) error {
-	return s.StartListeners(Listener{Listener: ln})
 }
 
 // StartListeners serves on every listener in the background and starts
@@ -364,15 +347,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Serve runs the server on ln until ctx is cancelled (e.g. by SIGTERM) or
-// serving fails, then shuts down gracefully within the configured shutdown
-// timeout.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	return s.ServeListeners(ctx, Listener{Listener: ln})
-}
-
-// ServeListeners is Serve on several listeners: it runs until ctx is
-// cancelled or any listener fails, then shuts all of them down.
+// ServeListeners serves on every listener until ctx is cancelled (e.g. by
+// SIGTERM) or any listener fails, then shuts all of them down gracefully
+// within the configured shutdown timeout.
 func (s *Server) ServeListeners(ctx context.Context, ls ...Listener) error {
 	if err := s.StartListeners(ls...); err != nil {
 		return err

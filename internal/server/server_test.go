@@ -30,6 +30,9 @@ func TestV2Route(t *testing.T) {
 		{"/v2/a/blobs/sha256:abc", routeBlob},
 		{"/v2/org/team/app/blobs/sha256:abc", routeBlob},
 		{"/v2/a/blobs/uploads/", routeUploadStart},
+		// As the handler routes it: POST without the trailing slash starts
+		// an upload.
+		{"/v2/a/blobs/uploads", routeUploadStart},
 		{"/v2/a/b/blobs/uploads/0f1e-id", routeUpload},
 		{"/v2/a/manifests/latest", routeManifest},
 		{"/v2/blobs/manifests/v1", routeManifest},     // repository named "blobs"
@@ -40,6 +43,7 @@ func TestV2Route(t *testing.T) {
 		{"/v2/a/manifests/", routeV2Other},
 		{"/v2/justname", routeV2Other},
 		{"/v2x", routeV2Other},
+		{"/v2/a/blobs/%zz", routeV2Other}, // the handler answers 404
 	}
 	for _, tt := range tests {
 		if got := v2Route(tt.path); got != tt.want {
@@ -112,7 +116,7 @@ func do(t *testing.T, h http.Handler, method, path string, body io.Reader, hdr .
 
 func TestMetricsByRouteTemplate(t *testing.T) {
 	s, reg, _ := newTestServer(t, WithV2(fakeV2(nil)))
-	h := s.Handler()
+	h := s.handler
 	do(t, h, "GET", "/v2/secret-team/app/manifests/latest", nil)
 	do(t, h, "GET", "/v2/other/manifests/v1", nil)
 	do(t, h, "GET", "/v2/other/blobs/sha256:aa", nil)
@@ -170,7 +174,7 @@ func TestUploadsInProgressGauge(t *testing.T) {
 	s, _, _ := newTestServer(t, WithV2(h))
 	done := make(chan struct{})
 	go func() {
-		do(t, s.Handler(), "PATCH", "/v2/a/blobs/uploads/1", strings.NewReader("x"))
+		do(t, s.handler, "PATCH", "/v2/a/blobs/uploads/1", strings.NewReader("x"))
 		close(done)
 	}()
 	<-started
@@ -186,7 +190,7 @@ func TestUploadsInProgressGauge(t *testing.T) {
 
 func TestAccessLogAndRequestID(t *testing.T) {
 	s, _, logs := newTestServer(t, WithV2(fakeV2(nil)))
-	h := s.Handler()
+	h := s.handler
 	w := do(t, h, "GET", "/v2/team/app/manifests/v1?token=topsecret", nil,
 		"Authorization", "Bearer hunter2", RequestIDHeader, "edge-42")
 	if got := w.Header().Get(RequestIDHeader); got != "edge-42" {
@@ -233,7 +237,7 @@ func TestAccessLogAndRequestID(t *testing.T) {
 
 func TestPanicRecovery(t *testing.T) {
 	s, _, logs := newTestServer(t, WithV2(fakeV2(nil)))
-	w := do(t, s.Handler(), "GET", "/v2/a/manifests/x/panic", nil)
+	w := do(t, s.handler, "GET", "/v2/a/manifests/x/panic", nil)
 	if w.Code != http.StatusInternalServerError {
 		t.Fatalf("status = %d", w.Code)
 	}
@@ -256,7 +260,7 @@ func TestPanicRecovery(t *testing.T) {
 
 func TestPanicAfterHeadersBreaksConnection(t *testing.T) {
 	s, _, _ := newTestServer(t, WithV2(fakeV2(nil)))
-	ts := httptest.NewUnstartedServer(s.Handler())
+	ts := httptest.NewUnstartedServer(s.handler)
 	ts.Config.ErrorLog = slogErrorLogger(slog.New(slog.DiscardHandler))
 	ts.Start()
 	defer ts.Close()
@@ -282,7 +286,7 @@ func TestReadiness(t *testing.T) {
 		}),
 		WithReadiness("storage", func(ctx context.Context) error { return nil }),
 	)
-	h := s.Handler()
+	h := s.handler
 	w := do(t, h, "GET", "/readyz", nil)
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "database: fail") ||
 		!strings.Contains(w.Body.String(), "storage: ok") {
@@ -314,7 +318,7 @@ func TestReadinessCheckTimeout(t *testing.T) {
 	}))
 	s.opts.checkTimeout = 50 * time.Millisecond
 	start := time.Now()
-	w := do(t, s.Handler(), "GET", "/readyz", nil)
+	w := do(t, s.handler, "GET", "/readyz", nil)
 	if w.Code != http.StatusServiceUnavailable || time.Since(start) > 2*time.Second {
 		t.Errorf("stuck check: %d after %s", w.Code, time.Since(start))
 	}
@@ -336,7 +340,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	url := "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln) }()
+	go func() { served <- s.ServeListeners(ctx, Listener{Listener: ln}) }()
 
 	type result struct {
 		body string
@@ -387,7 +391,7 @@ func TestShutdownDeadlineCutsOffStuckRequests(t *testing.T) {
 	ln := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln) }()
+	go func() { served <- s.ServeListeners(ctx, Listener{Listener: ln}) }()
 	go func() {
 		resp, err := http.Get("http://" + ln.Addr().String() + "/v2/a/manifests/slow")
 		if err == nil {
@@ -414,7 +418,7 @@ func TestShutdownDeadlineCutsOffStuckRequests(t *testing.T) {
 func TestSlowUploadOutlivesHeaderTimeout(t *testing.T) {
 	s, _, _ := newTestServer(t, WithV2(fakeV2(nil)), WithTimeouts(100*time.Millisecond, time.Second, time.Second))
 	ln := listen(t)
-	if err := s.Start(ln); err != nil {
+	if err := s.StartListeners(Listener{Listener: ln}); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Shutdown(context.Background())
@@ -457,7 +461,7 @@ func TestTasksRunAndStop(t *testing.T) {
 		WithTask("disabled", 0, func(ctx context.Context) error { t.Error("disabled task ran"); return nil }),
 	)
 	ln := listen(t)
-	if err := s.Start(ln); err != nil {
+	if err := s.StartListeners(Listener{Listener: ln}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return okRuns.Load() >= 2 && badRuns.Load() >= 2 })
@@ -527,7 +531,7 @@ func TestExtraMountLabelledByPrefix(t *testing.T) {
 	s, _, _ := newTestServer(t, WithHandler("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTeapot)
 	}), nil))
-	do(t, s.Handler(), "GET", "/api/v1/repositories/secret", nil)
+	do(t, s.handler, "GET", "/api/v1/repositories/secret", nil)
 	if got := testutil.ToFloat64(s.metrics.requests.WithLabelValues("/api/v1/", "GET", "418")); got != 1 {
 		t.Errorf("mount label count = %v", got)
 	}

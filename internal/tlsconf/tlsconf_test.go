@@ -1,13 +1,9 @@
 package tlsconf_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
@@ -21,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moat-dev/moat/internal/testutil/testpki"
 	"github.com/moat-dev/moat/internal/tlsconf"
 	"github.com/moat-dev/moat/internal/tlsconf/localca"
 )
@@ -49,8 +46,6 @@ type pki struct {
 	ca           localca.Result
 	clientCAFile string
 	clientCert   tls.Certificate
-	clientCAKey  *ecdsa.PrivateKey
-	clientCACert *x509.Certificate
 	roots        *x509.CertPool
 }
 
@@ -63,40 +58,10 @@ func newPKI(t *testing.T) *pki {
 	}
 	p := &pki{ca: res, roots: x509.NewCertPool()}
 	p.roots.AppendCertsFromPEM([]byte(read(t, res.CAFile)))
-	p.clientCACert, p.clientCAKey = newCA(t)
-	p.clientCAFile = write(t, dir, "clients.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.clientCACert.Raw})))
-	p.clientCert = p.client(t, "alice", p.clientCACert, p.clientCAKey)
+	clients := testpki.NewCA(t, "clients CA")
+	p.clientCAFile = write(t, dir, "clients.pem", string(clients.PEM()))
+	p.clientCert = clients.Issue(t, pkix.Name{CommonName: "alice"})
 	return p
-}
-
-func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "clients CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-func (p *pki) client(t *testing.T, cn string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func TestLoadRejectsBadFiles(t *testing.T) {
@@ -193,8 +158,7 @@ func TestHTTP2AndMinVersion(t *testing.T) {
 
 func TestClientAuth(t *testing.T) {
 	p := newPKI(t)
-	strangerCA, strangerKey := newCA(t) // same name, other key
-	stranger := p.client(t, "mallory", strangerCA, strangerKey)
+	stranger := testpki.NewCA(t, "clients CA").Issue(t, pkix.Name{CommonName: "mallory"}) // same name, other key
 	for _, tc := range []struct {
 		mode                  tlsconf.ClientAuth
 		none, alice, stranger string // "" means the request fails

@@ -94,6 +94,7 @@ func TestClients(t *testing.T) {
 		s.API(t, "DELETE", "/api/v1/policies/public-base", nil, nil)
 	})
 
+	craneCatalog := false // crane ran its refused catalog
 	t.Run("crane", func(t *testing.T) {
 		crane := moatproc.RequireTool(t, "crane")
 		r := moatproc.NewRunner(t, "DOCKER_CONFIG="+t.TempDir())
@@ -111,6 +112,7 @@ func TestClients(t *testing.T) {
 		// read the source, so nothing is mounted or copied.
 		refused(t, r, crane, "copy", "--insecure", s.Addr+"/team-b/base:v1", s.Addr+"/team-a/stolen:v1")
 		refused(t, r, crane, "catalog", "--insecure", s.Addr)
+		craneCatalog = true
 		// Admin sees every repository.
 		ar := moatproc.NewRunner(t, "DOCKER_CONFIG="+t.TempDir())
 		ar.Run(crane, "auth", "login", s.Addr, "-u", "admin", "-p", moatproc.AdminPassword)
@@ -175,10 +177,17 @@ func TestClients(t *testing.T) {
 			t.Errorf("audited push outside team-a: %+v", rec)
 		}
 	}
+	catalog := false
 	for _, rec := range refusals.Records {
-		if !strings.HasPrefix(rec.Resource, "repository/team-b/") {
+		switch {
+		case rec.Action == "registry:ListRepositories" && rec.Resource == "registry":
+			catalog = true // crane catalog
+		case !strings.HasPrefix(rec.Resource, "repository/team-b/"):
 			t.Errorf("audited refusal outside team-b: %+v", rec)
 		}
+	}
+	if craneCatalog && !catalog {
+		t.Error("the refused catalog is not audited")
 	}
 	// skopeo, crane (2), oras and podman (2) pushed into team-a.
 	if len(pushes.Records) < 6 || len(refusals.Records) == 0 {

@@ -2,9 +2,6 @@ package auth
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -12,7 +9,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +18,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/testutil/moatproc"
+	"github.com/moat-dev/moat/internal/testutil/testpki"
 	"github.com/moat-dev/moat/internal/tlsconf/localca"
 )
 
@@ -71,55 +68,6 @@ func certDir(t *testing.T, caFile string, client *tls.Certificate) string {
 		}
 	}
 	return dir
-}
-
-// clientCA is a CA for client certificates, made by the test.
-type clientCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string
-}
-
-func newClientCA(t *testing.T) *clientCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test clients CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "clients.pem")
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return &clientCA{cert: cert, key: key, file: file}
-}
-
-// issue makes a client certificate for common name cn.
-func (ca *clientCA) issue(t *testing.T, cn string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // tlsGet sends GET url over HTTP/2 with TLS trusting roots, presenting
@@ -268,7 +216,7 @@ func TestTLSSelfSigned(t *testing.T) {
 // HTTPS listener where client certificates may log in, and a private
 // plain-HTTP listener with a listener policy of its own.
 func TestTLSClientCertificatesAndListeners(t *testing.T) {
-	ca := newClientCA(t)
+	ca := testpki.NewCA(t, "test clients CA")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +235,7 @@ auth:
 listeners:
   - name: private
     addr: %s
-`, ca.file, privateAddr), 0o644); err != nil {
+`, ca.WriteFile(t), privateAddr), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := startServer(t, moatproc.WithArgs("--config", conf), moatproc.WithTLS(nil))
@@ -300,7 +248,7 @@ listeners:
 	s.API(t, "PUT", "/api/v1/policies/private-endpoint", map[string]any{"kind": "listener", "document": doc}, nil)
 	s.API(t, "PUT", "/api/v1/policies/private-endpoint/attachments/listener/private", nil, nil)
 
-	robotCert := ca.issue(t, rb.Username)
+	robotCert := ca.Issue(t, pkix.Name{CommonName: rb.Username})
 	layout := t.TempDir()
 	imgDigest := writeLayout(t, layout, "v1")
 	skopeo := moatproc.RequireTool(t, "skopeo")
@@ -329,7 +277,7 @@ listeners:
 			t.Errorf("tags with the robot's certificate: %v %s %v", resp, body, err)
 		}
 		// A certificate naming no account is refused, not anonymous.
-		nobody := ca.issue(t, "nobody")
+		nobody := ca.Issue(t, pkix.Name{CommonName: "nobody"})
 		resp, _, err = tlsGet(t, roots, &nobody, moatproc.Credentials{}, s.URL+"/v2/team-a/mtls/tags/list")
 		if err != nil || resp.StatusCode != 401 {
 			t.Errorf("unknown certificate: %v %v", resp, err)
@@ -341,7 +289,7 @@ listeners:
 		}
 		// A certificate from a CA the listener does not trust ends the
 		// handshake.
-		stranger := newClientCA(t).issue(t, rb.Username)
+		stranger := testpki.NewCA(t, "test clients CA").Issue(t, pkix.Name{CommonName: rb.Username})
 		if _, _, err := tlsGet(t, roots, &stranger, moatproc.Credentials{}, s.URL+"/v2/"); err == nil {
 			t.Error("certificate of an unknown CA accepted")
 		}

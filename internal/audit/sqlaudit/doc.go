@@ -4,6 +4,6 @@
 // audit_migrations. An append locks the single audit_head row (SELECT ...
 // FOR UPDATE on PostgreSQL; on SQLite the write transaction holds the
 // database's write lock), so appends from any number of connections and
-// replicas form one chain. Open opens a database of its own; New shares
-// an open sqldb.DB, which its caller closes.
+// replicas form one chain. New uses an open sqldb.DB, which its caller
+// closes.
 package sqlaudit

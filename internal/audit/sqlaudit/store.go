@@ -19,29 +19,13 @@ var migrations embed.FS
 // migrationLockKey is the advisory lock held while migrating ("moataudt").
 const migrationLockKey int64 = 0x6d6f617461756474
 
-// Store implements audit.Store.
+// Store implements audit.Store on a database its caller opened and
+// closes (the one every store of the process shares).
 type Store struct {
-	db     *sqldb.DB
-	ownsDB bool // Open opened db; New's caller closes it
+	db *sqldb.DB
 }
 
 var _ audit.Store = (*Store)(nil)
-
-// Open connects to dsn (a postgres:// URL or a SQLite file path) and
-// brings the audit tables up to date.
-func Open(ctx context.Context, dsn string) (*Store, error) {
-	db, err := sqldb.Open(ctx, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("sqlaudit: %w", err)
-	}
-	s, err := New(ctx, db)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	s.ownsDB = true
-	return s, nil
-}
 
 // New uses an open database and brings the audit tables up to date.
 func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
@@ -56,14 +40,6 @@ func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
 		return nil, fmt.Errorf("sqlaudit: create chain head: %w", err)
 	}
 	return &Store{db: db}, nil
-}
-
-// Close closes the database if Open opened it.
-func (s *Store) Close() error {
-	if !s.ownsDB {
-		return nil
-	}
-	return s.db.Close()
 }
 
 // Append implements audit.Store.

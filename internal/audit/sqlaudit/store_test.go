@@ -48,11 +48,10 @@ func (c *clock) now() time.Time {
 
 func newLog(t *testing.T, dsn string) (*audit.Log, *Store) {
 	t.Helper()
-	s, err := Open(context.Background(), dsn)
+	s, err := New(context.Background(), rawDB(t, dsn))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
 	c := &clock{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
 	l, err := audit.New(s, audit.WithClock(c.now))
 	if err != nil {
@@ -339,30 +338,81 @@ func TestQueryAndExport(t *testing.T) {
 	})
 }
 
-// A store built with New on a shared database leaves it open on Close: the
-// database belongs to the caller and to the other stores on it.
-func TestNewLeavesSharedDatabaseOpen(t *testing.T) {
+// TestOversizeDetailsStored: a refused push whose details exceed 64 KiB
+// (thousands of tags, a long error) is stored truncated and marked, reads
+// back byte for byte, and the chain verifies. Such entries used to fail
+// the append and leave no record.
+func TestOversizeDetailsStored(t *testing.T) {
 	forEach(t, func(t *testing.T, dsn string) {
-		db := rawDB(t, dsn)
-		s, err := New(t.Context(), db)
+		ctx := context.Background()
+		l, _ := newLog(t, dsn)
+		tags := make([]string, 30000)
+		for i := range tags {
+			tags[i] = fmt.Sprintf("v%d", i)
+		}
+		op := audit.Op{Actor: "user:alice", Action: "registry:Push", Resource: "repository/team-a/app", SourceIP: "10.0.0.1",
+			Details: map[string]any{"tags": tags, "error": strings.Repeat("manifest invalid ", 10000)},
+			Err:     audit.Refuse(audit.ResultDenied, audit.ReasonPolicyDenied, errors.New("denied"))}
+		if err := l.Record(ctx, op); err != nil {
+			t.Fatal(err)
+		}
+		recs, _, err := l.Query(ctx, audit.Filter{})
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("records %d: %v", len(recs), err)
+		}
+		var d map[string]any
+		if err := json.Unmarshal(recs[0].Details, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d["truncated"] != true || d["original_size"] == nil || d["reason"] != audit.ReasonPolicyDenied || len(recs[0].Details) > 64<<10 {
+			t.Errorf("stored details: %d bytes, truncated=%v original_size=%v reason=%v", len(recs[0].Details), d["truncated"], d["original_size"], d["reason"])
+		}
+		if _, err := l.Verify(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestRefusalFloodStored: thousands of identical refusals cost two
+// stored records — the first, and after Close the summary of the rest —
+// and the chain verifies.
+func TestRefusalFloodStored(t *testing.T) {
+	forEach(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		_, s := newLog(t, dsn)
+		// One minute for the whole flood (newLog's clock ticks a second
+		// per record).
+		at := time.Date(2026, 6, 1, 0, 0, 10, 0, time.UTC)
+		l, err := audit.New(s, audit.WithClock(func() time.Time { return at }))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Close(); err != nil {
+		const n = 3000
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				for range n / 6 {
+					if err := l.Record(ctx, audit.Op{Actor: "invalid-token", Action: "auth:Authenticate", Resource: "/v2/x/manifests/latest",
+						SourceIP: "10.9.9.9", Err: audit.Refuse(audit.ResultFailure, audit.ReasonInvalidToken, nil)}); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if err := l.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.W.PingContext(t.Context()); err != nil {
-			t.Fatalf("shared database closed by a store's Close: %v", err)
+		recs, _, err := l.Query(ctx, audit.Filter{})
+		if err != nil || len(recs) != 2 {
+			t.Fatalf("%d records for %d refusals: %v", len(recs), n, err)
 		}
-		opened, err := Open(t.Context(), dsn)
-		if err != nil {
+		var sum struct{ Count int }
+		if err := json.Unmarshal(recs[1].Details, &sum); err != nil || sum.Count != n-1 {
+			t.Errorf("summary %s: %v", recs[1].Details, err)
+		}
+		if _, err := l.Verify(ctx); err != nil {
 			t.Fatal(err)
-		}
-		if err := opened.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := opened.db.W.PingContext(t.Context()); err == nil {
-			t.Fatal("Close left open the database Open opened")
 		}
 	})
 }

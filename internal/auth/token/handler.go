@@ -30,6 +30,7 @@ func (s *Server) Handler(log *slog.Logger) http.Handler {
 		case http.MethodPost:
 			req, err = fromForm(w, r)
 		default:
+			s.observeMalformed(r, fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
 			w.Header().Set("Allow", "GET, POST")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
@@ -37,6 +38,8 @@ func (s *Server) Handler(log *slog.Logger) http.Handler {
 		var resp *Response
 		if err == nil {
 			resp, err = s.Issue(r.Context(), req)
+		} else {
+			s.observeMalformed(r, err)
 		}
 		if err != nil {
 			s.writeError(w, r, log, err)
@@ -47,6 +50,16 @@ func (s *Server) Handler(log *slog.Logger) http.Handler {
 		w.Header().Set("Pragma", "no-cache")
 		_ = json.NewEncoder(w).Encode(resp) // a failed write means the client left
 	})
+}
+
+// observeMalformed reports a request refused before Issue (which
+// reports the rest), with the user name presented, if any.
+func (s *Server) observeMalformed(r *http.Request, err error) {
+	ev := Event{Service: r.URL.Query().Get("service"), Err: err}
+	if u, _, ok := r.BasicAuth(); ok {
+		ev.Username = u
+	}
+	s.observe(r.Context(), ev)
 }
 
 func fromQuery(r *http.Request) (Request, error) {

@@ -95,8 +95,9 @@ type Server struct {
 // ServerOption configures NewServer.
 type ServerOption func(*Server) error
 
-// WithObserver calls fn after every issuance attempt, successful or not.
-// Default: none.
+// WithObserver calls fn after every issuance attempt, successful or not,
+// and for every request the Handler refuses before trying (a malformed
+// request, a wrong method). Default: none.
 func WithObserver(fn func(context.Context, Event)) ServerOption {
 	return func(s *Server) error {
 		if fn == nil {

@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
-// BenchmarkOpen measures Open on a database holding 100k manifests (with
+// BenchmarkOpen measures sqldb.Open and New on a database holding 100k manifests (with
 // their blobs, references and tags): start-up must not scan data.
 func BenchmarkOpen(b *testing.B) {
 	const manifests = 100_000
@@ -24,18 +26,22 @@ func BenchmarkOpen(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Logf("seeded %d manifests in %v", manifests, time.Since(start))
-			s.Close()
+			s.db.Close()
 			b.ResetTimer()
 			for b.Loop() {
-				s, err := Open(b.Context(), dsn)
+				db, err := sqldb.Open(b.Context(), dsn)
 				if err != nil {
 					b.Fatal(err)
 				}
-				// One real query, so a lazily failing Open cannot look fast.
+				s, err := New(b.Context(), db)
+				if err != nil {
+					b.Fatal(err)
+				}
+				// One real query, so a lazily failing open cannot look fast.
 				if _, err := s.ResolveTag(b.Context(), "bench", "t000042"); err != nil {
 					b.Fatal(err)
 				}
-				s.Close()
+				db.Close()
 			}
 		})
 	}

@@ -113,16 +113,10 @@ func (s *Store) StatBlob(ctx context.Context, repo string, d digest.Digest) (int
 
 // UnlinkBlob removes the blob's link to repo; ErrNotFound if not linked.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.db.Q(`
-			DELETE FROM repository_blobs
-			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`),
-			repo, string(d))
-		if err != nil {
-			return err
-		}
-		return requireRow(res)
-	})
+	err := s.execOne(ctx, `
+		DELETE FROM repository_blobs
+		WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`,
+		repo, string(d))
 	if err != nil {
 		return fmt.Errorf("unlink blob %s from %s: %w", d, repo, err)
 	}
@@ -137,6 +131,18 @@ func (s *Store) HasBlob(ctx context.Context, d digest.Digest) (bool, error) {
 		return false, fmt.Errorf("has blob %s: %w", d, err)
 	}
 	return n > 0, nil
+}
+
+// execOne runs one statement in a write transaction; meta.ErrNotFound
+// when it changes no row.
+func (s *Store) execOne(ctx context.Context, query string, args ...any) error {
+	return s.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.Q(query), args...)
+		if err != nil {
+			return err
+		}
+		return requireRow(res)
+	})
 }
 
 // requireRow turns "no row changed" into meta.ErrNotFound.

@@ -1,12 +1,11 @@
 // Package sqlstore implements meta.Store on SQLite and PostgreSQL with one
 // schema and one set of queries.
 //
-// The database layer is internal/sqldb. Open opens a database of the
-// store's own from a DSN (postgres:// or postgresql:// for PostgreSQL,
-// else a SQLite file path) and closes it on Close; New keeps the metadata
-// in a *sqldb.DB the caller opened and shares with other stores (moat
-// serve's identity, policy and audit stores), so one process has one
-// SQLite writer connection, and leaves closing it to the caller.
+// The database layer is internal/sqldb. New keeps the metadata in a
+// *sqldb.DB the caller opened (sqldb.Open takes the DSN: postgres:// or
+// postgresql:// for PostgreSQL, else a SQLite file path) and shares with
+// other stores (moat serve's identity, policy and audit stores), so one
+// process has one SQLite writer connection; the caller closes it.
 // Migrations are embedded SQL files, migrations/NNNN_name.sql, applied by
 // sqldb in one transaction and recorded in schema_migrations; replicas
 // that start together serialize on a PostgreSQL advisory lock, and an

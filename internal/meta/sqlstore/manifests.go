@@ -476,16 +476,10 @@ func (s *Store) wake() {
 
 // DeleteTag removes one tag; meta.ErrNotFound if absent.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.db.Q(`
-			DELETE FROM tags
-			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`),
-			repo, tag)
-		if err != nil {
-			return err
-		}
-		return requireRow(res)
-	})
+	err := s.execOne(ctx, `
+		DELETE FROM tags
+		WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`,
+		repo, tag)
 	if err != nil {
 		return fmt.Errorf("delete tag %s:%s: %w", repo, tag, err)
 	}
@@ -585,17 +579,11 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 // MarkPulled records a pull; the pull time never moves backwards.
 func (s *Store) MarkPulled(ctx context.Context, repo string, d digest.Digest, at time.Time) error {
 	ns := timeOr(at, s.nowNS())
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.db.Q(`
-			UPDATE manifests SET pulled_at = CASE
-				WHEN pulled_at IS NOT NULL AND pulled_at > ? THEN pulled_at ELSE ? END
-			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`),
-			ns, ns, repo, string(d))
-		if err != nil {
-			return err
-		}
-		return requireRow(res)
-	})
+	err := s.execOne(ctx, `
+		UPDATE manifests SET pulled_at = CASE
+			WHEN pulled_at IS NOT NULL AND pulled_at > ? THEN pulled_at ELSE ? END
+		WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`,
+		ns, ns, repo, string(d))
 	if err != nil {
 		return fmt.Errorf("mark pulled %s@%s: %w", repo, d, err)
 	}

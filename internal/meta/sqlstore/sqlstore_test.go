@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -20,6 +19,7 @@ import (
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/meta/metatest"
 	"github.com/moat-dev/moat/internal/sqldb"
+	"github.com/moat-dev/moat/internal/sqldb/sqldbtest"
 	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
@@ -33,22 +33,12 @@ var engines = []struct {
 	{"postgres", func(tb testing.TB) string { return pgtest.NewDatabase(tb, pgtest.WithICULocale("en-US")) }},
 }
 
-// openDB opens a database for New, closed when the test ends.
-func openDB(tb testing.TB, dsn string) *sqldb.DB {
-	tb.Helper()
-	db, err := sqldb.Open(context.Background(), dsn)
-	if err != nil {
-		tb.Fatalf("sqldb.Open: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
-
+// open opens dsn, closed when the test ends, and keeps a store in it.
 func open(tb testing.TB, dsn string, opts ...Option) *Store {
 	tb.Helper()
-	s, err := Open(context.Background(), dsn, opts...)
+	s, err := New(context.Background(), sqldbtest.Open(tb, dsn), opts...)
 	if err != nil {
-		tb.Fatalf("Open: %v", err)
+		tb.Fatalf("New: %v", err)
 	}
 	return s
 }
@@ -64,7 +54,7 @@ func TestSuite(t *testing.T) {
 
 // Replicas starting together race to migrate; exactly one applies each
 // migration and all of them open.
-func TestOpenConcurrentMigration(t *testing.T) {
+func TestNewConcurrentMigration(t *testing.T) {
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
 			t.Parallel()
@@ -74,14 +64,19 @@ func TestOpenConcurrentMigration(t *testing.T) {
 			stores := make([]*Store, n)
 			errs := make([]error, n)
 			for i := range n {
-				wg.Go(func() { stores[i], errs[i] = Open(t.Context(), dsn) })
+				wg.Go(func() {
+					var db *sqldb.DB
+					if db, errs[i] = sqldb.Open(t.Context(), dsn); errs[i] == nil {
+						t.Cleanup(func() { db.Close() })
+						stores[i], errs[i] = New(t.Context(), db)
+					}
+				})
 			}
 			wg.Wait()
 			for i := range n {
 				if errs[i] != nil {
-					t.Fatalf("Open %d: %v", i, errs[i])
+					t.Fatalf("replica %d: %v", i, errs[i])
 				}
-				defer stores[i].Close()
 			}
 			var rows int
 			if err := stores[0].db.W.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&rows); err != nil {
@@ -101,7 +96,7 @@ func TestOpenConcurrentMigration(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesNewerSchema(t *testing.T) {
+func TestNewRefusesNewerSchema(t *testing.T) {
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
 			t.Parallel()
@@ -110,10 +105,10 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 			if _, err := s.db.W.Exec(s.db.Q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 0)`), 9999); err != nil {
 				t.Fatal(err)
 			}
-			s.Close()
-			_, err := Open(t.Context(), dsn)
+			s.db.Close()
+			_, err := New(t.Context(), sqldbtest.Open(t, dsn))
 			if !errors.Is(err, sqldb.ErrSchemaTooNew) {
-				t.Fatalf("Open of a newer schema: %v, want ErrSchemaTooNew", err)
+				t.Fatalf("New on a newer schema: %v, want ErrSchemaTooNew", err)
 			}
 		})
 	}
@@ -142,28 +137,6 @@ func TestReferencedBlobCannotBeDeleted(t *testing.T) {
 				t.Fatalf("deleting a referenced blob record: %v, want a foreign key violation", err)
 			}
 		})
-	}
-}
-
-func TestOpenErrors(t *testing.T) {
-	ctx := t.Context()
-	for _, dsn := range []string{"", "meta.db?mode=memory", ":memory:", "file:meta.db"} {
-		if _, err := Open(ctx, dsn); !errors.Is(err, meta.ErrInvalid) {
-			t.Errorf("Open(%q) = %v, want ErrInvalid", dsn, err)
-		}
-	}
-	dir := t.TempDir()
-	if _, err := Open(ctx, dir); err == nil {
-		t.Error("Open of a directory succeeded")
-	}
-	if _, err := Open(ctx, filepath.Join(dir, "x.db"), WithMaxConns(0)); err == nil {
-		t.Error("WithMaxConns(0) accepted")
-	}
-	// A bad PostgreSQL URL is invalid input too, reported without the
-	// password (sqldb's tests cover redaction in depth).
-	_, err := Open(ctx, "postgres://u:s3cret@host:notaport/db")
-	if !errors.Is(err, meta.ErrInvalid) || strings.Contains(err.Error(), "s3cret") {
-		t.Fatalf("bad URL: %v", err)
 	}
 }
 
@@ -198,7 +171,7 @@ func TestSQLiteTwoProcesses(t *testing.T) {
 		t.Fatalf("after two writers: %d blobs, %v", len(c), err)
 	}
 	// Data survives reopening.
-	a.Close()
+	a.db.Close()
 	a = open(t, path)
 	if ok, err := a.HasBlob(t.Context(), digest.FromString("1/49")); err != nil || !ok {
 		t.Fatalf("HasBlob after reopen = %v, %v", ok, err)
@@ -293,7 +266,7 @@ func TestNewMigratesOlderSchema(t *testing.T) {
 		t.Run(e.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			db := openDB(t, e.dsn(t))
+			db := sqldbtest.Open(t, e.dsn(t))
 			if err := db.Migrate(ctx, v1, "migrations", migrationTable, migrationLockKey); err != nil {
 				t.Fatal(err)
 			}
@@ -334,7 +307,7 @@ func TestNewSharesDatabase(t *testing.T) {
 		t.Run(e.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			db := openDB(t, e.dsn(t))
+			db := sqldbtest.Open(t, e.dsn(t))
 			other := fstest.MapFS{"m/0001_other.sql": {Data: []byte(`CREATE TABLE other (id {{ID}})`)}}
 			if err := db.Migrate(ctx, other, "m", "other_migrations", 1); err != nil {
 				t.Fatal(err)
@@ -362,14 +335,9 @@ func TestNewErrors(t *testing.T) {
 	if _, err := New(ctx, nil); err == nil {
 		t.Error("New(nil) accepted")
 	}
-	db := openDB(t, filepath.Join(t.TempDir(), "x.db"))
-	for name, opt := range map[string]Option{"WithMaxConns": WithMaxConns(2), "WithBusyTimeout": WithBusyTimeout(time.Second), "nil clock": WithClock(nil)} {
-		if _, err := New(ctx, db, opt); err == nil {
-			t.Errorf("New with %s accepted", name)
-		}
-	}
-	if _, err := Open(ctx, filepath.Join(t.TempDir(), "y.db"), WithBusyTimeout(-time.Second)); err == nil {
-		t.Error("negative busy timeout accepted")
+	db := sqldbtest.Open(t, filepath.Join(t.TempDir(), "x.db"))
+	if _, err := New(ctx, db, WithClock(nil)); err == nil {
+		t.Error("New with a nil clock accepted")
 	}
 }
 
@@ -441,7 +409,7 @@ func TestEvents(t *testing.T) {
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := openDB(t, e.dsn(t))
+			db := sqldbtest.Open(t, e.dsn(t))
 			o, err := events.New(ctx, db)
 			if err != nil {
 				t.Fatal(err)

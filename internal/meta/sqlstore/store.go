@@ -33,7 +33,6 @@ const (
 // Store implements meta.Store over SQLite or PostgreSQL.
 type Store struct {
 	db     *sqldb.DB
-	ownsDB bool // Open opened db; New's caller closes it
 	now    func() time.Time
 	outbox *events.Outbox // nil: no events
 }
@@ -43,11 +42,9 @@ var _ meta.Store = (*Store)(nil)
 type options struct {
 	now    func() time.Time
 	outbox *events.Outbox
-	// db configures the database Open opens; New's is open already.
-	db []sqldb.Option
 }
 
-// Option configures Open and New.
+// Option configures New.
 type Option func(*options) error
 
 // WithClock sets the clock used for touch, push and upload times.
@@ -76,100 +73,33 @@ func WithOutbox(o *events.Outbox) Option {
 	}
 }
 
-// WithMaxConns bounds the connection pool Open opens: all connections on
-// PostgreSQL, the read-only connections on SQLite (which always has
-// exactly one writer connection). Default: 10 on PostgreSQL, 4 on SQLite.
-// New refuses it: its database is open already.
-func WithMaxConns(n int) Option {
-	return func(o *options) error {
-		o.db = append(o.db, sqldb.WithMaxConns(n))
-		return nil
-	}
-}
-
-// WithBusyTimeout sets how long a SQLite connection Open opens waits for a
-// lock held by another process sharing the file before failing. Ignored
-// on PostgreSQL. Default: 10s. New refuses it: its database is open
-// already.
-func WithBusyTimeout(d time.Duration) Option {
-	return func(o *options) error {
-		o.db = append(o.db, sqldb.WithBusyTimeout(d))
-		return nil
-	}
-}
-
-func apply(opts []Option) (options, error) {
-	o := options{now: time.Now}
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return o, fmt.Errorf("sqlstore: %w", err)
-		}
-	}
-	return o, nil
-}
-
-// Open connects to the database named by dsn and brings its schema up to
-// date; Close closes the database. A dsn starting with postgres:// or
-// postgresql:// selects PostgreSQL (any libpq URL parameters pgx accepts);
-// anything else is the path of a SQLite database file, created with its
-// directory if missing. A DSN Open cannot use fails with meta.ErrInvalid.
+// New keeps the metadata in db, an open database other stores may share
+// (see sqldb.Open), and brings its schema up to date. Close leaves db
+// open: the caller closes it after every store using it.
 //
-// Open reads only the schema version: its cost does not grow with the
+// New reads only the schema version: its cost does not grow with the
 // amount of data stored. Several processes may open the same database at
 // once; migrations run in one transaction under a lock (an advisory lock on
 // PostgreSQL, the write lock on SQLite), so exactly one applies them.
-func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	o, err := apply(opts)
-	if err != nil {
-		return nil, err
-	}
-	db, err := sqldb.Open(ctx, dsn, o.db...)
-	if errors.Is(err, sqldb.ErrInvalidDSN) {
-		return nil, fmt.Errorf("sqlstore: %w: %w", err, meta.ErrInvalid)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: %w", err)
-	}
-	s, err := newStore(ctx, db, o)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	s.ownsDB = true
-	return s, nil
-}
-
-// New keeps the metadata in db, an open database other stores may share,
-// and brings its schema up to date as Open does. Close leaves db open:
-// the caller closes it after every store using it.
 func New(ctx context.Context, db *sqldb.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlstore: nil database")
 	}
-	o, err := apply(opts)
-	if err != nil {
-		return nil, err
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("sqlstore: %w", err)
+		}
 	}
-	if len(o.db) > 0 {
-		return nil, errors.New("sqlstore: WithMaxConns and WithBusyTimeout configure Open; New's database is open already")
-	}
-	return newStore(ctx, db, o)
-}
-
-func newStore(ctx context.Context, db *sqldb.DB, o options) (*Store, error) {
 	if err := db.Migrate(ctx, migrations, "migrations", migrationTable, migrationLockKey); err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
 	return &Store{db: db, now: o.now, outbox: o.outbox}, nil
 }
 
-// Close closes the database if Open opened it.
-func (s *Store) Close() error {
-	if !s.ownsDB {
-		return nil
-	}
-	return s.db.Close()
-}
+// Close releases nothing: the database belongs to New's caller, who
+// closes it after every store using it.
+func (s *Store) Close() error { return nil }
 
 func (s *Store) nowNS() int64 { return s.now().UnixNano() }
 

@@ -119,13 +119,7 @@ func (s *Store) AdvanceUpload(ctx context.Context, u *meta.Upload, from int64) e
 
 // DeleteUpload ends a session; meta.ErrNotFound if absent.
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.db.Q(`DELETE FROM uploads WHERE id = ?`), id)
-		if err != nil {
-			return err
-		}
-		return requireRow(res)
-	})
+	err := s.execOne(ctx, `DELETE FROM uploads WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete upload %s: %w", id, err)
 	}

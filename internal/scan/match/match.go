@@ -61,18 +61,12 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithoutEndOfLife disables end-of-life findings (default: enabled).
-func WithoutEndOfLife() Option {
-	return func(m *Matcher) error { m.eol = false; return nil }
-}
-
 // Matcher matches inventories against a database. It is safe for
 // concurrent use.
 type Matcher struct {
 	db  DB
 	now func() time.Time
 	log *slog.Logger
-	eol bool
 }
 
 // New returns a Matcher reading db.
@@ -80,7 +74,7 @@ func New(db DB, opts ...Option) (*Matcher, error) {
 	if db == nil {
 		return nil, errors.New("match: nil database")
 	}
-	m := &Matcher{db: db, now: time.Now, log: slog.Default(), eol: true}
+	m := &Matcher{db: db, now: time.Now, log: slog.Default()}
 	for _, o := range opts {
 		if err := o(m); err != nil {
 			return nil, fmt.Errorf("match: %w", err)
@@ -176,13 +170,11 @@ func (m *Matcher) MatchAll(ctx context.Context, invs []*catalog.Inventory) ([]*R
 				}
 			}
 		}
-		if m.eol {
-			fs, err := m.endOfLife(inv)
-			if err != nil {
-				return nil, err
-			}
-			res.Findings = append(res.Findings, fs...)
+		fs, err := m.endOfLife(inv)
+		if err != nil {
+			return nil, err
 		}
+		res.Findings = append(res.Findings, fs...)
 		Sort(res.Findings)
 		sort.Strings(res.Warnings)
 	}
@@ -408,7 +400,7 @@ func (m *Matcher) judgeTarget(t target, cmps map[string]*cachingComparator, warn
 				}
 				// Several entries of one advisory describe branches of the
 				// same package; all their fixes are listed.
-				v := judgeWith(cmp, semverCmp, af, inst, iv)
+				v := judge(cmp, semverCmp, af, inst, iv)
 				h.all = append(h.all, v.all...)
 				if v.affected {
 					if !affected {

@@ -21,13 +21,9 @@ type verdict struct {
 
 // judge decides whether installed (parsed as iv by cmp) is affected by af.
 // Unparsable event versions make that range unusable, never affected.
-func judge(cmp version.Comparator, af *osv.Affected, installed string, iv version.Version) verdict {
-	return judgeWith(cmp, version.Semver{}, af, installed, iv)
-}
-
-// judgeWith is judge with the comparator for OSV SEMVER ranges given, so
-// callers can pass caching comparators.
-func judgeWith(cmp, semverCmp version.Comparator, af *osv.Affected, installed string, iv version.Version) verdict {
+// semverCmp compares OSV SEMVER ranges, so callers can pass a caching
+// comparator.
+func judge(cmp, semverCmp version.Comparator, af *osv.Affected, installed string, iv version.Version) verdict {
 	var v verdict
 	if len(af.Versions) > 0 {
 		// Explicit lists hold the registry's own spellings, often hundreds

@@ -68,7 +68,7 @@ func TestJudgeOSVSemantics(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := judge(cmp, &tt.af, inst, iv)
+			got := judge(cmp, version.Semver{}, &tt.af, inst, iv)
 			if got.affected != tt.want {
 				t.Errorf("affected = %v, want %v", got.affected, tt.want)
 			}

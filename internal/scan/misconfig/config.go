@@ -12,6 +12,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 
 	"github.com/moat-dev/moat/internal/lazyregexp"
+	"github.com/moat-dev/moat/internal/redact"
 	"github.com/moat-dev/moat/internal/scan/report"
 )
 
@@ -63,16 +64,6 @@ var sensitivePorts = map[int]struct {
 	5985:  {"WinRM", report.Medium},
 	5986:  {"WinRM over TLS", report.Medium},
 	10250: {"kubelet API", report.High},
-}
-
-// SensitivePorts lists the port numbers CheckConfig reports, ascending.
-func SensitivePorts() []int {
-	out := make([]int, 0, len(sensitivePorts))
-	for p := range sensitivePorts {
-		out = append(out, p)
-	}
-	sort.Ints(out)
-	return out
 }
 
 var (
@@ -143,7 +134,7 @@ func CheckConfig(img *dockerspec.DockerOCIImage) []Finding {
 	for i, h := range img.History {
 		line := h.CreatedBy
 		if m := addRemote().FindStringSubmatch(line); m != nil {
-			add(CheckAddRemote, report.Medium, "ADD of a remote URL", "image-history", "history entry %d downloads %s with ADD", i+1, redactURL(m[1]))
+			add(CheckAddRemote, report.Medium, "ADD of a remote URL", "image-history", "history entry %d downloads %s with ADD", i+1, redact.URL(m[1]))
 		}
 		for _, name := range historySecrets(line) {
 			add(CheckHistorySecret, report.High, "Secret in build history", "image-history", "history entry %d records %s with a value; build arguments and ENV are readable by anyone who can pull the image", i+1, name)
@@ -186,23 +177,4 @@ func historySecrets(line string) []string {
 		}
 	}
 	return names
-}
-
-// redactURL drops user information and the query so credentials in URLs
-// never reach output.
-func redactURL(u string) string {
-	u, _, _ = strings.Cut(u, "?")
-	u, _, _ = strings.Cut(u, "#")
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	host, path, hasPath := strings.Cut(rest, "/")
-	if i := strings.LastIndex(host, "@"); i >= 0 {
-		host = "***@" + host[i+1:]
-	}
-	if hasPath {
-		return scheme + "://" + host + "/" + path
-	}
-	return scheme + "://" + host
 }

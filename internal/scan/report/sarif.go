@@ -1,90 +1,18 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/moat-dev/moat/internal/sarif"
 )
 
 // SARIF 2.1.0, the subset GitHub code scanning reads: one rule per
 // vulnerability id (or secret or misconfiguration rule), one result per
 // finding located at the file the package was read from, or at the path
 // and line of a secret or misconfiguration.
-const sarifSchema = "https://json.schemastore.org/sarif-2.1.0.json"
-
-type sarifLog struct {
-	Schema  string     `json:"$schema"`
-	Version string     `json:"version"`
-	Runs    []sarifRun `json:"runs"`
-}
-
-type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
-}
-
-type sarifTool struct {
-	Driver sarifDriver `json:"driver"`
-}
-
-type sarifDriver struct {
-	Name           string      `json:"name"`
-	InformationURI string      `json:"informationUri"`
-	Version        string      `json:"version,omitempty"`
-	Rules          []sarifRule `json:"rules"`
-}
-
-type sarifRule struct {
-	ID               string         `json:"id"`
-	Name             string         `json:"name"`
-	ShortDescription sarifText      `json:"shortDescription"`
-	FullDescription  sarifText      `json:"fullDescription"`
-	HelpURI          string         `json:"helpUri,omitempty"`
-	Help             sarifHelp      `json:"help"`
-	Properties       map[string]any `json:"properties"`
-	DefaultConfig    sarifConfig    `json:"defaultConfiguration"`
-}
-
-type sarifConfig struct {
-	Level string `json:"level"`
-}
-
-type sarifText struct {
-	Text string `json:"text"`
-}
-
-type sarifHelp struct {
-	Text     string `json:"text"`
-	Markdown string `json:"markdown"`
-}
-
-type sarifResult struct {
-	RuleID              string            `json:"ruleId"`
-	RuleIndex           int               `json:"ruleIndex"`
-	Level               string            `json:"level"`
-	Message             sarifText         `json:"message"`
-	Locations           []sarifLocation   `json:"locations"`
-	PartialFingerprints map[string]string `json:"partialFingerprints"`
-}
-
-type sarifLocation struct {
-	PhysicalLocation sarifPhysical `json:"physicalLocation"`
-}
-
-type sarifPhysical struct {
-	ArtifactLocation sarifArtifact `json:"artifactLocation"`
-	Region           sarifRegion   `json:"region"`
-}
-
-type sarifArtifact struct {
-	URI string `json:"uri"`
-}
-
-type sarifRegion struct {
-	StartLine int `json:"startLine"`
-}
 
 func sarifLevel(s Severity) string {
 	switch s {
@@ -106,7 +34,7 @@ func securitySeverity(f *Finding) string {
 
 // WriteSARIF writes the findings as a SARIF 2.1.0 log.
 func WriteSARIF(w io.Writer, r *Report) error {
-	run := sarifRun{Tool: sarifTool{Driver: sarifDriver{Name: "moat", InformationURI: "https://github.com/moat-dev/moat", Rules: []sarifRule{}}}, Results: []sarifResult{}}
+	run := sarif.Run{Tool: sarif.Tool{Driver: sarif.Driver{Name: "moat", InformationURI: "https://github.com/moat-dev/moat", Rules: []sarif.Rule{}}}, Results: []sarif.Result{}}
 	ruleIdx := map[string]int{}
 	for i := range r.Findings {
 		f := &r.Findings[i]
@@ -128,15 +56,15 @@ func WriteSARIF(w io.Writer, r *Report) error {
 		if desc == "" {
 			desc = f.ID
 		}
-		rule := sarifRule{
-			ID: f.ID, Name: ruleName(f), ShortDescription: sarifText{clip(desc, 200)}, FullDescription: sarifText{desc},
-			Help: sarifHelp{Text: help, Markdown: md},
+		rule := sarif.Rule{
+			ID: f.ID, Name: ruleName(f), ShortDescription: sarif.Text{Text: clip(desc, 200)}, FullDescription: sarif.Text{Text: desc},
+			Help: sarif.Help{Text: help, Markdown: md},
 			Properties: map[string]any{
 				"security-severity": securitySeverity(f),
 				"tags":              []string{"security", kindTag(f), f.Severity.String()},
 				"precision":         "very-high",
 			},
-			DefaultConfig: sarifConfig{Level: sarifLevel(f.Severity)},
+			DefaultConfig: sarif.Config{Level: sarifLevel(f.Severity)},
 		}
 		if len(f.References) > 0 {
 			rule.HelpURI = f.References[0]
@@ -153,7 +81,7 @@ func WriteSARIF(w io.Writer, r *Report) error {
 		if f.Location != nil {
 			// Pseudo-paths ("image-config:Env") would read as URI schemes.
 			uri = strings.ReplaceAll(strings.TrimPrefix(f.Location.Path, "/"), ":", "/")
-			line = max(f.Location.Line, 1)
+			line = f.Location.Line
 		}
 		if uri == "" {
 			uri = "image"
@@ -174,16 +102,14 @@ func WriteSARIF(w io.Writer, r *Report) error {
 		if f.Location != nil && f.Location.Layer != "" {
 			msg += "\nLayer: " + f.Location.Layer
 		}
-		run.Results = append(run.Results, sarifResult{
-			RuleID: f.ID, RuleIndex: ruleIdx[f.ID], Level: sarifLevel(f.Severity), Message: sarifText{msg},
-			Locations:           []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: uri}, Region: sarifRegion{StartLine: line}}}},
+		run.Results = append(run.Results, sarif.Result{
+			RuleID: f.ID, RuleIndex: ruleIdx[f.ID], Level: sarifLevel(f.Severity), Message: sarif.Text{Text: msg},
+			Locations:           []sarif.Location{sarif.At(uri, line)},
 			PartialFingerprints: map[string]string{"moat/v1": fingerprint(r, f)},
 		})
 	}
 	sort.SliceStable(run.Results, func(i, j int) bool { return run.Results[i].RuleIndex < run.Results[j].RuleIndex })
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(sarifLog{Schema: sarifSchema, Version: "2.1.0", Runs: []sarifRun{run}})
+	return sarif.Write(w, run)
 }
 
 func ruleName(f *Finding) string {

@@ -102,30 +102,6 @@ func WithPlainHTTPUnsafe() Option {
 	return func(o *options) error { o.plainHTTP = true; return nil }
 }
 
-// WithKeychain sets registry credentials. Default: the docker credentials
-// of the user (authn.DefaultKeychain).
-func WithKeychain(k authn.Keychain) Option {
-	return func(o *options) error {
-		if k == nil {
-			return errors.New("source: nil keychain")
-		}
-		o.keychain = k
-		return nil
-	}
-}
-
-// WithPlatform selects the image of a multi-platform index. Default:
-// linux and the running architecture.
-func WithPlatform(goos, goarch string) Option {
-	return func(o *options) error {
-		if goos == "" || goarch == "" {
-			return errors.New("source: platform needs os and architecture")
-		}
-		o.os, o.arch = goos, goarch
-		return nil
-	}
-}
-
 // Open opens SOURCE: a path whose kind is detected (a directory with an
 // oci-layout file is a layout, another directory a root filesystem, a tar
 // with index.json an OCI archive, one with manifest.json a

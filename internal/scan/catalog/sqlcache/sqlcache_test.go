@@ -8,11 +8,11 @@ import (
 	"github.com/moat-dev/moat/internal/scan/catalog"
 	"github.com/moat-dev/moat/internal/scan/catalog/sqlcache"
 	"github.com/moat-dev/moat/internal/sqldb"
-	"github.com/moat-dev/moat/internal/testutil/dbtest"
+	"github.com/moat-dev/moat/internal/sqldb/sqldbtest"
 )
 
 func TestCache(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := t.Context()
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		c, err := sqlcache.New(ctx, db, func() time.Time { return now })

@@ -31,19 +31,6 @@ type Comparator interface {
 	Parse(v string) (Version, error)
 }
 
-// Compare parses both versions with c and compares them.
-func Compare(c Comparator, a, b string) (int, error) {
-	va, err := c.Parse(a)
-	if err != nil {
-		return 0, err
-	}
-	vb, err := c.Parse(b)
-	if err != nil {
-		return 0, err
-	}
-	return va.Compare(vb), nil
-}
-
 // For returns the comparator of an OSV ecosystem; a release suffix
 // ("Debian:12", "Alpine:v3.19") is ignored.
 func For(ecosystem string) Comparator {

@@ -85,7 +85,7 @@ func TestCompare(t *testing.T) {
 		{"Packagist", "1.0.0-RC1", "1.0.0", -1},
 	}
 	for _, tt := range tests {
-		got, err := Compare(For(tt.eco), tt.a, tt.b)
+		got, err := compare(For(tt.eco), tt.a, tt.b)
 		if err != nil {
 			t.Errorf("%s: Compare(%q, %q): %v", tt.eco, tt.a, tt.b, err)
 			continue
@@ -94,6 +94,19 @@ func TestCompare(t *testing.T) {
 			t.Errorf("%s: Compare(%q, %q) = %d, want %d", tt.eco, tt.a, tt.b, got, tt.want)
 		}
 	}
+}
+
+// compare parses both versions with c and compares them.
+func compare(c Comparator, a, b string) (int, error) {
+	va, err := c.Parse(a)
+	if err != nil {
+		return 0, err
+	}
+	vb, err := c.Parse(b)
+	if err != nil {
+		return 0, err
+	}
+	return va.Compare(vb), nil
 }
 
 func TestInvalid(t *testing.T) {
