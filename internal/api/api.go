@@ -16,6 +16,11 @@ import (
 	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/policystore"
+	"github.com/moat-dev/moat/internal/findings"
+	"github.com/moat-dev/moat/internal/meta"
+	"github.com/moat-dev/moat/internal/registry"
+	"github.com/moat-dev/moat/internal/scanning"
+	"github.com/moat-dev/moat/internal/scanrules"
 )
 
 // Identities is what the API needs from the identity service;
@@ -86,6 +91,9 @@ type Config struct {
 	// Checkpoints, when set, makes GET /api/v1/audit/verify check the
 	// chain against its newest signed checkpoint too. Optional.
 	Checkpoints CheckpointVerifier
+	// Scans, when set, serves the scan and SBOM endpoints of images and
+	// the scanning configuration. Optional.
+	Scans Scans
 }
 
 // Option configures New.
@@ -120,6 +128,7 @@ func New(c Config, opts ...Option) (http.Handler, error) {
 		}
 	}
 	h.routes()
+	h.scanRoutes()
 	return h, nil
 }
 
@@ -203,6 +212,17 @@ var errorKinds = []struct {
 	{policystore.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
 	{policystore.ErrExists, "EXISTS", http.StatusConflict},
 	{audit.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{errNoRoute, "NOT_FOUND", http.StatusNotFound},
+	{scanning.ErrManagedByFile, "CONFLICT", http.StatusConflict},
+	{scanning.ErrNotScanned, "NOT_SCANNED", http.StatusConflict},
+	{scanning.ErrNotAnImage, "INVALID", http.StatusBadRequest},
+	{scanrules.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{findings.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{registry.ErrNameInvalid, "INVALID", http.StatusBadRequest},
+	{registry.ErrTagInvalid, "INVALID", http.StatusBadRequest},
+	{registry.ErrManifestUnknown, "NOT_FOUND", http.StatusNotFound},
+	{registry.ErrNameUnknown, "NOT_FOUND", http.StatusNotFound},
+	{meta.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
 }
 
 // writeError answers err. Refusals keep their reason to the log: it names
