@@ -19,10 +19,11 @@ import (
 	"github.com/moat-dev/moat/internal/audit/sqlaudit"
 	"github.com/moat-dev/moat/internal/auth"
 	"github.com/moat-dev/moat/internal/auth/identity"
-	"github.com/moat-dev/moat/internal/auth/identity/identitytest"
+	"github.com/moat-dev/moat/internal/auth/identity/sqlidentity"
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/policystore"
 	"github.com/moat-dev/moat/internal/auth/token"
+	"github.com/moat-dev/moat/internal/sqldb"
 )
 
 type env struct {
@@ -35,7 +36,18 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	ids, err := identity.NewService(identitytest.NewMemStore(),
+	// Identities, policies and the audit log share one database, as in
+	// moat serve: policies attach only to accounts that exist there.
+	db, err := sqldb.Open(ctx, filepath.Join(t.TempDir(), "moat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	is, err := sqlidentity.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := identity.NewService(is,
 		identity.WithArgon2(identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
 	if err != nil {
 		t.Fatal(err)
@@ -46,23 +58,20 @@ func newEnv(t *testing.T) *env {
 	if _, err := ids.CreateUser(ctx, "alice", "alice-password-1"); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	ps, err := policystore.Open(ctx, filepath.Join(dir, "p.db"))
+	ps, err := policystore.New(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ps.Close() })
 	if err := ps.Put(ctx, "admins", policy.Identity, []byte(`{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := ps.Attach(ctx, "admins", policystore.Target{Type: policystore.TargetGroup, Name: identity.AdminGroup}); err != nil {
 		t.Fatal(err)
 	}
-	as, err := sqlaudit.Open(ctx, filepath.Join(dir, "a.db"))
+	as, err := sqlaudit.New(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { as.Close() })
 	log, err := audit.New(as)
 	if err != nil {
 		t.Fatal(err)
