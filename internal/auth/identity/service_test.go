@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -99,7 +100,7 @@ func TestUsersAndPasswords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Type != policy.User || p.Name != "alice" || len(p.Groups) != 1 || p.Groups[0] != "team-a" || p.Subject() != "user:alice" || !strings.HasPrefix(p.Credential, "password:alice:") {
+	if p.Type != policy.User || p.Name != "alice" || len(p.Groups) != 1 || p.Groups[0] != "team-a" || p.Subject() != "user:alice" || p.AccountID == 0 || !strings.HasPrefix(p.Credential, fmt.Sprintf("password:%d:", p.AccountID)) {
 		t.Errorf("principal %+v", p)
 	}
 	for _, c := range [][2]string{{"alice", "password2"}, {"bob", "password1"}, {"alice", ""}, {"", ""}} {
@@ -115,7 +116,7 @@ func TestUsersAndPasswords(t *testing.T) {
 		t.Errorf("groups after removal: %v", p.Groups)
 	}
 	// A password change kills the old password and refresh credentials.
-	if _, err := s.Revalidate(ctx, "user:alice", p.Credential); err != nil {
+	if _, err := s.Revalidate(ctx, "user:alice", p.AccountID, p.Credential); err != nil {
 		t.Fatalf("revalidate before change: %v", err)
 	}
 	if err := s.SetPassword(ctx, "alice", "password2"); err != nil {
@@ -124,14 +125,14 @@ func TestUsersAndPasswords(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "alice", "password1"); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("old password still works: %v", err)
 	}
-	if _, err := s.Revalidate(ctx, "user:alice", p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "user:alice", p.AccountID, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("credential survived password change: %v", err)
 	}
 	p2, err := s.Authenticate(ctx, "alice", "password2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revalidate(ctx, "user:bob", p2.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "user:bob", p2.AccountID, p2.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("credential accepted for another subject: %v", err)
 	}
 	if err := s.SetUserDisabled(ctx, "alice", true); err != nil {
@@ -140,7 +141,7 @@ func TestUsersAndPasswords(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "alice", "password2"); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("disabled user logs in: %v", err)
 	}
-	if _, err := s.Revalidate(ctx, "user:alice", p2.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "user:alice", p2.AccountID, p2.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("disabled user revalidates: %v", err)
 	}
 	if _, err := s.Lookup(ctx, "user:alice"); !errors.Is(err, identity.ErrUnauthenticated) {
@@ -170,7 +171,7 @@ func TestRobots(t *testing.T) {
 			t.Errorf("%v: %v", c, err)
 		}
 	}
-	if _, err := s.Revalidate(ctx, "robot:ci", p.Credential); err != nil {
+	if _, err := s.Revalidate(ctx, "robot:ci", p.AccountID, p.Credential); err != nil {
 		t.Errorf("revalidate: %v", err)
 	}
 	// Rotation invalidates the old secret and refresh credential.
@@ -181,7 +182,7 @@ func TestRobots(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "robot+ci", secret); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("old secret works after rotation: %v", err)
 	}
-	if _, err := s.Revalidate(ctx, "robot:ci", p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "robot:ci", p.AccountID, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("old credential revalidates: %v", err)
 	}
 	p, err = s.Authenticate(ctx, "robot+ci", newSecret)
@@ -204,7 +205,7 @@ func TestRobots(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "robot+ci", newSecret); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("expired robot logs in: %v", err)
 	}
-	if _, err := s.Revalidate(ctx, "robot:ci", p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "robot:ci", p.AccountID, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("expired robot revalidates: %v", err)
 	}
 }
@@ -218,7 +219,7 @@ func TestAccessTokens(t *testing.T) {
 	if _, err := s.CreateUser(ctx, "bob", "password1"); err != nil {
 		t.Fatal(err)
 	}
-	tok, secret, err := s.CreateAccessToken(ctx, "alice", "laptop", 0)
+	tok, secret, err := s.CreateAccessToken(ctx, "alice", identity.TokenOptions{Description: "laptop"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestAccessTokens(t *testing.T) {
 	if err := s.RevokeAccessToken(ctx, "bob", tok.ID); !errors.Is(err, identity.ErrNotFound) {
 		t.Errorf("bob revokes alice's token: %v", err)
 	}
-	_, secret2, err := s.CreateAccessToken(ctx, "alice", "ci", time.Hour)
+	_, secret2, err := s.CreateAccessToken(ctx, "alice", identity.TokenOptions{Description: "ci", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestAccessTokens(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "alice", secret); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("revoked token works: %v", err)
 	}
-	if _, err := s.Revalidate(ctx, "user:alice", p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "user:alice", p.AccountID, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("revoked token revalidates: %v", err)
 	}
 	if _, err := s.Authenticate(ctx, "alice", secret2); err != nil {
@@ -260,10 +261,10 @@ func TestAccessTokens(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "alice", secret2); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("expired token works: %v", err)
 	}
-	if _, _, err := s.CreateAccessToken(ctx, "alice", "", time.Second); !errors.Is(err, identity.ErrInvalid) {
+	if _, _, err := s.CreateAccessToken(ctx, "alice", identity.TokenOptions{TTL: time.Second}); !errors.Is(err, identity.ErrInvalid) {
 		t.Errorf("1s token: %v", err)
 	}
-	if _, _, err := s.CreateAccessToken(ctx, "carol", "", 0); !errors.Is(err, identity.ErrNotFound) {
+	if _, _, err := s.CreateAccessToken(ctx, "carol", identity.TokenOptions{}); !errors.Is(err, identity.ErrNotFound) {
 		t.Errorf("token for missing user: %v", err)
 	}
 	if ts, err := s.AccessTokens(ctx, "alice"); err != nil || len(ts) != 2 {
