@@ -89,6 +89,13 @@ func TestRegistryTokensCannotMintPATs(t *testing.T) {
 			t.Errorf("%s bearer token revokes a PAT: %d", name, got)
 		}
 	}
+	// Nor does an administrator's bearer token reach the management API:
+	// no registry scope grants it, so the refusal is 403, not a
+	// challenge to fetch another token.
+	adminTok := e.issue(t, token.Request{Username: "admin", Password: e.pw["admin"], Scopes: sc})
+	if got := e.callBearer(t, adminTok.Token, "GET", "/api/v1/users", nil, nil); got != 403 {
+		t.Errorf("admin bearer token lists users: %d", got)
+	}
 	if ts, _ := e.ids.AccessTokens(context.Background(), "carol"); len(ts) != 1 {
 		t.Errorf("carol has %d tokens, want the one minted with her password", len(ts))
 	}
