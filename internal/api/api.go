@@ -186,8 +186,13 @@ var errorKinds = []struct {
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var refusal interface{ Challenge() string }
 	var tooBig *http.MaxBytesError
+	var throttled *identity.ThrottledError
 	e, status := apiError{Code: "INTERNAL", Message: "internal error"}, http.StatusInternalServerError
 	switch {
+	case errors.As(err, &throttled):
+		// Password hashing refused the work at once (too much pending).
+		w.Header().Set("Retry-After", auth.RetryAfterSeconds(throttled.RetryAfter()))
+		e, status = apiError{"TOOMANYREQUESTS", "too many requests; retry later"}, http.StatusTooManyRequests
 	case errors.As(err, &refusal):
 		if ch := refusal.Challenge(); ch != "" {
 			w.Header().Set("WWW-Authenticate", `Basic realm="moat"`)

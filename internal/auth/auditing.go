@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/moat-dev/moat/internal/audit"
+	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/token"
 	"github.com/moat-dev/moat/internal/distribution"
@@ -63,6 +64,8 @@ func TokenAudit(a Appender, log *slog.Logger) func(context.Context, token.Event)
 // errorClass names a token failure without echoing credentials.
 func errorClass(err error) string {
 	switch {
+	case errors.Is(err, token.ErrThrottled):
+		return "throttled"
 	case errors.Is(err, token.ErrUnauthorized):
 		return "authentication failed"
 	case errors.Is(err, token.ErrUnsupportedGrant):
@@ -92,8 +95,12 @@ func LoginAudit(a Appender, log *slog.Logger) func(context.Context, Login) {
 		if ev.Err != nil {
 			// Unauthenticated: the name as presented.
 			actor, result = failedActor, audit.ResultFailure
-			details["error"] = "authentication failed"
-			if !errors.Is(ev.Err, ErrUnauthenticated) {
+			switch {
+			case errors.Is(ev.Err, identity.ErrThrottled):
+				details["error"] = "throttled"
+			case errors.Is(ev.Err, ErrUnauthenticated):
+				details["error"] = "authentication failed"
+			default:
 				details["error"] = "internal error"
 			}
 		}

@@ -603,6 +603,15 @@ func (g *Guard) Middleware(listener string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		listener := g.listenerOf(r.Context(), listener)
 		c, err := g.Identify(r, listener)
+		var throttled *identity.ThrottledError
+		if errors.As(err, &throttled) {
+			// Refused before the credentials were checked: neither a
+			// challenge (they may be right) nor a server error.
+			g.log.InfoContext(r.Context(), "login throttled", "remote", r.RemoteAddr, "err", err)
+			w.Header().Set("Retry-After", RetryAfterSeconds(throttled.RetryAfter()))
+			writeError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", "too many failed logins; retry later", "")
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, ErrUnauthenticated) {
 				g.log.ErrorContext(r.Context(), "identify caller", "err", err)
@@ -623,6 +632,12 @@ func (g *Guard) Middleware(listener string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
 	})
+}
+
+// RetryAfterSeconds formats a wait as a Retry-After value: whole
+// seconds, rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
 }
 
 func (g *Guard) challenge(r *http.Request, listener, errCode string) string {

@@ -32,6 +32,11 @@ func (a tokenAuthn) Authenticate(ctx context.Context, user, pass string) (token.
 	if errors.Is(err, identity.ErrUnauthenticated) {
 		return token.Identity{}, fmt.Errorf("%w: %w", token.ErrUnauthorized, err)
 	}
+	if errors.Is(err, identity.ErrThrottled) {
+		// The *identity.ThrottledError stays in the chain: its
+		// RetryAfter sets the endpoint's Retry-After.
+		return token.Identity{}, fmt.Errorf("%w: %w", token.ErrThrottled, err)
+	}
 	if err != nil {
 		return token.Identity{}, err
 	}

@@ -24,22 +24,74 @@ func unauthenticated(format string, args ...any) error {
 // Authenticate checks a username and password (a user password, a
 // personal access token or a robot secret) and returns the principal.
 // Failures wrap ErrUnauthenticated; store failures are returned as they
-// are, so an outage is not reported as bad credentials.
+// are, so an outage is not reported as bad credentials. A login held
+// back by the LoginLimits, or refused a hashing worker, is a
+// *ThrottledError (ErrThrottled), returned before any hashing; the
+// source is the address WithSource put in ctx.
 func (s *Service) Authenticate(ctx context.Context, username, password string) (Principal, error) {
 	now := s.now()
 	// The epoch is read before anything is looked up, so a change made
 	// meanwhile leaves what this call remembers already stale.
 	epoch := s.Epoch()
+	robot := strings.HasPrefix(username, RobotUserPrefix)
+	pat := !robot && strings.HasPrefix(password, tokenSecretPfx)
+	// Throttling comes first, before even the cache of good passwords: a
+	// held-back guesser must learn nothing, and a cache hit would tell
+	// it that a guess was right.
+	src := SourceFrom(ctx)
+	if err := s.logins.check(username, src, now); err != nil {
+		return Principal{}, err
+	}
+	var key [32]byte
+	if !robot && !pat {
+		key = s.cacheKeyFor(username, password)
+		if p, ok := s.cached(key, now); ok {
+			return p, nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return Principal{}, err
+	}
+	var (
+		p   Principal
+		err error
+	)
 	switch {
-	case strings.HasPrefix(username, RobotUserPrefix):
-		return s.authRobot(ctx, strings.TrimPrefix(username, RobotUserPrefix), password, now)
-	case strings.HasPrefix(password, tokenSecretPfx):
-		return s.authToken(ctx, username, password, now)
+	case robot:
+		p, err = s.authRobot(ctx, strings.TrimPrefix(username, RobotUserPrefix), password, now)
+	case pat:
+		p, err = s.authToken(ctx, username, password, now)
+	default:
+		p, err = s.checkPassword(ctx, key, username, password, now, epoch)
 	}
-	key := s.cacheKeyFor(username, password)
-	if p, ok := s.cached(key, now); ok {
-		return p, nil
+	switch {
+	case err == nil:
+		s.logins.succeeded(username, src, now)
+	case errors.Is(err, ErrUnauthenticated):
+		s.logins.failed(username, src, now)
 	}
+	return p, err
+}
+
+// checkPassword verifies a user's password, once for all identical
+// checks in flight. The shared check does not end when the caller that
+// started it leaves (the others may still want it); each caller stops
+// waiting when its own ctx ends.
+func (s *Service) checkPassword(ctx context.Context, key [32]byte, username, password string, now time.Time, epoch uint64) (Principal, error) {
+	shared := context.WithoutCancel(ctx)
+	ch := s.checks.DoChan(string(key[:]), func() (any, error) {
+		return s.verifyPassword(shared, key, username, password, now, epoch)
+	})
+	select {
+	case r := <-ch:
+		p, _ := r.Val.(Principal)
+		return p, r.Err
+	case <-ctx.Done():
+		return Principal{}, ctx.Err()
+	}
+}
+
+func (s *Service) verifyPassword(ctx context.Context, key [32]byte, username, password string, now time.Time, epoch uint64) (Principal, error) {
 	u, err := s.store.User(ctx, username)
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
 		// Spend the same time as for a real user. The first such login

@@ -15,7 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/moat-dev/moat/internal/auth/policy"
+	"github.com/moat-dev/moat/internal/auth/throttle"
 )
 
 // Credential prefixes on the wire.
@@ -82,7 +85,13 @@ type Service struct {
 	argon       Argon2Params
 	tokenTTL    time.Duration
 	maxTokenTTL time.Duration
-	hashSem     chan struct{}
+	limits      LoginLimits
+	hashing     *throttle.Pool
+	logins      *loginThrottle
+	// checks runs identical password checks in flight at once only once:
+	// a client sending the same Basic credentials on parallel requests
+	// costs one hash, not one of its source's few hashing slots each.
+	checks singleflight.Group
 	// decoy is a hash to verify against for unknown users, so they cost
 	// as much as real ones. It is made on first need, not at start-up.
 	decoy func() (string, error)
@@ -170,14 +179,15 @@ const (
 	maxTokenTTLLimit = 366 * 24 * time.Hour
 )
 
-// WithMaxConcurrentHashes bounds password hashes running at once.
+// WithMaxConcurrentHashes bounds password hashes running at once
+// (LoginLimits.Hashing.Workers); apply it after WithLoginLimits.
 // Default: 4.
 func WithMaxConcurrentHashes(n int) Option {
 	return func(s *Service) error {
 		if n < 1 {
 			return fmt.Errorf("max concurrent hashes %d < 1", n)
 		}
-		s.hashSem = make(chan struct{}, n)
+		s.limits.Hashing.Workers = n
 		return nil
 	}
 }
@@ -200,7 +210,7 @@ func NewService(store Store, opts ...Option) (*Service, error) {
 		return nil, errors.New("identity: nil store")
 	}
 	s := &Service{store: store, now: time.Now, argon: DefaultArgon2(), tokenTTL: DefaultTokenTTL, maxTokenTTL: DefaultMaxTokenTTL,
-		hashSem: make(chan struct{}, 4), cacheTTL: time.Minute, cache: map[[32]byte]cached{}}
+		limits: DefaultLoginLimits(), cacheTTL: time.Minute, cache: map[[32]byte]cached{}}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, fmt.Errorf("identity: %w", err)
@@ -209,6 +219,13 @@ func NewService(store Store, opts ...Option) (*Service, error) {
 	if s.tokenTTL > s.maxTokenTTL {
 		return nil, fmt.Errorf("identity: default token lifetime %v exceeds the maximum %v", s.tokenTTL, s.maxTokenTTL)
 	}
+	var err error
+	if s.hashing, err = throttle.NewPool(s.limits.Hashing); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if s.logins, err = newLoginThrottle(s.limits); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
 	if _, err := rand.Read(s.cacheKey[:]); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
@@ -216,19 +233,15 @@ func NewService(store Store, opts ...Option) (*Service, error) {
 	return s, nil
 }
 
-// hash runs fn holding a hashing slot; ctx bounds the wait.
+// hash runs fn on a hashing worker, shared fairly between the sources
+// WithSource names; ctx bounds the wait. A source over its share, or a
+// full queue, is refused at once with a *ThrottledError.
 func (s *Service) hash(ctx context.Context, fn func()) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	err := s.hashing.Do(ctx, SourceFrom(ctx), fn)
+	if errors.Is(err, throttle.ErrBusy) {
+		return &ThrottledError{Wait: time.Second, Reason: "too many password checks pending"}
 	}
-	select {
-	case s.hashSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-s.hashSem }()
-	fn()
-	return nil
+	return err
 }
 
 func checkPassword(pw string) error {

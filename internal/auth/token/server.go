@@ -18,6 +18,11 @@ var (
 	// ErrUnsupportedGrant: grant_type is neither password nor
 	// refresh_token.
 	ErrUnsupportedGrant = errors.New("unsupported grant type")
+	// ErrThrottled: the login was refused before its credentials were
+	// checked (too many failures, or too many pending). An error in the
+	// chain with a RetryAfter() time.Duration method says how long to
+	// wait.
+	ErrThrottled = errors.New("too many login attempts")
 )
 
 // Identity is who a credential belongs to; the zero Identity is the
@@ -44,7 +49,8 @@ func (id Identity) check() error {
 }
 
 // Authenticator checks credentials. Implementations return an error
-// wrapping ErrUnauthorized for wrong, disabled, expired or revoked ones.
+// wrapping ErrUnauthorized for wrong, disabled, expired or revoked ones,
+// and ErrThrottled for a login refused unchecked.
 type Authenticator interface {
 	Authenticate(ctx context.Context, username, password string) (Identity, error)
 	// Revalidate checks that the credential and account a refresh token
