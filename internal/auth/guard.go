@@ -583,8 +583,10 @@ func (g *Guard) Authorize(ctx context.Context, action policy.Action, repo string
 	if d.Allowed {
 		return nil
 	}
-	// An anonymous caller may be allowed after logging in.
-	return deny(d, anonymous, "")
+	// An anonymous caller may be allowed after logging in; one holding a
+	// token with the scope has been through the token flow already, and
+	// a challenge would only send it round again.
+	return deny(d, anonymous && c.Claims == nil, "")
 }
 
 // Allowed is Authorize as a boolean, for filtering lists (catalog
@@ -630,7 +632,11 @@ func (g *Guard) Middleware(listener string, next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required", g.challenge(r, listener, ""))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
+		// The source address goes along for the identity service: a
+		// password hashed for this request (a user created through
+		// /api/) counts against its share of the hashing workers.
+		ctx := identity.WithSource(WithCaller(r.Context(), c), c.Context.SourceIP)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
