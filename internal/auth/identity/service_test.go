@@ -372,3 +372,127 @@ func TestHashConcurrencyBound(t *testing.T) {
 		t.Errorf("cancelled login: %v", err)
 	}
 }
+
+// TestRevalidateBindsAccount (#10 findings 2 and 4): a credential is
+// good only for the account it was issued to, named by its id: not for
+// another id, not for a re-created account of the same name, and not in
+// the formats earlier versions issued (without the id).
+func TestRevalidateBindsAccount(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newService(t)
+	if _, err := s.CreateUser(ctx, "alice", "password1"); err != nil {
+		t.Fatal(err)
+	}
+	pw, err := s.Authenticate(ctx, "alice", "password1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := s.CreateAccessToken(ctx, "alice", identity.TokenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pat, err := s.Authenticate(ctx, "alice", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rsecret, err := s.CreateRobot(ctx, "ci", identity.RobotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	robot, err := s.Authenticate(ctx, "robot+ci", rsecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []identity.Principal{pw, pat, robot} {
+		if _, err := s.Revalidate(ctx, p.Subject(), p.AccountID, p.Credential); err != nil {
+			t.Errorf("%s: %v", p.Credential, err)
+		}
+		if _, err := s.Revalidate(ctx, p.Subject(), p.AccountID+1000, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+			t.Errorf("%s with another account id: %v", p.Credential, err)
+		}
+		if _, err := s.Revalidate(ctx, p.Subject(), 0, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+			t.Errorf("%s without an account id: %v", p.Credential, err)
+		}
+	}
+	if _, err := s.Revalidate(ctx, "robot:ci", pw.AccountID, pw.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+		t.Errorf("a password credential for a robot subject: %v", err)
+	}
+	fp := pw.Credential[strings.LastIndex(pw.Credential, ":")+1:]
+	for _, old := range []string{"password:alice:" + fp, fmt.Sprint("pat:", pat.AccountID), "robot:ci:" + fp, "", "password", "x:1:2"} {
+		if _, err := s.Revalidate(ctx, "user:alice", pw.AccountID, old); !errors.Is(err, identity.ErrUnauthenticated) {
+			t.Errorf("credential %q: %v", old, err)
+		}
+	}
+	// Delete and re-create both accounts with the same secrets where
+	// possible: nothing issued before holds.
+	if err := s.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "alice", "password1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRobot(ctx, "ci"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateRobot(ctx, "ci", identity.RobotOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []identity.Principal{pw, pat, robot} {
+		if _, err := s.Revalidate(ctx, p.Subject(), p.AccountID, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+			t.Errorf("%s after re-creation: %v", p.Credential, err)
+		}
+	}
+}
+
+// TestEpoch (#10 finding 3): changes through this Service move the epoch
+// at once; changes by another process sharing the store move it when
+// Refresh sees them, and drop the password cache.
+func TestEpoch(t *testing.T) {
+	ctx := context.Background()
+	server, c, st := newService(t)
+	cli, err := identity.NewService(st, identity.WithArgon2(cheap), identity.WithClock(c.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.CreateUser(ctx, "bob", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Refresh(ctx); err != nil { // sees bob's creation
+		t.Fatal(err)
+	}
+	if _, err := server.Authenticate(ctx, "bob", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	e := server.Epoch()
+	if changed, err := server.Refresh(ctx); err != nil || changed || server.Epoch() != e {
+		t.Fatalf("refresh without a change: %v %v", changed, err)
+	}
+	if err := cli.DeleteUser(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	// Until the server refreshes, its cache still answers (for at most a
+	// second in a server, which refreshes every second)...
+	if _, err := server.Authenticate(ctx, "bob", "bob-password"); err != nil {
+		t.Fatalf("cached login before the refresh: %v", err)
+	}
+	if changed, err := server.Refresh(ctx); err != nil || !changed || server.Epoch() == e {
+		t.Fatalf("refresh after another process's change: %v %v", changed, err)
+	}
+	// ...and not after.
+	if _, err := server.Authenticate(ctx, "bob", "bob-password"); !errors.Is(err, identity.ErrUnauthenticated) {
+		t.Errorf("deleted user logs in after the refresh: %v", err)
+	}
+	e = server.Epoch()
+	if _, err := server.CreateGroup(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.AddMember(ctx, "g", "admin"); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if server.Epoch() == e {
+		t.Error("a change through the Service left the epoch")
+	}
+}
