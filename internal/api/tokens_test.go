@@ -166,3 +166,41 @@ func TestPATsCannotOutgrowTheirGrant(t *testing.T) {
 		t.Errorf("robot mints for alice: %d", got)
 	}
 }
+
+// TestAttachToMissingAccount (#10 finding 4): attaching a policy to a
+// user, group or robot that does not exist is 404, and nothing is
+// stored; deleting an account through the API detaches its policies.
+func TestAttachToMissingAccount(t *testing.T) {
+	e := newEnv(t)
+	doc := json.RawMessage(`{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":"registry:Pull","Resource":"*"}]}`)
+	if got := e.call(t, "admin", "PUT", "/api/v1/policies/read", map[string]any{"kind": "identity", "document": doc}, nil); got != 204 {
+		t.Fatalf("put policy: %d", got)
+	}
+	for _, target := range []string{"user/nobody", "group/nogroup", "robot/norobot"} {
+		var body apiErr
+		if got := e.call(t, "admin", "PUT", "/api/v1/policies/read/attachments/"+target, nil, &body); got != 404 || body.Error.Code != "NOT_FOUND" {
+			t.Errorf("attach to missing %s: %d %+v", target, got, body)
+		}
+	}
+	if got := e.call(t, "admin", "POST", "/api/v1/robots", map[string]string{"name": "ci"}, nil); got != 201 {
+		t.Fatalf("create robot: %d", got)
+	}
+	if got := e.call(t, "admin", "PUT", "/api/v1/policies/read/attachments/robot/ci", nil, nil); got != 204 {
+		t.Fatalf("attach: %d", got)
+	}
+	if got := e.call(t, "admin", "DELETE", "/api/v1/robots/ci", nil, nil); got != 204 {
+		t.Fatalf("delete robot: %d", got)
+	}
+	var pols struct {
+		Policies []struct {
+			Name        string
+			Attachments []struct{ Type, Name string }
+		}
+	}
+	e.call(t, "admin", "GET", "/api/v1/policies", nil, &pols)
+	for _, p := range pols.Policies {
+		if p.Name == "read" && len(p.Attachments) != 0 {
+			t.Errorf("policy still attached after the robot's deletion: %+v", p.Attachments)
+		}
+	}
+}

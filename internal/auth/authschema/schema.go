@@ -47,7 +47,8 @@ const (
 var accountTables = map[AccountKind]string{User: "auth_users", Group: "auth_groups", Robot: "auth_robots"}
 
 // BumpGeneration raises the identity generation; call it in the
-// transaction of every identity change.
+// transaction of every identity change, before touching other rows, so
+// that writers lock auth_state first and take their locks in one order.
 func BumpGeneration(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE auth_state SET generation = generation + 1 WHERE id = 1`); err != nil {
 		return fmt.Errorf("bump auth generation: %w", err)
@@ -56,7 +57,8 @@ func BumpGeneration(ctx context.Context, tx *sql.Tx) error {
 }
 
 // NextID hands out a new account or token id, never one given before,
-// and raises the generation (a creation is a change too).
+// and raises the generation (a creation is a change too). Like
+// BumpGeneration, call it before touching other rows.
 func NextID(ctx context.Context, tx *sql.Tx) (int64, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, `UPDATE auth_state SET last_id = last_id + 1, generation = generation + 1 WHERE id = 1 RETURNING last_id`).Scan(&id)

@@ -57,6 +57,20 @@ func notFound(kind, name string) error {
 	return fmt.Errorf("%s %q: %w", kind, name, identity.ErrNotFound)
 }
 
+// write runs fn in a write transaction that first bumps the identity
+// generation: every change is seen by the processes polling it, and
+// every writer locks auth_state first, so writers of the auth tables
+// take their locks in one order (auth_state, then accounts, then
+// attachments) and do not deadlock one another on PostgreSQL.
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.db.Write(ctx, func(tx *sql.Tx) error {
+		if err := authschema.BumpGeneration(ctx, tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 // insert runs an INSERT whose first column is id with an id from
 // authschema.NextID (which also bumps the generation) and returns it.
 func (s *Store) insert(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
@@ -113,9 +127,9 @@ func (s *Store) User(ctx context.Context, name string) (identity.User, error) {
 }
 
 // exec1 runs a change that must hit one row, then, in the same
-// transaction, the follow-ups (may be nil) and a generation bump.
+// transaction, the follow-ups (may be nil).
 func (s *Store) exec1(ctx context.Context, kind, name string, then func(*sql.Tx) error, query string, args ...any) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.db.Q(query), args...)
 		if err != nil {
 			return err
@@ -126,11 +140,9 @@ func (s *Store) exec1(ctx context.Context, kind, name string, then func(*sql.Tx)
 			return notFound(kind, name)
 		}
 		if then != nil {
-			if err := then(tx); err != nil {
-				return err
-			}
+			return then(tx)
 		}
-		return authschema.BumpGeneration(ctx, tx)
+		return nil
 	})
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return fmt.Errorf("write %s %q: %w", kind, name, err)
@@ -208,7 +220,7 @@ func (s *Store) idOf(ctx context.Context, tx *sql.Tx, table, kind, name string) 
 }
 
 func (s *Store) AddMember(ctx context.Context, group, user string) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		gid, err := s.idOf(ctx, tx, "auth_groups", "group", group)
 		if err != nil {
 			return err
@@ -217,10 +229,8 @@ func (s *Store) AddMember(ctx context.Context, group, user string) error {
 		if err != nil {
 			return err
 		}
-		if _, err = tx.ExecContext(ctx, s.db.Q(`INSERT INTO auth_group_members (group_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`), gid, uid); err != nil {
-			return err
-		}
-		return authschema.BumpGeneration(ctx, tx)
+		_, err = tx.ExecContext(ctx, s.db.Q(`INSERT INTO auth_group_members (group_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`), gid, uid)
+		return err
 	})
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return fmt.Errorf("add %q to group %q: %w", user, group, err)
@@ -229,13 +239,10 @@ func (s *Store) AddMember(ctx context.Context, group, user string) error {
 }
 
 func (s *Store) RemoveMember(ctx context.Context, group, user string) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.db.Q(`DELETE FROM auth_group_members
 			WHERE group_id = (SELECT id FROM auth_groups WHERE name = ?) AND user_id = (SELECT id FROM auth_users WHERE name = ?)`), group, user)
-		if err != nil {
-			return err
-		}
-		return authschema.BumpGeneration(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("remove %q from group %q: %w", user, group, err)
@@ -393,17 +400,15 @@ func (s *Store) Token(ctx context.Context, id int64) (identity.AccessToken, erro
 }
 
 func (s *Store) RevokeToken(ctx context.Context, id int64, at time.Time) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		var exists int
 		if err := tx.QueryRowContext(ctx, s.db.Q(`SELECT 1 FROM auth_tokens WHERE id = ?`), id).Scan(&exists); errors.Is(err, sql.ErrNoRows) {
 			return notFound("token", fmt.Sprint(id))
 		} else if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE auth_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), ns(at), id); err != nil {
-			return err
-		}
-		return authschema.BumpGeneration(ctx, tx)
+		_, err := tx.ExecContext(ctx, s.db.Q(`UPDATE auth_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), ns(at), id)
+		return err
 	})
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return fmt.Errorf("revoke token %d: %w", id, err)
@@ -425,15 +430,13 @@ func (s *Store) Tokens(ctx context.Context, user string) ([]identity.AccessToken
 
 func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time) (int, error) {
 	var n int64
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.db.Q(`DELETE FROM auth_tokens WHERE expires_at < ?`), ns(before))
 		if err != nil {
 			return err
 		}
-		if n, err = res.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		return authschema.BumpGeneration(ctx, tx)
+		n, err = res.RowsAffected()
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete expired tokens: %w", err)
