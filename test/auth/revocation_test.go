@@ -124,8 +124,8 @@ func within(t *testing.T, what string, cond func() bool) {
 func TestCLIChangesReachServer(t *testing.T) {
 	moatproc.OnEachDatabase(t, func(t *testing.T, db moatproc.Option) {
 		s := startServer(t, db)
-		testUserDelete(t, s)
-		testRobotRecreate(t, s)
+		t.Run("user delete", func(t *testing.T) { testUserDelete(t, s) })
+		t.Run("robot re-create", func(t *testing.T) { testRobotRecreate(t, s) })
 	})
 }
 
