@@ -29,8 +29,10 @@ import (
 // The administration commands work directly on the database "moat serve"
 // uses (same --data-dir, --database and --config), so they need no
 // running server and no credentials: whoever can read the database is
-// already trusted. A running server picks up policy changes within its
-// reload interval. Changes are recorded in the audit log with the actor
+// already trusted. A running server (every replica) picks up identity and
+// policy changes within about a second: the stores bump the identity
+// generation and the policy version, which servers poll. Changes are
+// recorded in the audit log with the actor
 // "local:<OS user>".
 
 // storeFlags are the flags that locate the database, as for serve.

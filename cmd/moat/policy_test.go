@@ -47,7 +47,7 @@ func TestPolicyCommands(t *testing.T) {
 	fails("is not attached to robot:ci-a", "policy", "detach", "team-a-ci", "robot:ci-a")
 	fails(`type "robots" is none of user, group, robot, repository, listener`, "policy", "attach", "team-a-ci", "robots:ci-a")
 	fails("want TYPE:NAME", "policy", "detach", "team-a-ci", "ci-a")
-	fails(`"no-such": policy not found`, "policy", "detach", "no-such", "robot:ci-a")
+	fails(`policy "no-such": not found`, "policy", "detach", "no-such", "robot:ci-a")
 	empty := write("empty.json", "\n")
 	fails("policy file "+empty+" is empty", "policy", "put", "p", "--file", empty)
 	notJSON := write("policy.yaml", "Version: 2026-01-01\n")
@@ -57,7 +57,7 @@ func TestPolicyCommands(t *testing.T) {
 	if list := admin(t, dir, "", "policy", "list"); strings.Contains(list, "team-a-ci") {
 		t.Errorf("listed after delete:\n%s", list)
 	}
-	fails(`"team-a-ci": policy not found`, "policy", "delete", "team-a-ci")
+	fails(`policy "team-a-ci": not found`, "policy", "delete", "team-a-ci")
 
 	got := strings.Join(auditActions(t, dir), "\n")
 	for _, want := range []string{

@@ -221,7 +221,7 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		srvOpts = append(srvOpts,
 			server.WithHandler("/auth/", ac.tokenEndpoint(log), func(string) string { return "/auth/token" }),
 			server.WithHandler("/api/", mgmt, func(string) string { return "/api/v1" }),
-			server.WithTask("policy-reload", policyReloadInterval, ac.reloadTask))
+			server.WithTask("auth-refresh", refreshInterval, ac.refreshTask))
 		wrapV2 = ac.v2
 	}
 	reg, err := registry.New(blobs, md, regOpts...)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,9 +34,11 @@ const (
 	adminPolicyDoc  = `{"Version":"2026-01-01","Statement":[{"Sid":"Admins","Effect":"Allow","Action":"*","Resource":"*"}]}`
 )
 
-// policyReloadInterval is how soon a policy change made through another
-// replica takes effect here; changes made here apply at once.
-const policyReloadInterval = 5 * time.Second
+// refreshInterval is how often the server polls the identity generation
+// and the policy version (one small query each), so a change made by
+// another replica or by the moat CLI on the same database takes effect
+// here within about a second; changes made here apply at once.
+const refreshInterval = time.Second
 
 // accessControl is the access-control stack of "moat serve --auth":
 // identities, policies, tokens and the audit log, stored in the metadata
@@ -63,7 +66,10 @@ func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, lis
 	if err != nil {
 		return nil, err
 	}
-	if a.ids, err = identity.NewService(idStore); err != nil {
+	if a.ids, err = identity.NewService(idStore, identity.WithTokenTTL(cfg.Auth.DefaultTokenTTL), identity.WithMaxTokenTTL(cfg.Auth.MaxTokenTTL)); err != nil {
+		return nil, err
+	}
+	if _, err := a.ids.Refresh(ctx); err != nil {
 		return nil, err
 	}
 	if a.audited, err = openAudit(ctx, cfg, db, log); err != nil {
@@ -106,12 +112,16 @@ func openAccessControl(ctx context.Context, cfg config.Config, db *sqldb.DB, lis
 	guardOpts := []auth.Option{auth.WithLogger(log), auth.WithListenerFrom(server.ListenerName),
 		auth.WithLoginObserver(auth.LoginAudit(a.audit, log)), auth.WithRefusalObserver(auth.RefusalAudit(a.audit, log))}
 	for _, l := range listeners {
-		guardOpts = append(guardOpts, auth.WithListenerRealm(l.name, l.realm))
+		if l.realm != "" {
+			guardOpts = append(guardOpts, auth.WithListenerRealm(l.name, l.realm))
+		}
 		if l.certIdentity {
 			guardOpts = append(guardOpts, auth.WithClientCertIdentity(l.name))
 		}
 	}
-	if a.guard, err = auth.NewGuard(a.ids, issuer, a.holder, cfg.Auth.Service, cfg.TokenRealm(), guardOpts...); err != nil {
+	// Without a configured realm, challenges name /auth/token on the
+	// host each client used.
+	if a.guard, err = auth.NewGuard(a.ids, issuer, a.holder, cfg.Auth.Service, cfg.Auth.Realm, guardOpts...); err != nil {
 		return nil, err
 	}
 	a.tokens, err = token.NewServer(issuer, cfg.Auth.Service, auth.TokenAuthenticator(a.ids), a.guard.TokenAllow(),
@@ -138,7 +148,9 @@ func ensureAdminPolicy(ctx context.Context, ps *policystore.Store, log auth.Reco
 	if err := ps.Put(ctx, adminPolicyName, policy.Identity, []byte(adminPolicyDoc)); err != nil {
 		return err
 	}
-	if err := ps.Attach(ctx, adminPolicyName, policystore.Target{Type: policystore.TargetGroup, Name: identity.AdminGroup}); err != nil {
+	// The group exists unless an operator deleted it; then the policy
+	// waits, unattached, for an operator to attach it again.
+	if err := ps.Attach(ctx, adminPolicyName, policystore.Target{Type: policystore.TargetGroup, Name: identity.AdminGroup}); err != nil && !errors.Is(err, policystore.ErrNotFound) {
 		return err
 	}
 	return log.Record(ctx, audit.Op{Actor: "system", Action: "admin:PutPolicy", Resource: "policy/" + adminPolicyName,
@@ -190,11 +202,15 @@ func (a *accessControl) close(ctx context.Context) error {
 	return a.audited.close(ctx)
 }
 
-// reloadTask picks up policy changes made through other replicas.
-func (a *accessControl) reloadTask(ctx context.Context) error {
+// refreshTask picks up identity and policy changes made by other
+// replicas and the CLI: a new identity generation drops every cache of
+// identity state (password checks, token revalidations, lookups); a new
+// policy version recompiles the engine.
+func (a *accessControl) refreshTask(ctx context.Context) error {
+	_, idErr := a.ids.Refresh(ctx)
 	changed, err := a.loader.Reload(ctx)
 	if changed {
 		a.log.Info("policies reloaded", "version", a.loader.Version())
 	}
-	return err
+	return errors.Join(idErr, err)
 }

@@ -17,7 +17,8 @@ import (
 )
 
 // listenerSpec is one listener to open: the main one (addr, tls) or one
-// of cfg.Listeners, with its TLS loaded.
+// of cfg.Listeners, with its TLS loaded. realm is its configured token
+// realm, or "".
 type listenerSpec struct {
 	name, addr, realm string
 	tls               *tlsconf.Server // nil: plain HTTP
@@ -36,9 +37,11 @@ func listenerSpecs(cfg config.Config, log *slog.Logger) ([]listenerSpec, error) 
 		key, name, addr, realm string
 		tls                    config.TLS
 	}
-	entries := []entry{{"tls", cfg.Auth.Listener, cfg.Addr, cfg.TokenRealm(), cfg.TLS}}
+	// The main listener's realm is auth.realm, which covers every
+	// listener without one of its own.
+	entries := []entry{{"tls", cfg.Auth.Listener, cfg.Addr, "", cfg.TLS}}
 	for i, l := range cfg.Listeners {
-		entries = append(entries, entry{fmt.Sprintf("listeners[%d].tls", i), l.Name, l.Addr, l.TokenRealm(), l.TLS})
+		entries = append(entries, entry{fmt.Sprintf("listeners[%d].tls", i), l.Name, l.Addr, l.Realm, l.TLS})
 	}
 	var local *localca.Result
 	for _, e := range entries {

@@ -42,7 +42,7 @@ type Identities interface {
 	SetRobotDisabled(ctx context.Context, name string, disabled bool) error
 	DeleteRobot(ctx context.Context, name string) error
 	Robots(ctx context.Context) ([]identity.Robot, error)
-	CreateAccessToken(ctx context.Context, user, description string, ttl time.Duration) (identity.AccessToken, string, error)
+	CreateAccessToken(ctx context.Context, user string, o identity.TokenOptions) (identity.AccessToken, string, error)
 	RevokeAccessToken(ctx context.Context, user string, id int64) error
 	AccessTokens(ctx context.Context, user string) ([]identity.AccessToken, error)
 	Lookup(ctx context.Context, subject string) (identity.Principal, error)
@@ -72,9 +72,16 @@ type CheckpointVerifier interface {
 	Verify(ctx context.Context) (checkpoint.Result, error)
 }
 
-// Authorizer answers the admin checks; *auth.Guard is one.
+// Authorizer answers the admin checks; *auth.Guard is one. Refusals are
+// errors with a Challenge() string method (see auth.DeniedError).
 type Authorizer interface {
 	Authorize(ctx context.Context, action policy.Action, repo string) error
+	// AuthorizeTokenMint decides whether the caller may mint a personal
+	// access token for user, and by when it must expire (zero: no bound).
+	AuthorizeTokenMint(ctx context.Context, user string) (notAfter time.Time, err error)
+	// AuthorizeTokenAccess decides whether the caller may list and revoke
+	// user's personal access tokens.
+	AuthorizeTokenAccess(ctx context.Context, user string) error
 }
 
 // Config holds the API's collaborators; all are required.
@@ -230,14 +237,23 @@ var errorKinds = []struct {
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var refusal interface{ Challenge() string }
 	var tooBig *http.MaxBytesError
+	var throttled *identity.ThrottledError
 	e, status := apiError{Code: "INTERNAL", Message: "internal error"}, http.StatusInternalServerError
 	switch {
+	case errors.As(err, &throttled):
+		// Password hashing refused the work at once (too much pending).
+		w.Header().Set("Retry-After", auth.RetryAfterSeconds(throttled.RetryAfter()))
+		e, status = apiError{"TOOMANYREQUESTS", "too many requests; retry later"}, http.StatusTooManyRequests
 	case errors.As(err, &refusal):
 		if ch := refusal.Challenge(); ch != "" {
 			w.Header().Set("WWW-Authenticate", `Basic realm="moat"`)
 			e, status = apiError{"UNAUTHORIZED", "authentication required"}, http.StatusUnauthorized
 		} else {
 			e, status = apiError{"DENIED", "requested access to the resource is denied"}, http.StatusForbidden
+			var hinted interface{ Hint() string }
+			if errors.As(err, &hinted) && hinted.Hint() != "" {
+				e.Message += ": " + hinted.Hint()
+			}
 		}
 	case errors.As(err, &tooBig):
 		e, status = apiError{"INVALID", fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)}, http.StatusRequestEntityTooLarge

@@ -19,7 +19,7 @@ import (
 	"github.com/moat-dev/moat/internal/audit/sqlaudit"
 	"github.com/moat-dev/moat/internal/auth"
 	"github.com/moat-dev/moat/internal/auth/identity"
-	"github.com/moat-dev/moat/internal/auth/identity/identitytest"
+	"github.com/moat-dev/moat/internal/auth/identity/sqlidentity"
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/policystore"
 	"github.com/moat-dev/moat/internal/auth/token"
@@ -27,16 +27,30 @@ import (
 )
 
 type env struct {
-	h     http.Handler
-	ids   *identity.Service
-	audit *audit.Log
-	pw    map[string]string
+	h        http.Handler
+	ids      *identity.Service
+	policies *policystore.Store
+	reload   func(context.Context) (bool, error)
+	tokens   *token.Server
+	audit    *audit.Log
+	pw       map[string]string
 }
 
 func newEnv(t *testing.T, configure ...func(*api.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
-	ids, err := identity.NewService(identitytest.NewMemStore(),
+	// Identities, policies and the audit log share one database, as in
+	// moat serve: policies attach only to accounts that exist there.
+	db, err := sqldb.Open(ctx, filepath.Join(t.TempDir(), "moat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	is, err := sqlidentity.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := identity.NewService(is,
 		identity.WithArgon2(identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
 	if err != nil {
 		t.Fatal(err)
@@ -47,24 +61,17 @@ func newEnv(t *testing.T, configure ...func(*api.Config)) *env {
 	if _, err := ids.CreateUser(ctx, "alice", "alice-password-1"); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	ps, err := policystore.Open(ctx, filepath.Join(dir, "p.db"))
+	ps, err := policystore.New(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ps.Close() })
 	if err := ps.Put(ctx, "admins", policy.Identity, []byte(`{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := ps.Attach(ctx, "admins", policystore.Target{Type: policystore.TargetGroup, Name: identity.AdminGroup}); err != nil {
 		t.Fatal(err)
 	}
-	adb, err := sqldb.Open(ctx, filepath.Join(dir, "a.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { adb.Close() })
-	as, err := sqlaudit.New(ctx, adb)
+	as, err := sqlaudit.New(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,12 +105,35 @@ func newEnv(t *testing.T, configure ...func(*api.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{h: guard.Middleware("default", h), ids: ids, audit: log,
+	tokens, err := token.NewServer(issuer, "moat", auth.TokenAuthenticator(ids), guard.TokenAllow())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{h: guard.Middleware("default", h), ids: ids, policies: ps, reload: loader.Reload, tokens: tokens, audit: log,
 		pw: map[string]string{"admin": "admin-password-1", "alice": "alice-password-1"}}
 }
 
 // call sends a request as user ("" anonymous) and decodes a JSON answer into out.
 func (e *env) call(t *testing.T, user, method, path string, body any, out any) int {
+	t.Helper()
+	var setAuth func(*http.Request)
+	if user != "" {
+		pw, ok := e.pw[user]
+		if !ok {
+			pw = user // a robot: the map holds "robot+NAME" -> secret
+		}
+		setAuth = func(r *http.Request) { r.SetBasicAuth(user, pw) }
+	}
+	return e.callWith(t, setAuth, method, path, body, out)
+}
+
+// callBearer sends a request with a bearer token.
+func (e *env) callBearer(t *testing.T, tok, method, path string, body any, out any) int {
+	t.Helper()
+	return e.callWith(t, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }, method, path, body, out)
+}
+
+func (e *env) callWith(t *testing.T, setAuth func(*http.Request), method, path string, body any, out any) int {
 	t.Helper()
 	var rd *bytes.Reader
 	switch b := body.(type) {
@@ -117,12 +147,8 @@ func (e *env) call(t *testing.T, user, method, path string, body any, out any) i
 	}
 	r := httptest.NewRequest(method, path, rd)
 	r.RemoteAddr = "192.0.2.7:5555"
-	if user != "" {
-		pw, ok := e.pw[user]
-		if !ok {
-			pw = user // a robot: the map holds "robot+NAME" -> secret
-		}
-		r.SetBasicAuth(user, pw)
+	if setAuth != nil {
+		setAuth(r)
 	}
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, r)
@@ -288,6 +314,9 @@ func TestOwnTokens(t *testing.T) {
 		ID     int64
 		Secret string
 	}
+	if got := e.call(t, "alice", "POST", "/api/v1/users/alice/tokens", map[string]string{"ttl": "forever"}, nil); got != 400 {
+		t.Errorf("bad ttl: %d", got)
+	}
 	if got := e.call(t, "alice", "POST", "/api/v1/users/alice/tokens", map[string]string{"description": "laptop", "ttl": "1h"}, &tok); got != 201 || tok.Secret == "" {
 		t.Fatalf("mint: %d %+v", got, tok)
 	}
@@ -299,9 +328,6 @@ func TestOwnTokens(t *testing.T) {
 	}
 	if got := e.call(t, "alice", "POST", "/api/v1/users/admin/tokens", map[string]string{}, nil); got != 403 {
 		t.Errorf("minting for another user: %d", got)
-	}
-	if got := e.call(t, "alice", "POST", "/api/v1/users/alice/tokens", map[string]string{"ttl": "forever"}, nil); got != 400 {
-		t.Errorf("bad ttl: %d", got)
 	}
 	if got := e.call(t, "alice", "DELETE", "/api/v1/users/alice/tokens/"+jsonNum(tok.ID), nil, nil); got != 204 {
 		t.Fatalf("revoke: %d", got)

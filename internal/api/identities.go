@@ -1,13 +1,11 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/moat-dev/moat/internal/auth"
 	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/auth/policy"
 )
@@ -116,18 +114,9 @@ func (h *handler) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.changed(r) // its policy attachments went with it
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// selfOrAdmin lets a user manage their own access tokens; anyone else
-// needs admin:ManageIdentities.
-func (h *handler) selfOrAdmin(ctx context.Context, user string) error {
-	c, ok := auth.CallerFrom(ctx)
-	if ok && c.Principal.Type == policy.User && c.Principal.Name == user {
-		return nil
-	}
-	return h.authorize(ctx, policy.ActionAdminIdentities)
 }
 
 type tokenJSON struct {
@@ -149,7 +138,7 @@ func tokenOut(t identity.AccessToken) tokenJSON {
 
 func (h *handler) listTokens(w http.ResponseWriter, r *http.Request) error {
 	user := r.PathValue("name")
-	if err := h.selfOrAdmin(r.Context(), user); err != nil {
+	if err := h.Authorizer.AuthorizeTokenAccess(r.Context(), user); err != nil {
 		return err
 	}
 	ts, err := h.Identities.AccessTokens(r.Context(), user)
@@ -166,7 +155,8 @@ func (h *handler) listTokens(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handler) createToken(w http.ResponseWriter, r *http.Request) error {
 	user := r.PathValue("name")
-	if err := h.selfOrAdmin(r.Context(), user); err != nil {
+	notAfter, err := h.Authorizer.AuthorizeTokenMint(r.Context(), user)
+	if err != nil {
 		return err
 	}
 	var in struct {
@@ -177,15 +167,15 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	var ttl time.Duration
+	o := identity.TokenOptions{Description: in.Description, NotAfter: notAfter}
 	if in.TTL != "" {
 		d, err := time.ParseDuration(in.TTL)
 		if err != nil {
 			return fmt.Errorf("%w: ttl %q: %v", errBadRequest, in.TTL, err)
 		}
-		ttl = d
+		o.TTL = d
 	}
-	t, secret, err := h.Identities.CreateAccessToken(r.Context(), user, in.Description, ttl)
+	t, secret, err := h.Identities.CreateAccessToken(r.Context(), user, o)
 	h.record(r.Context(), "admin:CreateAccessToken", "user/"+user, map[string]any{"id": t.ID}, err)
 	if err != nil {
 		return err
@@ -198,7 +188,7 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	user := r.PathValue("name")
-	if err := h.selfOrAdmin(r.Context(), user); err != nil {
+	if err := h.Authorizer.AuthorizeTokenAccess(r.Context(), user); err != nil {
 		return err
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -261,6 +251,7 @@ func (h *handler) deleteGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.changed(r) // its policy attachments went with it
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -376,6 +367,7 @@ func (h *handler) deleteRobot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.changed(r) // its policy attachments went with it
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

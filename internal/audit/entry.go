@@ -64,6 +64,9 @@ const (
 	ReasonPolicyDenied = "policy-denied"
 	// ReasonInvalidRequest: a request the endpoint cannot take.
 	ReasonInvalidRequest = "invalid-request"
+	// ReasonThrottled: too many failed logins from the source or for the
+	// account; refused before the credentials were checked.
+	ReasonThrottled = "throttled"
 )
 
 // RefusalError is the Refusal that Refuse returns.

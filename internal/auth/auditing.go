@@ -89,6 +89,8 @@ func tokenOutcome(ev token.Event) error {
 	switch {
 	case ev.Err == nil:
 		return nil
+	case errors.Is(ev.Err, token.ErrThrottled):
+		return audit.Refuse(audit.ResultFailure, audit.ReasonThrottled, ev.Err)
 	case errors.Is(ev.Err, token.ErrUnauthorized) && ev.Grant == token.GrantRefresh:
 		return audit.Refuse(audit.ResultFailure, audit.ReasonInvalidToken, ev.Err)
 	case errors.Is(ev.Err, token.ErrUnauthorized):
@@ -123,7 +125,10 @@ func LoginAudit(rec Recorder, log *slog.Logger) func(context.Context, Login) {
 		if ev.Err != nil {
 			// Unauthenticated: the name as presented.
 			op.Actor, op.Err = failedActor, audit.Refuse(audit.ResultFailure, audit.ReasonBadCredentials, ev.Err)
-			if !errors.Is(ev.Err, ErrUnauthenticated) {
+			switch {
+			case errors.Is(ev.Err, identity.ErrThrottled):
+				op.Err = audit.Refuse(audit.ResultFailure, audit.ReasonThrottled, ev.Err)
+			case !errors.Is(ev.Err, ErrUnauthenticated):
 				op.Err = errInternal
 			}
 		}

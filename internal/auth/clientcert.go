@@ -37,7 +37,7 @@ func CertSubject(commonName string) (string, error) {
 // identifyCert logs in the account a verified client certificate names.
 func (g *Guard) identifyCert(ctx context.Context, c *Caller, cert *x509.Certificate) (*Caller, error) {
 	subject, err := CertSubject(cert.Subject.CommonName)
-	var p policy.Principal
+	var p identity.Principal
 	if err == nil {
 		p, err = g.lookup(ctx, subject)
 	}
@@ -49,6 +49,7 @@ func (g *Guard) identifyCert(ctx context.Context, c *Caller, cert *x509.Certific
 	if err != nil {
 		return nil, fmt.Errorf("client certificate %q: %w", cert.Subject.CommonName, err)
 	}
-	c.Principal = p
+	// The certificate is the credential: what it mints ends with it.
+	c.Principal, c.AccountID, c.CredentialExpires = p.Principal, p.AccountID, cert.NotAfter
 	return c, nil
 }

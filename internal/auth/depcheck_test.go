@@ -15,6 +15,8 @@ func TestCoresImportNoHTTP(t *testing.T) {
 		"github.com/moat-dev/moat/internal/auth/identity",
 		"github.com/moat-dev/moat/internal/auth/identity/sqlidentity",
 		"github.com/moat-dev/moat/internal/auth/policystore",
+		"github.com/moat-dev/moat/internal/auth/authschema",
+		"github.com/moat-dev/moat/internal/auth/throttle",
 		"github.com/moat-dev/moat/internal/audit",
 		"github.com/moat-dev/moat/internal/audit/sqlaudit",
 	} {

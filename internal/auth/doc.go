@@ -7,8 +7,13 @@
 //
 // Denials carry what the HTTP layer needs: a 401 with a WWW-Authenticate
 // challenge naming the scope to ask for (anonymous callers, or tokens
-// lacking the scope), or a 403 DENIED for a known caller the policy
-// refuses. Handlers classify them with errors.As against an interface of
+// lacking a scope the policy would grant), or a 403 DENIED for a known
+// caller the policy refuses. The realm in challenges is the configured
+// one, or /auth/token on the scheme and host the client used. Logins the
+// identity service throttles are answered 429 with Retry-After.
+// [Guard.AuthorizeTokenMint] keeps credentials from outgrowing their
+// grant: personal access tokens are minted by password logins or with
+// identity:ManageTokens, never by registry bearer tokens. Handlers classify them with errors.As against an interface of
 // their own ({ Challenge() string }) and never import the policy engine.
 //
 // The engine is read through an [EngineHolder] so policy changes swap in a
@@ -16,7 +21,12 @@
 //
 // A verified access token is remembered (by its SHA-256) until it
 // expires, so a client sending the same token on every request pays for
-// one signature check. [PolicyLoader] recompiles the engine from a
+// one signature check. Its credential and account ("moat_cred",
+// "moat_aid") are revalidated on every request, the answer cached for a
+// few seconds and only while the identity epoch holds, so a revoked
+// credential, a disabled, deleted or re-created account ends the token at
+// once here and, through the identity generation, within a second on
+// other replicas. [PolicyLoader] recompiles the engine from a
 // [PolicySource] when the stored policies' version changes.
 // [Guard.AuthorizeMount] decides cross-repository mounts: a token lacking
 // the source's pull scope that policy would grant is challenged for both
@@ -37,6 +47,5 @@
 // management refusals are recorded with a reason class.
 //
 // Limits: the source address is the TCP peer (no trusted-proxy header
-// handling yet); a bearer token's subject is re-resolved at most every
-// few seconds, so disabling an account takes effect within that time.
+// handling yet).
 package auth

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,10 +21,17 @@ import (
 	"github.com/moat-dev/moat/internal/auth/token"
 )
 
-// Identities is what the Guard needs from the identity service.
+// Identities is what the Guard needs from the identity service;
+// *identity.Service is one.
 type Identities interface {
 	Authenticate(ctx context.Context, username, password string) (identity.Principal, error)
 	Lookup(ctx context.Context, subject string) (identity.Principal, error)
+	// Revalidate checks a token's credential and account (see
+	// identity.Service.Revalidate).
+	Revalidate(ctx context.Context, subject string, accountID int64, credential string) (identity.Principal, error)
+	// Epoch changes whenever identity state may have changed; what the
+	// Guard caches is kept with the epoch it was read at.
+	Epoch() uint64
 }
 
 // EngineHolder holds the current policy engine; Store swaps it atomically.
@@ -41,6 +49,17 @@ type Caller struct {
 	// Claims are the bearer token's, nil for anonymous and Basic callers.
 	Claims  *token.Claims
 	Context policy.Context
+	// AccountID is the account's immutable id and Credential what it
+	// logged in with (identity.Principal.Credential; for a bearer token,
+	// the credential the token was issued for), CredentialExpires when
+	// that credential expires (zero: never). AccountID is 0 for anonymous
+	// callers; Credential is empty for them and for client-certificate
+	// logins, whose certificate is checked on every request instead.
+	AccountID         int64
+	Credential        string
+	CredentialExpires time.Time
+	// realm is the token endpoint to name in this request's challenges.
+	realm string
 }
 
 type callerKey struct{}
@@ -67,6 +86,9 @@ type Guard struct {
 	now        func() time.Time
 	log        *slog.Logger
 
+	// lookups caches account lookups and token revalidations for
+	// lookupTTL, each with the identity epoch it was read at, so a change
+	// made anywhere (seen through Identities.Epoch) ends it at once.
 	lookupTTL time.Duration
 	mu        sync.Mutex
 	lookups   map[string]lookup
@@ -74,6 +96,8 @@ type Guard struct {
 	// verified remembers access tokens whose signature checked out, by
 	// SHA-256, until they expire: an ES256 verification costs tens of
 	// microseconds, and a client sends the same token on every request.
+	// It holds no identity state: whether the token's credential and
+	// account are still good is checked on every request (lookups).
 	vmu      sync.Mutex
 	verified map[[sha256.Size]byte]*token.Claims
 
@@ -94,8 +118,9 @@ type Guard struct {
 }
 
 type lookup struct {
-	p       policy.Principal
+	p       identity.Principal
 	expires time.Time
+	epoch   uint64
 }
 
 // maxLookups bounds the subject cache and maxVerified the token cache;
@@ -136,8 +161,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithLookupTTL sets how long a bearer subject's account state and groups
-// are reused. Default: 5 seconds; 0 looks up on every request.
+// WithLookupTTL sets how long a bearer token's account state, credential
+// check and groups are reused while no identity changes (any change ends
+// them at once). Default: 5 seconds; 0 looks up on every request.
 func WithLookupTTL(d time.Duration) Option {
 	return func(g *Guard) error {
 		if d < 0 || d > time.Minute {
@@ -207,11 +233,13 @@ func WithLoginObserver(fn func(context.Context, Login)) Option {
 	}
 }
 
-// NewGuard returns a Guard for the registry named service whose token
-// endpoint is realm (an absolute URL).
+// NewGuard returns a Guard for the registry named service. realm, if not
+// empty, is the token endpoint (an absolute URL) named in challenges;
+// empty means the endpoint on the scheme and host each client used
+// (see WithListenerRealm for per-listener ones).
 func NewGuard(ids Identities, issuer *token.Issuer, engine *EngineHolder, service, realm string, opts ...Option) (*Guard, error) {
-	if ids == nil || issuer == nil || engine == nil || service == "" || realm == "" {
-		return nil, errors.New("auth: NewGuard needs identities, an issuer, an engine holder, a service and a realm")
+	if ids == nil || issuer == nil || engine == nil || service == "" {
+		return nil, errors.New("auth: NewGuard needs identities, an issuer, an engine holder and a service")
 	}
 	g := &Guard{ids: ids, issuer: issuer, engine: engine, service: service, realm: realm, allowBasic: true,
 		now: time.Now, log: slog.Default(), lookupTTL: 5 * time.Second, lookups: map[string]lookup{},
@@ -236,7 +264,7 @@ var ErrUnauthenticated = errors.New("authentication required")
 // WithListenerFrom finds another.
 func (g *Guard) Identify(r *http.Request, listener string) (*Caller, error) {
 	listener = g.listenerOf(r.Context(), listener)
-	c := &Caller{Principal: policy.Principal{Type: policy.Anonymous}, Context: requestContext(r, listener, g.now())}
+	c := &Caller{Principal: policy.Principal{Type: policy.Anonymous}, Context: requestContext(r, listener, g.now()), realm: g.realmFor(r, listener)}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		if cert := verifiedClientCert(r); cert != nil && g.certIdentity[listener] {
@@ -251,17 +279,18 @@ func (g *Guard) Identify(r *http.Request, listener string) (*Caller, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 		}
-		p, err := g.lookup(r.Context(), claims.Subject)
+		p, err := g.revalidate(r.Context(), claims)
 		if err != nil {
 			return nil, err
 		}
-		c.Principal, c.Claims = p, claims
+		c.Principal, c.Claims = p.Principal, claims
+		c.AccountID, c.Credential, c.CredentialExpires = p.AccountID, claims.Credential, p.ExpiresAt
 	case strings.EqualFold(scheme, "Basic") && g.allowBasic:
 		user, pass, ok := r.BasicAuth()
 		if !ok {
 			return nil, fmt.Errorf("%w: malformed Basic credentials", ErrUnauthenticated)
 		}
-		p, err := g.ids.Authenticate(r.Context(), user, pass)
+		p, err := g.ids.Authenticate(identity.WithSource(r.Context(), c.Context.SourceIP), user, pass)
 		if errors.Is(err, identity.ErrUnauthenticated) {
 			err = fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 		}
@@ -274,6 +303,7 @@ func (g *Guard) Identify(r *http.Request, listener string) (*Caller, error) {
 			return nil, err
 		}
 		c.Principal = p.Principal
+		c.AccountID, c.Credential, c.CredentialExpires = p.AccountID, p.Credential, p.ExpiresAt
 	default:
 		return nil, fmt.Errorf("%w: unsupported authorization scheme %q", ErrUnauthenticated, scheme)
 	}
@@ -304,34 +334,64 @@ func (g *Guard) verifyAccess(tok string) (*token.Claims, error) {
 	return c, nil
 }
 
-func (g *Guard) lookup(ctx context.Context, subject string) (policy.Principal, error) {
-	now := g.now()
+// lookup resolves an account by subject, for client-certificate logins
+// and token grants.
+func (g *Guard) lookup(ctx context.Context, subject string) (identity.Principal, error) {
 	if subject == "" {
 		// Tokens issued to anonymous callers.
-		return policy.Principal{Type: policy.Anonymous}, nil
+		return identity.Principal{Principal: policy.Principal{Type: policy.Anonymous}}, nil
 	}
+	return g.cachedLookup(ctx, "lookup\x00"+subject, func() (identity.Principal, error) { return g.ids.Lookup(ctx, subject) })
+}
+
+// revalidate checks that a bearer token's credential and account are
+// still good: a revoked personal access token, a changed password, a
+// rotated robot secret, a disabled, deleted or re-created account end
+// every token issued for them.
+func (g *Guard) revalidate(ctx context.Context, c *token.Claims) (identity.Principal, error) {
+	if c.Subject == "" {
+		return g.lookup(ctx, "")
+	}
+	key := "token\x00" + c.Subject + "\x00" + strconv.FormatInt(c.AccountID, 10) + "\x00" + c.Credential
+	return g.cachedLookup(ctx, key, func() (identity.Principal, error) {
+		return g.ids.Revalidate(ctx, c.Subject, c.AccountID, c.Credential)
+	})
+}
+
+// cachedLookup returns what fn returns, remembered under key for the
+// lookup TTL (never past the credential's expiry) while the identity
+// epoch stays the same.
+func (g *Guard) cachedLookup(ctx context.Context, key string, fn func() (identity.Principal, error)) (identity.Principal, error) {
+	now := g.now()
+	// Read before fn, so a change made while fn runs leaves its result
+	// already stale.
+	epoch := g.ids.Epoch()
 	g.mu.Lock()
-	l, ok := g.lookups[subject]
+	l, ok := g.lookups[key]
 	g.mu.Unlock()
-	if ok && now.Before(l.expires) {
+	if ok && now.Before(l.expires) && l.epoch == epoch {
 		return l.p, nil
 	}
-	p, err := g.ids.Lookup(ctx, subject)
+	p, err := fn()
 	if errors.Is(err, identity.ErrUnauthenticated) {
-		return policy.Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		return identity.Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
 	if err != nil {
-		return policy.Principal{}, err
+		return identity.Principal{}, err
 	}
 	if g.lookupTTL > 0 {
+		expires := now.Add(g.lookupTTL)
+		if !p.ExpiresAt.IsZero() && p.ExpiresAt.Before(expires) {
+			expires = p.ExpiresAt
+		}
 		g.mu.Lock()
 		if len(g.lookups) >= maxLookups {
 			clear(g.lookups)
 		}
-		g.lookups[subject] = lookup{p: p.Principal, expires: now.Add(g.lookupTTL)}
+		g.lookups[key] = lookup{p: p, expires: expires, epoch: epoch}
 		g.mu.Unlock()
 	}
-	return p.Principal, nil
+	return p, nil
 }
 
 func (g *Guard) listenerOf(ctx context.Context, def string) string {
@@ -343,11 +403,67 @@ func (g *Guard) listenerOf(ctx context.Context, def string) string {
 	return def
 }
 
-func (g *Guard) realmFor(listener string) string {
-	if r, ok := g.realms[listener]; ok {
-		return r
+// realmFor is the token endpoint to send r's client to: the listener's
+// configured realm, else the configured one, else /auth/token on the
+// scheme and host the client used. Clients such as crane and oras
+// refuse a realm on a loopback or private address they did not ask for,
+// so a default naming the listen address (127.0.0.1 for a client that
+// said localhost) fails them. The Host header is the client's own
+// choice; only a well-formed host[:port] is echoed, and without one the
+// address the connection arrived at stands in.
+func (g *Guard) realmFor(r *http.Request, listener string) string {
+	if realm, ok := g.realms[listener]; ok {
+		return realm
 	}
-	return g.realm
+	if g.realm != "" {
+		return g.realm
+	}
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	host := r.Host
+	if !validHost(host) {
+		host = "localhost"
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			host = a.String()
+		}
+	}
+	return scheme + host + "/auth/token"
+}
+
+// validHost reports whether h is a plausible host[:port]: a DNS name, an
+// IPv4 address or a bracketed IPv6 address, with an optional port.
+func validHost(h string) bool {
+	if h == "" || len(h) > 261 {
+		return false
+	}
+	name := h
+	if host, port, err := net.SplitHostPort(h); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return false
+		}
+		if strings.Contains(host, ":") {
+			_, err := netip.ParseAddr(host)
+			return err == nil
+		}
+		name = host
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		a, err := netip.ParseAddr(h[1 : len(h)-1])
+		return err == nil && a.Is6()
+	} else if strings.Contains(h, ":") {
+		return false
+	}
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // requestContext gathers what policy conditions look at.
@@ -374,6 +490,7 @@ type DeniedError struct {
 	Resource  string
 	Decision  policy.Decision
 	challenge string
+	hint      string
 }
 
 func (e *DeniedError) Error() string {
@@ -382,6 +499,10 @@ func (e *DeniedError) Error() string {
 
 // Challenge returns the WWW-Authenticate value, or "" for a plain denial.
 func (e *DeniedError) Challenge() string { return e.challenge }
+
+// Hint returns what the client may be told about the refusal beyond
+// "denied", or "". The Decision is not for clients: it names policies.
+func (e *DeniedError) Hint() string { return e.hint }
 
 // protocolScope maps a policy action on a repository (or the catalog) to
 // the token scope that grants it.
@@ -429,13 +550,11 @@ func (g *Guard) Authorize(ctx context.Context, action policy.Action, repo string
 			if hasScope {
 				scopes = []token.Scope{scope}
 			}
-			e.challenge = token.BearerChallenge(g.realmFor(c.Context.Listener), g.service, scopes, errCode)
+			e.challenge = token.BearerChallenge(c.realm, g.service, scopes, errCode)
 		}
 		return e
 	}
-	if c.Claims != nil && (!hasScope || !c.Claims.Allows(scope.Type, scope.Name, scope.Actions[0])) {
-		return deny(policy.Decision{Reason: "token does not grant " + policy.Reason(scope.String()), Statement: -1}, true, "insufficient_scope")
-	}
+	anonymous := c.Principal.Type == policy.Anonymous
 	e := g.engine.Load()
 	if e == nil {
 		return deny(policy.Decision{Reason: policy.ImplicitDeny, Statement: -1}, false, "")
@@ -447,11 +566,29 @@ func (g *Guard) Authorize(ctx context.Context, action policy.Action, repo string
 	} else {
 		d = e.Decide(req)
 	}
+	if c.Claims != nil && (!hasScope || !c.Claims.Allows(scope.Type, scope.Name, scope.Actions[0])) {
+		// The token lacks the scope. Send the client back for a token
+		// that has it only when that can help: the policy would allow the
+		// action, or the caller is anonymous and may log in. Otherwise
+		// the answer is 403 DENIED, which clients show as such, rather
+		// than a 401 they report as "authentication required". Registry
+		// tokens carry registry scopes only: no token grants the
+		// management actions (hasScope false).
+		if hasScope && (d.Allowed || anonymous) {
+			return deny(policy.Decision{Reason: "token does not grant " + policy.Reason(scope.String()), Statement: -1}, true, "insufficient_scope")
+		}
+		if d.Allowed {
+			d = policy.Decision{Reason: policy.Reason(action) + " is not granted to registry tokens", Statement: -1}
+		}
+		return deny(d, anonymous, "")
+	}
 	if d.Allowed {
 		return nil
 	}
-	// An anonymous caller may be allowed after logging in.
-	return deny(d, c.Principal.Type == policy.Anonymous && c.Claims == nil, "")
+	// An anonymous caller may be allowed after logging in; one holding a
+	// token with the scope has been through the token flow already, and
+	// a challenge would only send it round again.
+	return deny(d, anonymous && c.Claims == nil, "")
 }
 
 // Allowed is Authorize as a boolean, for filtering lists (catalog
@@ -470,6 +607,15 @@ func (g *Guard) Middleware(listener string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		listener := g.listenerOf(r.Context(), listener)
 		c, err := g.Identify(r, listener)
+		var throttled *identity.ThrottledError
+		if errors.As(err, &throttled) {
+			// Refused before the credentials were checked: neither a
+			// challenge (they may be right) nor a server error.
+			g.log.InfoContext(r.Context(), "login throttled", "remote", r.RemoteAddr, "err", err)
+			w.Header().Set("Retry-After", RetryAfterSeconds(throttled.RetryAfter()))
+			writeError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", "too many failed logins; retry later", "")
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, ErrUnauthenticated) {
 				g.log.ErrorContext(r.Context(), "identify caller", "err", err)
@@ -482,19 +628,29 @@ func (g *Guard) Middleware(listener string, next http.Handler) http.Handler {
 			if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
 				code = "invalid_token" // RFC 6750: the client should fetch a new token
 			}
-			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required", g.challenge(listener, code))
+			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required", g.challenge(r, listener, code))
 			return
 		}
 		if (r.URL.Path == "/v2/" || r.URL.Path == "/v2") && c.Principal.Type == policy.Anonymous && c.Claims == nil {
-			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required", g.challenge(listener, ""))
+			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required", g.challenge(r, listener, ""))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
+		// The source address goes along for the identity service: a
+		// password hashed for this request (a user created through
+		// /api/) counts against its share of the hashing workers.
+		ctx := identity.WithSource(WithCaller(r.Context(), c), c.Context.SourceIP)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-func (g *Guard) challenge(listener, errCode string) string {
-	return token.BearerChallenge(g.realmFor(listener), g.service, nil, errCode)
+// RetryAfterSeconds formats a wait as a Retry-After value: whole
+// seconds, rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
+}
+
+func (g *Guard) challenge(r *http.Request, listener, errCode string) string {
+	return token.BearerChallenge(g.realmFor(r, listener), g.service, nil, errCode)
 }
 
 // WriteDenied answers a *DeniedError in the distribution spec's error
@@ -550,5 +706,5 @@ func (g *Guard) AuthorizeMount(ctx context.Context, target, from string) (bool, 
 	}
 	return false, &DeniedError{Action: policy.ActionPull, Resource: policy.RepositoryResource(from), Decision: policy.Decision{
 		Reason: "token does not grant " + policy.Reason(scopes[1].String()), Statement: -1},
-		challenge: token.BearerChallenge(g.realmFor(c.Context.Listener), g.service, scopes, "insufficient_scope")}
+		challenge: token.BearerChallenge(c.realm, g.service, scopes, "insufficient_scope")}
 }

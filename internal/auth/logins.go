@@ -3,8 +3,11 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/moat-dev/moat/internal/auth/identity"
 )
 
 // LoginReportInterval is how often the same login (method, account,
@@ -36,7 +39,8 @@ type Login struct {
 	Listener string
 	SourceIP netip.Addr
 	// Err is nil on success; it wraps ErrUnauthenticated when the
-	// credentials name no usable account.
+	// credentials name no usable account, and identity.ErrThrottled when
+	// the login was refused unchecked.
 	Err error
 }
 
@@ -44,10 +48,22 @@ type Login struct {
 type LoginCert struct{ Subject, Issuer, Serial string }
 
 type loginSeenKey struct {
-	method string
-	id     [sha256.Size]byte // the certificate's or the user name's hash
-	source netip.Addr
-	ok     bool
+	method  string
+	id      [sha256.Size]byte // the certificate's or the user name's hash
+	source  netip.Addr
+	outcome string
+}
+
+// loginOutcome classes a login for reporting: success, failure, or
+// refused unchecked.
+func loginOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "success"
+	case errors.Is(err, identity.ErrThrottled):
+		return "throttled"
+	}
+	return "failure"
 }
 
 // reportLogin passes l to the login observer unless the same login was
@@ -57,7 +73,7 @@ func (g *Guard) reportLogin(ctx context.Context, id [sha256.Size]byte, l Login) 
 		return
 	}
 	now := g.now()
-	k := loginSeenKey{method: l.Method, id: id, source: l.SourceIP, ok: l.Err == nil}
+	k := loginSeenKey{method: l.Method, id: id, source: l.SourceIP, outcome: loginOutcome(l.Err)}
 	g.lmu.Lock()
 	if until, seen := g.loginSeen[k]; seen && now.Before(until) {
 		g.lmu.Unlock()

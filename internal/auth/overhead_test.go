@@ -70,7 +70,11 @@ func BenchmarkRequestOverhead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, _, err := issuer.IssueAccess("user:alice", "moat", []token.Access{{Type: "repository", Name: "team-042/svc/api", Actions: []string{"pull", "push"}}})
+	alice, err := ids.Authenticate(ctx, "alice", "alice-password")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _, err := issuer.IssueAccess(token.Identity{Subject: alice.Subject(), Credential: alice.Credential, AccountID: alice.AccountID}, "moat", []token.Access{{Type: "repository", Name: "team-042/svc/api", Actions: []string{"pull", "push"}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -110,7 +114,7 @@ func BenchmarkRequestOverhead(b *testing.B) {
 // when it expires, and a tampered copy of a remembered token is refused.
 func TestVerifiedTokenCache(t *testing.T) {
 	w := newWorld(t)
-	tok, claims, err := w.issuer.IssueAccess("user:alice", service, []token.Access{{Type: "repository", Name: "team-a/app", Actions: []string{"pull"}}})
+	tok, claims, err := w.issuer.IssueAccess(w.identity(t, "alice"), service, []token.Access{{Type: "repository", Name: "team-a/app", Actions: []string{"pull"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

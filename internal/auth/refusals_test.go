@@ -53,10 +53,11 @@ func TestRefusedCredentialsAudited(t *testing.T) {
 
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	forger, _ := token.NewIssuer(otherKey, "moat", token.WithClock(w.clock.now))
-	forged, _, _ := forger.IssueAccess("user:root", service, []token.Access{{Type: "repository", Name: "team-a/app", Actions: []string{"pull"}}})
-	expired, _, _ := w.issuer.IssueAccess("user:alice", service, nil)
+	forged, _, _ := forger.IssueAccess(token.Identity{Subject: "user:root", Credential: "password:1:fp", AccountID: 1}, service,
+		[]token.Access{{Type: "repository", Name: "team-a/app", Actions: []string{"pull"}}})
+	expired, _, _ := w.issuer.IssueAccess(w.identity(t, "alice"), service, nil)
 	w.clock.add(time.Hour)
-	gone, _, _ := w.issuer.IssueAccess("user:erin", service, nil)
+	gone, _, _ := w.issuer.IssueAccess(w.identity(t, "erin"), service, nil)
 	if err := w.ids.DeleteUser(ctx, "erin"); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestRefusalFloodThroughGuard(t *testing.T) {
 	g, log := refusalGuard(t, w)
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	forger, _ := token.NewIssuer(otherKey, "moat", token.WithClock(w.clock.now))
-	forged, _, _ := forger.IssueAccess("user:root", service, nil)
+	forged, _, _ := forger.IssueAccess(token.Identity{Subject: "user:root", Credential: "password:1:fp", AccountID: 1}, service, nil)
 	const n = 3000
 	var wg sync.WaitGroup
 	for range 6 {

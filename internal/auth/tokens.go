@@ -11,30 +11,40 @@ import (
 	"github.com/moat-dev/moat/internal/auth/token"
 )
 
-// Revalidator is the identity service's refresh-token check.
-type Revalidator interface {
+// Credentials is what the token endpoint needs from the identity
+// service; *identity.Service is one.
+type Credentials interface {
 	Authenticate(ctx context.Context, username, password string) (identity.Principal, error)
-	Revalidate(ctx context.Context, subject, credential string) (identity.Principal, error)
+	Revalidate(ctx context.Context, subject string, accountID int64, credential string) (identity.Principal, error)
 }
 
 // TokenAuthenticator adapts the identity service to token.Authenticator.
-func TokenAuthenticator(ids Revalidator) token.Authenticator { return tokenAuthn{ids} }
+// Logins count as coming from the address RequestContext recorded.
+func TokenAuthenticator(ids Credentials) token.Authenticator { return tokenAuthn{ids} }
 
-type tokenAuthn struct{ ids Revalidator }
+type tokenAuthn struct{ ids Credentials }
 
 func (a tokenAuthn) Authenticate(ctx context.Context, user, pass string) (token.Identity, error) {
+	if c, ok := CallerFrom(ctx); ok {
+		ctx = identity.WithSource(ctx, c.Context.SourceIP)
+	}
 	p, err := a.ids.Authenticate(ctx, user, pass)
 	if errors.Is(err, identity.ErrUnauthenticated) {
 		return token.Identity{}, fmt.Errorf("%w: %w", token.ErrUnauthorized, err)
 	}
+	if errors.Is(err, identity.ErrThrottled) {
+		// The *identity.ThrottledError stays in the chain: its
+		// RetryAfter sets the endpoint's Retry-After.
+		return token.Identity{}, fmt.Errorf("%w: %w", token.ErrThrottled, err)
+	}
 	if err != nil {
 		return token.Identity{}, err
 	}
-	return token.Identity{Subject: p.Subject(), Credential: p.Credential}, nil
+	return token.Identity{Subject: p.Subject(), Credential: p.Credential, AccountID: p.AccountID}, nil
 }
 
-func (a tokenAuthn) Revalidate(ctx context.Context, subject, cred string) error {
-	_, err := a.ids.Revalidate(ctx, subject, cred)
+func (a tokenAuthn) Revalidate(ctx context.Context, id token.Identity) error {
+	_, err := a.ids.Revalidate(ctx, id.Subject, id.AccountID, id.Credential)
 	if errors.Is(err, identity.ErrUnauthenticated) {
 		return fmt.Errorf("%w: %w", token.ErrUnauthorized, err)
 	}
@@ -55,7 +65,7 @@ func (g *Guard) TokenAllow() token.AllowFunc {
 		if err != nil {
 			return false
 		}
-		req := policy.Request{Principal: p, Action: action, Resource: resource}
+		req := policy.Request{Principal: p.Principal, Action: action, Resource: resource}
 		if c, ok := CallerFrom(ctx); ok {
 			req.Context = c.Context
 		} else {

@@ -139,8 +139,8 @@ type Listener struct {
 	// Addr is HOST:PORT.
 	Addr string `yaml:"addr"`
 	// Realm is the token endpoint URL sent to clients of this listener.
-	// Empty means http(s)://<addr>/auth/token, localhost for an
-	// unspecified host.
+	// Empty means auth.realm, or /auth/token on the scheme and host each
+	// client used.
 	Realm string `yaml:"realm"`
 	TLS   TLS    `yaml:"tls"`
 }
@@ -157,11 +157,18 @@ type Auth struct {
 	// audience and issuer). Default "moat".
 	Service string `yaml:"service"`
 	// Realm is the absolute token endpoint URL sent in challenges. Empty
-	// means http://<addr>/auth/token with localhost for an unspecified
-	// host, which suits local use only: set it to the URL clients reach.
+	// means /auth/token on the scheme and host each client used (the
+	// Host header it sent), which suits clients that reach the registry
+	// by one name; set it when a proxy in front changes the host.
 	Realm string `yaml:"realm"`
 	// TokenTTL is how long an access token lasts. Default 5m.
 	TokenTTL time.Duration `yaml:"tokenTTL"`
+	// MaxTokenTTL caps the lifetime of personal access tokens: a longer
+	// one is refused. Default 720h (30 days).
+	MaxTokenTTL time.Duration `yaml:"maxTokenTTL"`
+	// DefaultTokenTTL is a personal access token's lifetime when its
+	// creator names none. Default 12h; at most maxTokenTTL.
+	DefaultTokenTTL time.Duration `yaml:"defaultTokenTTL"`
 	// Listener names this server's listener for listener policies (the
 	// moat:Listener condition key). Default "default".
 	Listener string `yaml:"listener"`
@@ -242,8 +249,9 @@ func Default() Config {
 			ShutdownTimeout:   30 * time.Second,
 		},
 		Limits: Limits{MaxHeaderBytes: 1 << 20},
-		Auth:   Auth{Enabled: true, Service: "moat", TokenTTL: 5 * time.Minute, Listener: "default"},
-		Audit:  defaultAudit(),
+		Auth: Auth{Enabled: true, Service: "moat", TokenTTL: 5 * time.Minute, Listener: "default",
+			MaxTokenTTL: 30 * 24 * time.Hour, DefaultTokenTTL: 12 * time.Hour},
+		Audit: defaultAudit(),
 	}
 }
 
@@ -361,6 +369,8 @@ var envVars = []envVar{
 	{"AUTH_SERVICE", str(func(c *Config) *string { return &c.Auth.Service })},
 	{"AUTH_REALM", str(func(c *Config) *string { return &c.Auth.Realm })},
 	{"AUTH_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.Auth.TokenTTL })},
+	{"AUTH_MAX_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.Auth.MaxTokenTTL })},
+	{"AUTH_DEFAULT_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.Auth.DefaultTokenTTL })},
 	{"AUTH_LISTENER", str(func(c *Config) *string { return &c.Auth.Listener })},
 	{"TLS_CERT_FILE", str(func(c *Config) *string { return &c.TLS.CertFile })},
 	{"TLS_KEY_FILE", str(func(c *Config) *string { return &c.TLS.KeyFile })},
@@ -529,10 +539,17 @@ func (c *Config) Validate() error {
 			bad("auth.realm %q: want an absolute http(s) URL such as https://registry.example/auth/token", c.Auth.Realm)
 		}
 	}
-	// Access tokens are not revocable, so a long lifetime would let a
-	// revoked credential act for that long; the issuer needs at least 1m.
+	// A token's credential is rechecked on every request, but a signed
+	// token cannot be recalled from a client: keep its life short. The
+	// issuer needs at least 1m.
 	if c.Auth.TokenTTL < time.Minute || c.Auth.TokenTTL > time.Hour {
 		bad("auth.tokenTTL %s must be between 1m and 1h", c.Auth.TokenTTL)
+	}
+	if c.Auth.MaxTokenTTL < time.Minute || c.Auth.MaxTokenTTL > 366*24*time.Hour {
+		bad("auth.maxTokenTTL %s must be between 1m and 8784h (366 days)", c.Auth.MaxTokenTTL)
+	}
+	if c.Auth.DefaultTokenTTL < time.Minute || c.Auth.DefaultTokenTTL > c.Auth.MaxTokenTTL {
+		bad("auth.defaultTokenTTL %s must be between 1m and auth.maxTokenTTL (%s)", c.Auth.DefaultTokenTTL, c.Auth.MaxTokenTTL)
 	}
 	if err := checkListenerName(c.Auth.Listener); err != nil {
 		bad("auth.listener %v", err)
@@ -715,24 +732,6 @@ func redact(dsn string) string {
 	return u.String()
 }
 
-// TokenRealm is auth.realm, or the token endpoint on the listen address
-// (localhost when the host is unspecified), https when TLS is on.
-func (c *Config) TokenRealm() string {
-	if c.Auth.Realm != "" {
-		return c.Auth.Realm
-	}
-	return defaultRealm(c.Addr, c.TLS.Enabled())
-}
-
-// TokenRealm is the listener's realm, or the token endpoint on its own
-// address.
-func (l Listener) TokenRealm() string {
-	if l.Realm != "" {
-		return l.Realm
-	}
-	return defaultRealm(l.Addr, l.TLS.Enabled())
-}
-
 // ClientHost is the host clients use for addr: the host part, or
 // localhost when it is unspecified.
 func ClientHost(addr string) string {
@@ -741,16 +740,4 @@ func ClientHost(addr string) string {
 		return "localhost"
 	}
 	return host
-}
-
-func defaultRealm(addr string, tls bool) string {
-	scheme := "http://"
-	if tls {
-		scheme = "https://"
-	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		port = "5000" // Validate rejects such an addr
-	}
-	return scheme + net.JoinHostPort(ClientHost(addr), port) + "/auth/token"
 }

@@ -128,6 +128,8 @@ auth:
   service: registry.example
   realm: https://registry.example/auth/token
   tokenTTL: 10m
+  maxTokenTTL: 168h
+  defaultTokenTTL: 1h
   listener: private
 `
 	cfg, err := Parse(strings.NewReader(doc))
@@ -147,7 +149,7 @@ auth:
 		HTTP:     HTTP{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, ShutdownTimeout: 45 * time.Second},
 		Limits:   Limits{MaxHeaderBytes: 64 << 10},
 		Auth: Auth{Enabled: true, Service: "registry.example", Realm: "https://registry.example/auth/token",
-			TokenTTL: 10 * time.Minute, Listener: "private"},
+			TokenTTL: 10 * time.Minute, MaxTokenTTL: 168 * time.Hour, DefaultTokenTTL: time.Hour, Listener: "private"},
 		Audit: defaultAudit(),
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -329,6 +331,8 @@ func TestEveryEnvNameApplies(t *testing.T) {
 		"auth.service":           cfg.Auth.Service != d.Auth.Service,
 		"auth.realm":             cfg.Auth.Realm != d.Auth.Realm,
 		"auth.tokenTTL":          cfg.Auth.TokenTTL != d.Auth.TokenTTL,
+		"auth.maxTokenTTL":       cfg.Auth.MaxTokenTTL != d.Auth.MaxTokenTTL,
+		"auth.defaultTokenTTL":   cfg.Auth.DefaultTokenTTL != d.Auth.DefaultTokenTTL,
 		"auth.listener":          cfg.Auth.Listener != d.Auth.Listener,
 	}
 	for k, changed := range checks {
@@ -409,28 +413,17 @@ func TestAuth(t *testing.T) {
 	if _, err := Load(nil, env("MOAT_AUTH_ENABLED", "yes please"), Flags{}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("bad MOAT_AUTH_ENABLED: %v", err)
 	}
-	for _, tc := range []struct{ addr, realm, want string }{
-		{":5000", "", "http://localhost:5000/auth/token"},
-		{"0.0.0.0:6000", "", "http://localhost:6000/auth/token"},
-		{"[::]:6000", "", "http://localhost:6000/auth/token"},
-		{"127.0.0.1:7000", "", "http://127.0.0.1:7000/auth/token"},
-		{"[::1]:7000", "", "http://[::1]:7000/auth/token"},
-		{":5000", "https://r.example/auth/token", "https://r.example/auth/token"},
-	} {
-		c := Default()
-		c.Addr, c.Auth.Realm = tc.addr, tc.realm
-		if got := c.TokenRealm(); got != tc.want {
-			t.Errorf("TokenRealm(%q, %q) = %q, want %q", tc.addr, tc.realm, got, tc.want)
-		}
-	}
 	for name, mutate := range map[string]func(*Auth){
-		"empty service":    func(a *Auth) { a.Service = "" },
-		"quoted service":   func(a *Auth) { a.Service = `a"b` },
-		"relative realm":   func(a *Auth) { a.Realm = "/auth/token" },
-		"ftp realm":        func(a *Auth) { a.Realm = "ftp://x/auth/token" },
-		"short token TTL":  func(a *Auth) { a.TokenTTL = 30 * time.Second },
-		"long token TTL":   func(a *Auth) { a.TokenTTL = 2 * time.Hour },
-		"no listener name": func(a *Auth) { a.Listener = " " },
+		"empty service":     func(a *Auth) { a.Service = "" },
+		"quoted service":    func(a *Auth) { a.Service = `a"b` },
+		"relative realm":    func(a *Auth) { a.Realm = "/auth/token" },
+		"ftp realm":         func(a *Auth) { a.Realm = "ftp://x/auth/token" },
+		"short token TTL":   func(a *Auth) { a.TokenTTL = 30 * time.Second },
+		"long token TTL":    func(a *Auth) { a.TokenTTL = 2 * time.Hour },
+		"long PAT cap":      func(a *Auth) { a.MaxTokenTTL = 400 * 24 * time.Hour },
+		"PAT default > cap": func(a *Auth) { a.DefaultTokenTTL = 40 * 24 * time.Hour },
+		"zero PAT default":  func(a *Auth) { a.DefaultTokenTTL = 0 },
+		"no listener name":  func(a *Auth) { a.Listener = " " },
 	} {
 		c := Default()
 		mutate(&c.Auth)

@@ -39,6 +39,7 @@ type accessEnv struct {
 	guarded  http.Handler
 	password map[string]string
 	issuer   *token.Issuer
+	ids      *identity.Service
 
 	mu     sync.Mutex
 	events []distribution.Event
@@ -106,7 +107,7 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.issuer = issuer
+	env.issuer, env.ids = issuer, ids
 	env.testEnv = &testEnv{handler: distribution.New(reg), reg: reg, blobs: blobs, root: root, md: md}
 	env.guarded = guard.Middleware("", distribution.New(reg,
 		distribution.WithAuthorizer(guard),
@@ -389,7 +390,14 @@ func (e *accessEnv) bearer(t *testing.T, subject string, scopes ...string) http.
 		}
 		access = append(access, token.Access{Type: sc.Type, Name: sc.Name, Actions: sc.Actions})
 	}
-	tok, _, err := e.issuer.IssueAccess(subject, testService, access)
+	// Tokens carry the credential and account they were issued for.
+	name := strings.TrimPrefix(subject, "user:")
+	p, err := e.ids.Authenticate(context.Background(), name, e.password[name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := token.Identity{Subject: p.Subject(), Credential: p.Credential, AccountID: p.AccountID}
+	tok, _, err := e.issuer.IssueAccess(id, testService, access)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,14 +43,20 @@ func refused(t *testing.T, r *moatproc.Runner, name string, args ...string) {
 	if !errors.As(err, &ce) || !isRefusal(ce.Stdout+ce.Stderr) {
 		t.Errorf("%s: failed without a refusal in its output: %v", line, err)
 	}
+	// A refusal the client cannot read (a 401 without a body on HEAD)
+	// leaves users guessing (#10).
+	if ce != nil && strings.Contains(ce.Stdout+ce.Stderr, "error parsing HTTP") {
+		t.Errorf("%s: the client could not read the refusal:\n%s", line, ce.Stderr)
+	}
 }
 
 // isRefusal reports whether client output shows the registry's DENIED
-// (403) or UNAUTHORIZED (401, also a token lacking the scope asked for)
+// (403; a HEAD request, which has no body, shows as "403 Forbidden") or
+// UNAUTHORIZED (401, also a token lacking a scope the policy would grant)
 // answer, in the spellings the clients use.
 func isRefusal(out string) bool {
 	lower := strings.ToLower(out)
-	for _, s := range []string{"denied", "unauthorized", "authentication required", "insufficient_scope"} {
+	for _, s := range []string{"denied", "unauthorized", "authentication required", "insufficient_scope", "forbidden"} {
 		if strings.Contains(lower, s) {
 			return true
 		}

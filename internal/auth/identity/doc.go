@@ -18,13 +18,26 @@
 // Robot secrets and personal tokens carry 256 random bits, so they are
 // stored as SHA-256 digests (a slow hash adds nothing to a secret that
 // cannot be guessed) and compared in constant time. Passwords use
-// argon2id; to keep a burst of logins from exhausting memory, at most a
-// bounded number of hashes run at once, and a successful check is
-// remembered for a minute (keyed by an HMAC of the credentials under a
-// per-process key) so Basic auth on every /v2/ request stays cheap.
-// Unknown users still cost one hash, so response time does not reveal
-// which names exist.
+// argon2id on a bounded pool of workers shared fairly between source
+// addresses (see [LoginLimits]); identical checks in flight run once, and
+// a successful check is remembered for a minute (keyed by an HMAC of the
+// credentials under a per-process key) so Basic auth on every /v2/
+// request stays cheap. Unknown users still cost one hash, so response
+// time does not reveal which names exist.
 //
-// Limits: no password policy beyond a minimum length, no lockout after
-// failed attempts (rate limiting belongs to the HTTP edge).
+// Failed logins slow down: per account and source address, and more
+// loosely per account and per source, a login held back is refused
+// before any hashing with a *ThrottledError. The address comes from the
+// context ([WithSource]).
+//
+// Every credential a login produces names the account's immutable id
+// and a fingerprint of the secret's stored hash ([Principal.Credential]);
+// [Service.Revalidate] checks both, so tokens issued for a credential
+// end with it. Caches of identity state (the password cache here, the
+// guard's lookups) keep the [Service.Epoch] they were filled at; every
+// change through the Service moves it, and [Service.Refresh] moves it
+// when the store's generation shows a change made by another process.
+//
+// Limits: no password policy beyond a minimum length; login counters are
+// per process (n replicas allow n times the attempts).
 package identity

@@ -110,12 +110,18 @@ type TokenStore interface {
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int, error)
 }
 
-// Store is everything the Service persists.
+// Store is everything the Service persists. Ids of users, groups, robots
+// and tokens are never reused, also after a deletion, so an id names one
+// account for good.
 type Store interface {
 	UserStore
 	GroupStore
 	RobotStore
 	TokenStore
+	// Generation rises with every change the store makes (by any process
+	// sharing it), in the same transaction; reads leave it alone. Caches of
+	// identity state are good while it stays the same.
+	Generation(ctx context.Context) (int64, error)
 }
 
 // ValidName checks a user, group or robot name: 1 to 64 lower-case

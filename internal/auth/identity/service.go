@@ -2,21 +2,23 @@ package identity
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/moat-dev/moat/internal/auth/policy"
+	"github.com/moat-dev/moat/internal/auth/throttle"
 )
 
 // Credential prefixes on the wire.
@@ -41,11 +43,36 @@ const (
 // Principal is an authenticated caller.
 type Principal struct {
 	policy.Principal
-	// Credential names what was presented, for refresh revalidation:
-	// "password:NAME:FINGERPRINT", "robot:NAME:ID" or "pat:ID".
+	// AccountID is the account's id, which no other account ever has:
+	// a deleted and re-created account of the same name has another.
+	AccountID int64
+	// Credential names what was presented, so that tokens issued for it
+	// can be checked against it later ([Service.Revalidate]):
+	// "password:ACCOUNT:FINGERPRINT", "robot:ACCOUNT:FINGERPRINT" or
+	// "pat:ACCOUNT:TOKEN:FINGERPRINT", the fingerprint being of the
+	// password's or secret's stored hash. Empty for a principal from
+	// Lookup.
 	Credential string
 	// ExpiresAt is when the credential expires; zero if never.
 	ExpiresAt time.Time
+}
+
+// Credential kinds, the first field of Principal.Credential.
+const (
+	CredentialPassword = "password"
+	CredentialRobot    = "robot"
+	CredentialToken    = "pat"
+)
+
+// CredentialKind returns the kind of a credential string
+// (CredentialPassword, CredentialRobot, CredentialToken), or "".
+func CredentialKind(credential string) string {
+	kind, _, _ := strings.Cut(credential, ":")
+	switch kind {
+	case CredentialPassword, CredentialRobot, CredentialToken:
+		return kind
+	}
+	return ""
 }
 
 // Subject is the principal as "type:name", a token's "sub".
@@ -53,11 +80,18 @@ func (p Principal) Subject() string { return string(p.Type) + ":" + p.Name }
 
 // Service applies the identity rules over a Store.
 type Service struct {
-	store    Store
-	now      func() time.Time
-	argon    Argon2Params
-	tokenTTL time.Duration
-	hashSem  chan struct{}
+	store       Store
+	now         func() time.Time
+	argon       Argon2Params
+	tokenTTL    time.Duration
+	maxTokenTTL time.Duration
+	limits      LoginLimits
+	hashing     *throttle.Pool
+	logins      *loginThrottle
+	// checks runs identical password checks in flight at once only once:
+	// a client sending the same Basic credentials on parallel requests
+	// costs one hash, not one of its source's few hashing slots each.
+	checks singleflight.Group
 	// decoy is a hash to verify against for unknown users, so they cost
 	// as much as real ones. It is made on first need, not at start-up.
 	decoy func() (string, error)
@@ -66,11 +100,23 @@ type Service struct {
 	cacheTTL time.Duration
 	mu       sync.Mutex
 	cache    map[[32]byte]cached
+
+	// epoch changes whenever identity state may have changed: after a
+	// change made through this Service, and when Refresh sees a new
+	// store generation (a change made by another process). Caches of
+	// identity state, here and in callers, keep the epoch they were
+	// filled at and are good while it is current.
+	epoch atomic.Uint64
+	genMu sync.Mutex
+	gen   int64
+	// genKnown is false until Refresh has read the generation once.
+	genKnown bool
 }
 
 type cached struct {
 	p       Principal
 	expires time.Time
+	epoch   uint64
 }
 
 // maxCache bounds remembered password checks; when full it is cleared.
@@ -101,26 +147,47 @@ func WithArgon2(p Argon2Params) Option {
 	}
 }
 
-// WithTokenTTL sets the default personal access token lifetime. Default:
-// 12 hours.
+// WithTokenTTL sets the default personal access token lifetime, at most
+// the maximum. Default: 12 hours.
 func WithTokenTTL(d time.Duration) Option {
 	return func(s *Service) error {
-		if d < time.Minute || d > 90*24*time.Hour {
-			return fmt.Errorf("token lifetime %v outside 1m..90d", d)
+		if d < time.Minute || d > maxTokenTTLLimit {
+			return fmt.Errorf("token lifetime %v outside 1m..%v", d, maxTokenTTLLimit)
 		}
 		s.tokenTTL = d
 		return nil
 	}
 }
 
-// WithMaxConcurrentHashes bounds password hashes running at once.
+// WithMaxTokenTTL caps the lifetime a personal access token may be
+// given. Default: DefaultMaxTokenTTL.
+func WithMaxTokenTTL(d time.Duration) Option {
+	return func(s *Service) error {
+		if d < time.Minute || d > maxTokenTTLLimit {
+			return fmt.Errorf("maximum token lifetime %v outside 1m..%v", d, maxTokenTTLLimit)
+		}
+		s.maxTokenTTL = d
+		return nil
+	}
+}
+
+// Personal access token lifetimes.
+const (
+	DefaultTokenTTL    = 12 * time.Hour
+	DefaultMaxTokenTTL = 30 * 24 * time.Hour
+	// maxTokenTTLLimit bounds what WithMaxTokenTTL accepts.
+	maxTokenTTLLimit = 366 * 24 * time.Hour
+)
+
+// WithMaxConcurrentHashes bounds password hashes running at once
+// (LoginLimits.Hashing.Workers); apply it after WithLoginLimits.
 // Default: 4.
 func WithMaxConcurrentHashes(n int) Option {
 	return func(s *Service) error {
 		if n < 1 {
 			return fmt.Errorf("max concurrent hashes %d < 1", n)
 		}
-		s.hashSem = make(chan struct{}, n)
+		s.limits.Hashing.Workers = n
 		return nil
 	}
 }
@@ -142,12 +209,22 @@ func NewService(store Store, opts ...Option) (*Service, error) {
 	if store == nil {
 		return nil, errors.New("identity: nil store")
 	}
-	s := &Service{store: store, now: time.Now, argon: DefaultArgon2(), tokenTTL: 12 * time.Hour,
-		hashSem: make(chan struct{}, 4), cacheTTL: time.Minute, cache: map[[32]byte]cached{}}
+	s := &Service{store: store, now: time.Now, argon: DefaultArgon2(), tokenTTL: DefaultTokenTTL, maxTokenTTL: DefaultMaxTokenTTL,
+		limits: DefaultLoginLimits(), cacheTTL: time.Minute, cache: map[[32]byte]cached{}}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, fmt.Errorf("identity: %w", err)
 		}
+	}
+	if s.tokenTTL > s.maxTokenTTL {
+		return nil, fmt.Errorf("identity: default token lifetime %v exceeds the maximum %v", s.tokenTTL, s.maxTokenTTL)
+	}
+	var err error
+	if s.hashing, err = throttle.NewPool(s.limits.Hashing); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if s.logins, err = newLoginThrottle(s.limits); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
 	}
 	if _, err := rand.Read(s.cacheKey[:]); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
@@ -156,19 +233,15 @@ func NewService(store Store, opts ...Option) (*Service, error) {
 	return s, nil
 }
 
-// hash runs fn holding a hashing slot; ctx bounds the wait.
+// hash runs fn on a hashing worker, shared fairly between the sources
+// WithSource names; ctx bounds the wait. A source over its share, or a
+// full queue, is refused at once with a *ThrottledError.
 func (s *Service) hash(ctx context.Context, fn func()) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	err := s.hashing.Do(ctx, SourceFrom(ctx), fn)
+	if errors.Is(err, throttle.ErrBusy) {
+		return &ThrottledError{Wait: time.Second, Reason: "too many password checks pending"}
 	}
-	select {
-	case s.hashSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-s.hashSem }()
-	fn()
-	return nil
+	return err
 }
 
 func checkPassword(pw string) error {
@@ -215,8 +288,7 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 	if err != nil {
 		return err
 	}
-	s.forget()
-	return s.store.UpdateUser(ctx, u)
+	return s.changed(s.store.UpdateUser(ctx, u))
 }
 
 // SetUserDisabled disables or enables a user's logins and tokens.
@@ -226,14 +298,13 @@ func (s *Service) SetUserDisabled(ctx context.Context, name string, disabled boo
 		return err
 	}
 	u.Disabled = disabled
-	s.forget()
-	return s.store.UpdateUser(ctx, u)
+	return s.changed(s.store.UpdateUser(ctx, u))
 }
 
-// DeleteUser removes a user, its memberships and tokens.
+// DeleteUser removes a user, its memberships, tokens and policy
+// attachments.
 func (s *Service) DeleteUser(ctx context.Context, name string) error {
-	s.forget()
-	return s.store.DeleteUser(ctx, name)
+	return s.changed(s.store.DeleteUser(ctx, name))
 }
 
 // CreateGroup adds an empty group.
@@ -246,14 +317,12 @@ func (s *Service) CreateGroup(ctx context.Context, name string) (Group, error) {
 
 // AddMember puts a user in a group.
 func (s *Service) AddMember(ctx context.Context, group, user string) error {
-	s.forget()
-	return s.store.AddMember(ctx, group, user)
+	return s.changed(s.store.AddMember(ctx, group, user))
 }
 
 // RemoveMember takes a user out of a group.
 func (s *Service) RemoveMember(ctx context.Context, group, user string) error {
-	s.forget()
-	return s.store.RemoveMember(ctx, group, user)
+	return s.changed(s.store.RemoveMember(ctx, group, user))
 }
 
 // RobotOptions describe a new robot.
@@ -294,7 +363,7 @@ func (s *Service) RotateRobotSecret(ctx context.Context, name string) (string, e
 		return "", err
 	}
 	r.SecretHash = sum
-	return secret, s.store.UpdateRobot(ctx, r)
+	return secret, s.changed(s.store.UpdateRobot(ctx, r))
 }
 
 // SetRobotDisabled disables or enables a robot.
@@ -304,18 +373,44 @@ func (s *Service) SetRobotDisabled(ctx context.Context, name string, disabled bo
 		return err
 	}
 	r.Disabled = disabled
-	return s.store.UpdateRobot(ctx, r)
+	return s.changed(s.store.UpdateRobot(ctx, r))
 }
 
-// CreateAccessToken mints a personal access token for user, valid for
-// ttl (0: the default, 12 hours), and returns it with its secret, which
-// is shown once.
-func (s *Service) CreateAccessToken(ctx context.Context, user, description string, ttl time.Duration) (AccessToken, string, error) {
+// TokenOptions describe a new personal access token.
+type TokenOptions struct {
+	Description string
+	// TTL is the token's lifetime; 0 means the default (WithTokenTTL).
+	// Beyond the maximum (WithMaxTokenTTL) it is ErrInvalid.
+	TTL time.Duration
+	// NotAfter, unless zero, bounds the expiry: a token minted with a
+	// credential that expires (another personal access token, a robot
+	// with an expiry) never outlives it. An explicit TTL reaching past
+	// NotAfter is ErrInvalid; the default one is shortened to end there.
+	NotAfter time.Time
+}
+
+// CreateAccessToken mints a personal access token for user and returns it
+// with its secret, which is shown once.
+func (s *Service) CreateAccessToken(ctx context.Context, user string, o TokenOptions) (AccessToken, string, error) {
+	ttl := o.TTL
 	if ttl == 0 {
 		ttl = s.tokenTTL
 	}
-	if ttl < time.Minute || ttl > 90*24*time.Hour {
-		return AccessToken{}, "", fmt.Errorf("token lifetime %v: %w: want 1m..90d", ttl, ErrInvalid)
+	if ttl < time.Minute || ttl > s.maxTokenTTL {
+		return AccessToken{}, "", fmt.Errorf("token lifetime %v: %w: want 1m to %v (the configured maximum)", ttl, ErrInvalid, s.maxTokenTTL)
+	}
+	now := s.now().UTC()
+	expires := now.Add(ttl)
+	if !o.NotAfter.IsZero() && expires.After(o.NotAfter) {
+		if o.TTL != 0 {
+			return AccessToken{}, "", fmt.Errorf("token lifetime %v: %w: it would outlive the credential it is made with, which expires at %s",
+				ttl, ErrInvalid, o.NotAfter.UTC().Format(time.RFC3339))
+		}
+		expires = o.NotAfter.UTC()
+		if expires.Sub(now) < time.Minute {
+			return AccessToken{}, "", fmt.Errorf("%w: the credential this token would be made with expires at %s",
+				ErrInvalid, o.NotAfter.UTC().Format(time.RFC3339))
+		}
 	}
 	u, err := s.store.User(ctx, user)
 	if err != nil {
@@ -328,8 +423,7 @@ func (s *Service) CreateAccessToken(ctx context.Context, user, description strin
 	if err != nil {
 		return AccessToken{}, "", err
 	}
-	now := s.now().UTC()
-	t, err := s.store.CreateToken(ctx, AccessToken{User: user, Description: description, SecretHash: sum, CreatedAt: now, ExpiresAt: now.Add(ttl)})
+	t, err := s.store.CreateToken(ctx, AccessToken{User: user, Description: o.Description, SecretHash: sum, CreatedAt: now, ExpiresAt: expires})
 	if err != nil {
 		return AccessToken{}, "", err
 	}
@@ -347,7 +441,7 @@ func (s *Service) RevokeAccessToken(ctx context.Context, user string, id int64) 
 	if t.User != user {
 		return fmt.Errorf("token %d of user %q: %w", id, user, ErrNotFound)
 	}
-	return s.store.RevokeToken(ctx, id, s.now().UTC())
+	return s.changed(s.store.RevokeToken(ctx, id, s.now().UTC()))
 }
 
 // newSecret returns prefix+random (256 bits, base64url) and the SHA-256 of
@@ -365,305 +459,6 @@ func newSecret(prefix string) (string, []byte, error) {
 func secretMatches(random string, want []byte) bool {
 	sum := sha256.Sum256([]byte(random))
 	return subtle.ConstantTimeCompare(sum[:], want) == 1
-}
-
-// unauthenticated wraps ErrUnauthenticated with a reason for logs; the
-// HTTP edge shows clients only "authentication failed".
-func unauthenticated(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrUnauthenticated, fmt.Sprintf(format, args...))
-}
-
-// Authenticate checks a username and password (a user password, a
-// personal access token or a robot secret) and returns the principal.
-// Failures wrap ErrUnauthenticated; store failures are returned as they
-// are, so an outage is not reported as bad credentials.
-func (s *Service) Authenticate(ctx context.Context, username, password string) (Principal, error) {
-	now := s.now()
-	switch {
-	case strings.HasPrefix(username, RobotUserPrefix):
-		return s.authRobot(ctx, strings.TrimPrefix(username, RobotUserPrefix), password, now)
-	case strings.HasPrefix(password, tokenSecretPfx):
-		return s.authToken(ctx, username, password, now)
-	}
-	key := s.cacheKeyFor(username, password)
-	if p, ok := s.cached(key, now); ok {
-		return p, nil
-	}
-	u, err := s.store.User(ctx, username)
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
-		// Spend the same time as for a real user. The first such login
-		// also makes the decoy: slower, never faster, so it reveals nothing.
-		var derr error
-		if herr := s.hash(ctx, func() {
-			var decoy string
-			if decoy, derr = s.decoy(); derr == nil {
-				_, _ = VerifyPassword(password, decoy)
-			}
-		}); herr != nil {
-			return Principal{}, herr
-		}
-		if derr != nil {
-			return Principal{}, fmt.Errorf("identity: decoy hash: %w", derr)
-		}
-		return Principal{}, unauthenticated("no user %q", username)
-	}
-	if err != nil {
-		return Principal{}, err
-	}
-	var ok bool
-	if herr := s.hash(ctx, func() { ok, err = VerifyPassword(password, u.PasswordHash) }); herr != nil {
-		return Principal{}, herr
-	}
-	if err != nil {
-		return Principal{}, fmt.Errorf("user %q: stored hash: %w", username, err)
-	}
-	if !ok {
-		return Principal{}, unauthenticated("wrong password for %q", username)
-	}
-	if u.Disabled {
-		return Principal{}, unauthenticated("user %q is disabled", username)
-	}
-	p, err := s.userPrincipal(ctx, u, "password:"+u.Name+":"+fingerprint(u.PasswordHash), time.Time{})
-	if err != nil {
-		return Principal{}, err
-	}
-	s.remember(key, p, now)
-	return p, nil
-}
-
-func (s *Service) userPrincipal(ctx context.Context, u User, cred string, exp time.Time) (Principal, error) {
-	groups, err := s.store.GroupsOf(ctx, u.Name)
-	if err != nil {
-		return Principal{}, err
-	}
-	return Principal{Principal: policy.Principal{Type: policy.User, Name: u.Name, Groups: groups}, Credential: cred, ExpiresAt: exp}, nil
-}
-
-func (s *Service) authRobot(ctx context.Context, name, secret string, now time.Time) (Principal, error) {
-	random, ok := strings.CutPrefix(secret, robotSecretPfx)
-	if !ok {
-		return Principal{}, unauthenticated("robot %q: not a robot secret", name)
-	}
-	r, err := s.store.Robot(ctx, name)
-	if errors.Is(err, ErrNotFound) {
-		return Principal{}, unauthenticated("no robot %q", name)
-	}
-	if err != nil {
-		return Principal{}, err
-	}
-	if err := robotUsable(r, now); err != nil {
-		return Principal{}, err
-	}
-	if !secretMatches(random, r.SecretHash) {
-		return Principal{}, unauthenticated("wrong secret for robot %q", name)
-	}
-	return Principal{Principal: policy.Principal{Type: policy.Robot, Name: r.Name},
-		Credential: "robot:" + r.Name + ":" + fingerprint(string(r.SecretHash)), ExpiresAt: r.ExpiresAt}, nil
-}
-
-func robotUsable(r Robot, now time.Time) error {
-	if r.Disabled {
-		return unauthenticated("robot %q is disabled", r.Name)
-	}
-	if !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
-		return unauthenticated("robot %q expired at %v", r.Name, r.ExpiresAt)
-	}
-	return nil
-}
-
-func (s *Service) authToken(ctx context.Context, username, secret string, now time.Time) (Principal, error) {
-	rest := strings.TrimPrefix(secret, tokenSecretPfx)
-	idStr, random, ok := strings.Cut(rest, "_")
-	id, err := strconv.ParseInt(idStr, 10, 64)
-	if !ok || err != nil || id <= 0 {
-		return Principal{}, unauthenticated("malformed access token")
-	}
-	t, err := s.store.Token(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return Principal{}, unauthenticated("no access token %d", id)
-	}
-	if err != nil {
-		return Principal{}, err
-	}
-	if !secretMatches(random, t.SecretHash) || t.User != username {
-		return Principal{}, unauthenticated("wrong access token for %q", username)
-	}
-	return s.tokenPrincipal(ctx, t, now)
-}
-
-func (s *Service) tokenPrincipal(ctx context.Context, t AccessToken, now time.Time) (Principal, error) {
-	if !t.RevokedAt.IsZero() {
-		return Principal{}, unauthenticated("access token %d was revoked", t.ID)
-	}
-	if !now.Before(t.ExpiresAt) {
-		return Principal{}, unauthenticated("access token %d expired", t.ID)
-	}
-	u, err := s.store.User(ctx, t.User)
-	if errors.Is(err, ErrNotFound) {
-		return Principal{}, unauthenticated("access token %d: user gone", t.ID)
-	}
-	if err != nil {
-		return Principal{}, err
-	}
-	if u.Disabled {
-		return Principal{}, unauthenticated("user %q is disabled", u.Name)
-	}
-	return s.userPrincipal(ctx, u, "pat:"+strconv.FormatInt(t.ID, 10), t.ExpiresAt)
-}
-
-// Revalidate checks that a credential recorded at login is still good for
-// subject and returns the principal as it is now (groups may have
-// changed). A changed password, a rotated robot secret, a revoked or
-// expired token, a disabled or deleted account all fail with
-// ErrUnauthenticated.
-func (s *Service) Revalidate(ctx context.Context, subject, credential string) (Principal, error) {
-	now := s.now()
-	kind, rest, _ := strings.Cut(credential, ":")
-	switch kind {
-	case "password":
-		name, fp, _ := strings.Cut(rest, ":")
-		u, err := s.store.User(ctx, name)
-		if errors.Is(err, ErrNotFound) {
-			return Principal{}, unauthenticated("user %q is gone", name)
-		}
-		if err != nil {
-			return Principal{}, err
-		}
-		if subtle.ConstantTimeCompare([]byte(fp), []byte(fingerprint(u.PasswordHash))) != 1 {
-			return Principal{}, unauthenticated("password of %q changed", name)
-		}
-		if u.Disabled {
-			return Principal{}, unauthenticated("user %q is disabled", name)
-		}
-		p, err := s.userPrincipal(ctx, u, credential, time.Time{})
-		return checkSubject(p, subject, err)
-	case "robot":
-		name, fp, _ := strings.Cut(rest, ":")
-		r, err := s.store.Robot(ctx, name)
-		if errors.Is(err, ErrNotFound) {
-			return Principal{}, unauthenticated("robot %q is gone", name)
-		}
-		if err != nil {
-			return Principal{}, err
-		}
-		if err := robotUsable(r, now); err != nil {
-			return Principal{}, err
-		}
-		if subtle.ConstantTimeCompare([]byte(fp), []byte(fingerprint(string(r.SecretHash)))) != 1 {
-			return Principal{}, unauthenticated("secret of robot %q was rotated", name)
-		}
-		p := Principal{Principal: policy.Principal{Type: policy.Robot, Name: r.Name}, Credential: credential, ExpiresAt: r.ExpiresAt}
-		return checkSubject(p, subject, nil)
-	case "pat":
-		id, err := strconv.ParseInt(rest, 10, 64)
-		if err != nil {
-			return Principal{}, unauthenticated("malformed credential")
-		}
-		t, err := s.store.Token(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			return Principal{}, unauthenticated("access token %d is gone", id)
-		}
-		if err != nil {
-			return Principal{}, err
-		}
-		p, err := s.tokenPrincipal(ctx, t, now)
-		return checkSubject(p, subject, err)
-	}
-	return Principal{}, unauthenticated("unknown credential kind %q", kind)
-}
-
-func checkSubject(p Principal, subject string, err error) (Principal, error) {
-	if err != nil {
-		return Principal{}, err
-	}
-	if p.Subject() != subject {
-		return Principal{}, unauthenticated("credential belongs to %s, not %s", p.Subject(), subject)
-	}
-	return p, nil
-}
-
-// Lookup resolves a token subject ("user:alice", "robot:ci") to a current
-// principal, for requests carrying a bearer token: it fails if the account
-// is gone or disabled, and fills in groups.
-func (s *Service) Lookup(ctx context.Context, subject string) (Principal, error) {
-	typ, name, _ := strings.Cut(subject, ":")
-	switch policy.PrincipalType(typ) {
-	case policy.User:
-		u, err := s.store.User(ctx, name)
-		if errors.Is(err, ErrNotFound) {
-			return Principal{}, unauthenticated("user %q is gone", name)
-		}
-		if err != nil {
-			return Principal{}, err
-		}
-		if u.Disabled {
-			return Principal{}, unauthenticated("user %q is disabled", name)
-		}
-		return s.userPrincipal(ctx, u, "", time.Time{})
-	case policy.Robot:
-		r, err := s.store.Robot(ctx, name)
-		if errors.Is(err, ErrNotFound) {
-			return Principal{}, unauthenticated("robot %q is gone", name)
-		}
-		if err != nil {
-			return Principal{}, err
-		}
-		if err := robotUsable(r, s.now()); err != nil {
-			return Principal{}, err
-		}
-		return Principal{Principal: policy.Principal{Type: policy.Robot, Name: r.Name}, ExpiresAt: r.ExpiresAt}, nil
-	}
-	return Principal{}, unauthenticated("unknown subject %q", subject)
-}
-
-// fingerprint identifies a secret's hash without revealing it.
-func fingerprint(h string) string {
-	sum := sha256.Sum256([]byte(h))
-	return hex.EncodeToString(sum[:8])
-}
-
-func (s *Service) cacheKeyFor(user, password string) [32]byte {
-	m := hmac.New(sha256.New, s.cacheKey[:])
-	m.Write([]byte(user))
-	m.Write([]byte{0})
-	m.Write([]byte(password))
-	var k [32]byte
-	copy(k[:], m.Sum(nil))
-	return k
-}
-
-func (s *Service) cached(k [32]byte, now time.Time) (Principal, bool) {
-	if s.cacheTTL == 0 {
-		return Principal{}, false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.cache[k]
-	if !ok || !now.Before(c.expires) {
-		return Principal{}, false
-	}
-	return c.p, true
-}
-
-func (s *Service) remember(k [32]byte, p Principal, now time.Time) {
-	if s.cacheTTL == 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.cache) >= maxCache {
-		clear(s.cache)
-	}
-	s.cache[k] = cached{p: p, expires: now.Add(s.cacheTTL)}
-}
-
-// forget drops remembered password checks after any change that could
-// affect them. Changes made by other replicas are seen when entries
-// expire.
-func (s *Service) forget() {
-	s.mu.Lock()
-	clear(s.cache)
-	s.mu.Unlock()
 }
 
 // Bootstrap creates the admin user and the admins group on first start.
@@ -693,7 +488,7 @@ func (s *Service) Bootstrap(ctx context.Context, password string, out io.Writer)
 	if _, err := s.store.CreateGroup(ctx, AdminGroup); err != nil && !errors.Is(err, ErrExists) {
 		return true, fmt.Errorf("create admins group: %w", err)
 	}
-	if err := s.store.AddMember(ctx, AdminGroup, AdminUser); err != nil {
+	if err := s.changed(s.store.AddMember(ctx, AdminGroup, AdminUser)); err != nil {
 		return true, fmt.Errorf("add admin to admins: %w", err)
 	}
 	if generated {
@@ -716,16 +511,15 @@ func (s *Service) Members(ctx context.Context, group string) ([]string, error) {
 
 // DeleteGroup removes a group and its memberships.
 func (s *Service) DeleteGroup(ctx context.Context, name string) error {
-	s.forget()
-	return s.store.DeleteGroup(ctx, name)
+	return s.changed(s.store.DeleteGroup(ctx, name))
 }
 
 // Robots lists robots by name.
 func (s *Service) Robots(ctx context.Context) ([]Robot, error) { return s.store.Robots(ctx) }
 
-// DeleteRobot removes a robot.
+// DeleteRobot removes a robot and its policy attachments.
 func (s *Service) DeleteRobot(ctx context.Context, name string) error {
-	return s.store.DeleteRobot(ctx, name)
+	return s.changed(s.store.DeleteRobot(ctx, name))
 }
 
 // AccessTokens lists a user's tokens, newest first (hashes only).

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -99,7 +101,7 @@ func TestUsersAndPasswords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Type != policy.User || p.Name != "alice" || len(p.Groups) != 1 || p.Groups[0] != "team-a" || p.Subject() != "user:alice" || !strings.HasPrefix(p.Credential, "password:alice:") {
+	if p.Type != policy.User || p.Name != "alice" || len(p.Groups) != 1 || p.Groups[0] != "team-a" || p.Subject() != "user:alice" || p.AccountID == 0 || !strings.HasPrefix(p.Credential, fmt.Sprintf("password:%d:", p.AccountID)) {
 		t.Errorf("principal %+v", p)
 	}
 	for _, c := range [][2]string{{"alice", "password2"}, {"bob", "password1"}, {"alice", ""}, {"", ""}} {
@@ -115,7 +117,7 @@ func TestUsersAndPasswords(t *testing.T) {
 		t.Errorf("groups after removal: %v", p.Groups)
 	}
 	// A password change kills the old password and refresh credentials.
-	if _, err := s.Revalidate(ctx, "user:alice", p.Credential); err != nil {
+	if _, err := s.Revalidate(ctx, "user:alice", p.AccountID, p.Credential); err != nil {
 		t.Fatalf("revalidate before change: %v", err)
 	}
 	if err := s.SetPassword(ctx, "alice", "password2"); err != nil {
@@ -124,14 +126,14 @@ func TestUsersAndPasswords(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "alice", "password1"); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("old password still works: %v", err)
 	}
-	if _, err := s.Revalidate(ctx, "user:alice", p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "user:alice", p.AccountID, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("credential survived password change: %v", err)
 	}
 	p2, err := s.Authenticate(ctx, "alice", "password2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revalidate(ctx, "user:bob", p2.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "user:bob", p2.AccountID, p2.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("credential accepted for another subject: %v", err)
 	}
 	if err := s.SetUserDisabled(ctx, "alice", true); err != nil {
@@ -140,7 +142,7 @@ func TestUsersAndPasswords(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "alice", "password2"); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("disabled user logs in: %v", err)
 	}
-	if _, err := s.Revalidate(ctx, "user:alice", p2.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "user:alice", p2.AccountID, p2.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("disabled user revalidates: %v", err)
 	}
 	if _, err := s.Lookup(ctx, "user:alice"); !errors.Is(err, identity.ErrUnauthenticated) {
@@ -170,7 +172,7 @@ func TestRobots(t *testing.T) {
 			t.Errorf("%v: %v", c, err)
 		}
 	}
-	if _, err := s.Revalidate(ctx, "robot:ci", p.Credential); err != nil {
+	if _, err := s.Revalidate(ctx, "robot:ci", p.AccountID, p.Credential); err != nil {
 		t.Errorf("revalidate: %v", err)
 	}
 	// Rotation invalidates the old secret and refresh credential.
@@ -181,7 +183,7 @@ func TestRobots(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "robot+ci", secret); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("old secret works after rotation: %v", err)
 	}
-	if _, err := s.Revalidate(ctx, "robot:ci", p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "robot:ci", p.AccountID, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("old credential revalidates: %v", err)
 	}
 	p, err = s.Authenticate(ctx, "robot+ci", newSecret)
@@ -204,7 +206,7 @@ func TestRobots(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "robot+ci", newSecret); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("expired robot logs in: %v", err)
 	}
-	if _, err := s.Revalidate(ctx, "robot:ci", p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "robot:ci", p.AccountID, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("expired robot revalidates: %v", err)
 	}
 }
@@ -218,7 +220,7 @@ func TestAccessTokens(t *testing.T) {
 	if _, err := s.CreateUser(ctx, "bob", "password1"); err != nil {
 		t.Fatal(err)
 	}
-	tok, secret, err := s.CreateAccessToken(ctx, "alice", "laptop", 0)
+	tok, secret, err := s.CreateAccessToken(ctx, "alice", identity.TokenOptions{Description: "laptop"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,15 +234,18 @@ func TestAccessTokens(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "bob", secret); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("alice's token works for bob: %v", err)
 	}
+	// From another address, so that these failures do not hold alice's
+	// own logins back (see TestLoginThrottling).
+	guesser := identity.WithSource(ctx, netip.MustParseAddr("203.0.113.9"))
 	for _, bad := range []string{secret + "x", "moat_pat_", "moat_pat_x_y", "moat_pat_999_abc", "moat_pat_-1_abc"} {
-		if _, err := s.Authenticate(ctx, "alice", bad); !errors.Is(err, identity.ErrUnauthenticated) {
+		if _, err := s.Authenticate(guesser, "alice", bad); !errors.Is(err, identity.ErrUnauthenticated) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
 	if err := s.RevokeAccessToken(ctx, "bob", tok.ID); !errors.Is(err, identity.ErrNotFound) {
 		t.Errorf("bob revokes alice's token: %v", err)
 	}
-	_, secret2, err := s.CreateAccessToken(ctx, "alice", "ci", time.Hour)
+	_, secret2, err := s.CreateAccessToken(ctx, "alice", identity.TokenOptions{Description: "ci", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +255,7 @@ func TestAccessTokens(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "alice", secret); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("revoked token works: %v", err)
 	}
-	if _, err := s.Revalidate(ctx, "user:alice", p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+	if _, err := s.Revalidate(ctx, "user:alice", p.AccountID, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("revoked token revalidates: %v", err)
 	}
 	if _, err := s.Authenticate(ctx, "alice", secret2); err != nil {
@@ -260,10 +265,10 @@ func TestAccessTokens(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "alice", secret2); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Errorf("expired token works: %v", err)
 	}
-	if _, _, err := s.CreateAccessToken(ctx, "alice", "", time.Second); !errors.Is(err, identity.ErrInvalid) {
+	if _, _, err := s.CreateAccessToken(ctx, "alice", identity.TokenOptions{TTL: time.Second}); !errors.Is(err, identity.ErrInvalid) {
 		t.Errorf("1s token: %v", err)
 	}
-	if _, _, err := s.CreateAccessToken(ctx, "carol", "", 0); !errors.Is(err, identity.ErrNotFound) {
+	if _, _, err := s.CreateAccessToken(ctx, "carol", identity.TokenOptions{}); !errors.Is(err, identity.ErrNotFound) {
 		t.Errorf("token for missing user: %v", err)
 	}
 	if ts, err := s.AccessTokens(ctx, "alice"); err != nil || len(ts) != 2 {
@@ -365,5 +370,129 @@ func TestHashConcurrencyBound(t *testing.T) {
 	cancel()
 	if _, err := s.Authenticate(cctx, "alice", "password1"); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled login: %v", err)
+	}
+}
+
+// TestRevalidateBindsAccount (#10 findings 2 and 4): a credential is
+// good only for the account it was issued to, named by its id: not for
+// another id, not for a re-created account of the same name, and not in
+// the formats earlier versions issued (without the id).
+func TestRevalidateBindsAccount(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newService(t)
+	if _, err := s.CreateUser(ctx, "alice", "password1"); err != nil {
+		t.Fatal(err)
+	}
+	pw, err := s.Authenticate(ctx, "alice", "password1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := s.CreateAccessToken(ctx, "alice", identity.TokenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pat, err := s.Authenticate(ctx, "alice", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rsecret, err := s.CreateRobot(ctx, "ci", identity.RobotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	robot, err := s.Authenticate(ctx, "robot+ci", rsecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []identity.Principal{pw, pat, robot} {
+		if _, err := s.Revalidate(ctx, p.Subject(), p.AccountID, p.Credential); err != nil {
+			t.Errorf("%s: %v", p.Credential, err)
+		}
+		if _, err := s.Revalidate(ctx, p.Subject(), p.AccountID+1000, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+			t.Errorf("%s with another account id: %v", p.Credential, err)
+		}
+		if _, err := s.Revalidate(ctx, p.Subject(), 0, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+			t.Errorf("%s without an account id: %v", p.Credential, err)
+		}
+	}
+	if _, err := s.Revalidate(ctx, "robot:ci", pw.AccountID, pw.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+		t.Errorf("a password credential for a robot subject: %v", err)
+	}
+	fp := pw.Credential[strings.LastIndex(pw.Credential, ":")+1:]
+	for _, old := range []string{"password:alice:" + fp, fmt.Sprint("pat:", pat.AccountID), "robot:ci:" + fp, "", "password", "x:1:2"} {
+		if _, err := s.Revalidate(ctx, "user:alice", pw.AccountID, old); !errors.Is(err, identity.ErrUnauthenticated) {
+			t.Errorf("credential %q: %v", old, err)
+		}
+	}
+	// Delete and re-create both accounts with the same secrets where
+	// possible: nothing issued before holds.
+	if err := s.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "alice", "password1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRobot(ctx, "ci"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateRobot(ctx, "ci", identity.RobotOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []identity.Principal{pw, pat, robot} {
+		if _, err := s.Revalidate(ctx, p.Subject(), p.AccountID, p.Credential); !errors.Is(err, identity.ErrUnauthenticated) {
+			t.Errorf("%s after re-creation: %v", p.Credential, err)
+		}
+	}
+}
+
+// TestEpoch (#10 finding 3): changes through this Service move the epoch
+// at once; changes by another process sharing the store move it when
+// Refresh sees them, and drop the password cache.
+func TestEpoch(t *testing.T) {
+	ctx := context.Background()
+	server, c, st := newService(t)
+	cli, err := identity.NewService(st, identity.WithArgon2(cheap), identity.WithClock(c.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.CreateUser(ctx, "bob", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Refresh(ctx); err != nil { // sees bob's creation
+		t.Fatal(err)
+	}
+	if _, err := server.Authenticate(ctx, "bob", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	e := server.Epoch()
+	if changed, err := server.Refresh(ctx); err != nil || changed || server.Epoch() != e {
+		t.Fatalf("refresh without a change: %v %v", changed, err)
+	}
+	if err := cli.DeleteUser(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	// Until the server refreshes, its cache still answers (for at most a
+	// second in a server, which refreshes every second)...
+	if _, err := server.Authenticate(ctx, "bob", "bob-password"); err != nil {
+		t.Fatalf("cached login before the refresh: %v", err)
+	}
+	if changed, err := server.Refresh(ctx); err != nil || !changed || server.Epoch() == e {
+		t.Fatalf("refresh after another process's change: %v %v", changed, err)
+	}
+	// ...and not after.
+	if _, err := server.Authenticate(ctx, "bob", "bob-password"); !errors.Is(err, identity.ErrUnauthenticated) {
+		t.Errorf("deleted user logs in after the refresh: %v", err)
+	}
+	e = server.Epoch()
+	if _, err := server.CreateGroup(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.AddMember(ctx, "g", "admin"); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if server.Epoch() == e {
+		t.Error("a change through the Service left the epoch")
 	}
 }

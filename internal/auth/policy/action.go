@@ -21,6 +21,12 @@ const (
 	ActionAdminPolicies    Action = "admin:ManagePolicies"
 	ActionAdminAudit       Action = "admin:ReadAudit"
 	ActionAdminRegistry    Action = "admin:ManageRegistry"
+	// ActionManageTokens lets a caller that did not log in with a
+	// password (a personal access token, a robot, a client certificate)
+	// mint personal access tokens, which never outlive that credential.
+	// A password login needs no grant for its own tokens. Registry bearer
+	// tokens never can, whatever the policy says.
+	ActionManageTokens Action = "identity:ManageTokens"
 )
 
 // knownActions lists every known action in a fixed order; an action's position
@@ -29,6 +35,7 @@ var knownActions = [...]Action{
 	ActionPull, ActionPush, ActionDelete, ActionListTags, ActionListRepositories,
 	ActionScanRead, ActionScanWrite,
 	ActionAdminIdentities, ActionAdminPolicies, ActionAdminAudit, ActionAdminRegistry,
+	ActionManageTokens,
 }
 
 // Actions returns the known actions.

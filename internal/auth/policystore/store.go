@@ -3,25 +3,20 @@ package policystore
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"github.com/moat-dev/moat/internal/auth/authschema"
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/sqldb"
 )
 
-//go:embed migrations/*.sql
-var migrations embed.FS
-
-// migrationLockKey is the advisory lock held while migrating ("moatpoli").
-const migrationLockKey int64 = 0x6d6f6174706f6c69
-
 // Errors, classified with errors.Is.
 var (
-	ErrNotFound = errors.New("policy not found")
+	// ErrNotFound: no such policy, or no such account to attach to.
+	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("policy already exists")
 	// ErrInvalid: a target that does not fit the policy's kind. Malformed
 	// documents return the parser's errors (policy.ErrInvalid).
@@ -55,42 +50,20 @@ type Stored struct {
 	Targets   []Target
 }
 
-// Store keeps policies.
+// Store keeps policies in a database shared with the other stores; its
+// caller closes the database.
 type Store struct {
-	db     *sqldb.DB
-	ownsDB bool // Open opened db; New's caller closes it
-	now    func() time.Time
+	db  *sqldb.DB
+	now func() time.Time
 }
 
-// Open connects to dsn and brings the policy tables up to date.
-func Open(ctx context.Context, dsn string) (*Store, error) {
-	db, err := sqldb.Open(ctx, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("policystore: %w", err)
-	}
-	s, err := New(ctx, db)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	s.ownsDB = true
-	return s, nil
-}
-
-// New uses an open database and brings the policy tables up to date.
+// New uses an open database and brings the access-control tables (see
+// package authschema) up to date.
 func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
-	if err := db.Migrate(ctx, migrations, "migrations", "auth_policy_migrations", migrationLockKey); err != nil {
+	if err := authschema.Migrate(ctx, db); err != nil {
 		return nil, fmt.Errorf("policystore: %w", err)
 	}
 	return &Store{db: db, now: time.Now}, nil
-}
-
-// Close closes the database if Open opened it.
-func (s *Store) Close() error {
-	if !s.ownsDB {
-		return nil
-	}
-	return s.db.Close()
 }
 
 var kindNames = map[policy.Kind]string{policy.Identity: "identity", policy.Resource: "resource", policy.Listener: "listener"}
@@ -102,11 +75,6 @@ func parseKind(k string) (policy.Kind, error) {
 		}
 	}
 	return 0, fmt.Errorf("unknown policy kind %q in the database", k)
-}
-
-func (s *Store) bump(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `UPDATE auth_policy_version SET version = version + 1 WHERE id = 1`)
-	return err
 }
 
 // Put creates or replaces the named policy after validating the document.
@@ -134,7 +102,7 @@ func (s *Store) Put(ctx context.Context, name string, kind policy.Kind, doc []by
 		if err != nil {
 			return err
 		}
-		return s.bump(ctx, tx)
+		return authschema.BumpPolicyVersion(ctx, tx)
 	})
 	if err != nil && !errors.Is(err, ErrInvalid) {
 		return fmt.Errorf("policystore: put %q: %w", name, err)
@@ -152,9 +120,9 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return fmt.Errorf("%q: %w", name, ErrNotFound)
+			return fmt.Errorf("policy %q: %w", name, ErrNotFound)
 		}
-		return s.bump(ctx, tx)
+		return authschema.BumpPolicyVersion(ctx, tx)
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("policystore: delete %q: %w", name, err)
@@ -174,9 +142,11 @@ func fits(kind string, t TargetType) bool {
 	return false
 }
 
-// Attach attaches a policy to a target; attaching twice is a no-op.
-// Targets are not checked for existence: a policy may be attached to a
-// repository before its first push.
+// Attach attaches a policy to a target; attaching twice is a no-op. A
+// user, group or robot must exist (ErrNotFound otherwise), checked in the
+// attaching transaction, so an attachment never waits for an account to
+// be created under that name. Repositories and listeners are not checked:
+// a policy may be attached to a repository before its first push.
 func (s *Store) Attach(ctx context.Context, name string, t Target) error {
 	return s.changeTarget(ctx, name, t, true)
 }
@@ -197,13 +167,22 @@ func (s *Store) changeTarget(ctx context.Context, name string, t Target, attach 
 		)
 		err := tx.QueryRowContext(ctx, s.db.Q(`SELECT id, kind FROM auth_policies WHERE name = ?`), name).Scan(&id, &kind)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%q: %w", name, ErrNotFound)
+			return fmt.Errorf("policy %q: %w", name, ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
 		if !fits(kind, t.Type) {
 			return fmt.Errorf("%w: a %s policy cannot be attached to a %s", ErrInvalid, kind, t.Type)
+		}
+		if attach && kind == "identity" {
+			ok, err := authschema.AccountExists(ctx, s.db, tx, authschema.AccountKind(t.Type), t.Name)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%s %q: %w", t.Type, t.Name, ErrNotFound)
+			}
 		}
 		if attach && t.Type == TargetListener {
 			var other string
@@ -223,7 +202,7 @@ func (s *Store) changeTarget(ctx context.Context, name string, t Target, attach 
 		if _, err := tx.ExecContext(ctx, s.db.Q(q), id, string(t.Type), t.Name); err != nil {
 			return err
 		}
-		return s.bump(ctx, tx)
+		return authschema.BumpPolicyVersion(ctx, tx)
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrInvalid) {
 		return fmt.Errorf("policystore: attach %q: %w", name, err)

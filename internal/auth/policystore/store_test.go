@@ -5,8 +5,12 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/moat-dev/moat/internal/auth/identity"
+	"github.com/moat-dev/moat/internal/auth/identity/sqlidentity"
 	"github.com/moat-dev/moat/internal/auth/policy"
+	"github.com/moat-dev/moat/internal/sqldb"
 	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
@@ -27,11 +31,26 @@ const (
 
 func testStore(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s, err := Open(ctx, dsn)
+	db, err := sqldb.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer db.Close()
+	s, err := New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The accounts policies are attached to must exist.
+	ids, err := sqlidentity.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ids.CreateGroup(ctx, "team-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ids.CreateRobot(ctx, identity.Robot{Name: "ci", SecretHash: []byte{1}, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	v0, _ := s.Version(ctx)
 
 	// A malformed document is refused with the parser's error; nothing is stored.

@@ -17,8 +17,9 @@
 // Granted access is the intersection of what was requested and what an
 // [AllowFunc] permits, action by action; what is not granted is left out,
 // never an error, as the protocol expects. Access tokens are short-lived
-// (default 5 minutes) and are not revocable: the registry re-checks policy
-// on every request, so a revoked credential loses access when its current
-// token expires. Refresh tokens are revalidated against the credential
-// they came from on every use.
+// (default 5 minutes). Access and refresh tokens alike carry the
+// credential and account id they were issued for ("moat_cred",
+// "moat_aid"), which the registry checks on every use, so revoking the
+// credential ends them; tokens without them are refused. A login the
+// authenticator throttles is answered 429 with Retry-After.
 package token

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // maxFormBytes bounds a POST body; real requests are well under 4 KiB.
@@ -112,6 +113,14 @@ func fromForm(w http.ResponseWriter, r *http.Request) (Request, error) {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, oauth, msg := http.StatusInternalServerError, "server_error", "internal error"
 	switch {
+	case errors.Is(err, ErrThrottled):
+		status, oauth, msg = http.StatusTooManyRequests, "temporarily_unavailable", "too many failed logins; retry later"
+		wait := time.Second
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) {
+			wait = ra.RetryAfter()
+		}
+		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64((wait+time.Second-1)/time.Second)), 10))
 	case errors.Is(err, ErrUnauthorized):
 		status, oauth, msg = http.StatusUnauthorized, "invalid_grant", "authentication failed"
 	case errors.Is(err, ErrUnsupportedGrant):
@@ -135,6 +144,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, log *slog.Lo
 	switch status {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", BasicChallenge(s.service))
+	case http.StatusTooManyRequests:
+		code = "TOOMANYREQUESTS"
 	case http.StatusBadRequest:
 		code = "UNSUPPORTED"
 	default:

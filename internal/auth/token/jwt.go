@@ -40,10 +40,20 @@ type Claims struct {
 	jwt.RegisteredClaims
 	Access []Access `json:"access,omitempty"`
 	Use    string   `json:"moat_use"`
-	// Credential identifies what a refresh token was issued from (a
-	// password login, a robot, a personal access token), so a refresh
-	// can be refused once it is revoked.
+	// Credential identifies what the token was issued from (a password
+	// login, a robot secret, a personal access token) and AccountID the
+	// account's immutable id, in access and refresh tokens alike: the
+	// registry checks both on every use, so revoking the credential or
+	// deleting (or re-creating) the account ends every token derived from
+	// it. Tokens for a subject without them are refused; anonymous tokens
+	// carry neither.
 	Credential string `json:"moat_cred,omitempty"`
+	AccountID  int64  `json:"moat_aid,omitempty"`
+}
+
+// Identity returns who the token was issued to and with what.
+func (c *Claims) Identity() Identity {
+	return Identity{Subject: c.Subject, Credential: c.Credential, AccountID: c.AccountID}
 }
 
 // Allows reports whether the access claim grants action on a resource;
@@ -146,22 +156,28 @@ func (i *Issuer) AccessTTL() time.Duration { return i.accessTTL }
 // KeyID is the signing key's RFC 7638 thumbprint, the tokens' "kid".
 func (i *Issuer) KeyID() string { return i.kid }
 
-// IssueAccess signs an access token for subject, valid at the registry
-// named audience, granting access.
-func (i *Issuer) IssueAccess(subject, audience string, access []Access) (string, *Claims, error) {
+// IssueAccess signs an access token for id (the zero Identity for an
+// anonymous caller), valid at the registry named audience, granting
+// access.
+func (i *Issuer) IssueAccess(id Identity, audience string, access []Access) (string, *Claims, error) {
+	if err := id.check(); err != nil {
+		return "", nil, err
+	}
 	if access == nil {
 		access = []Access{}
 	}
-	return i.sign(&Claims{Access: access, Use: useAccess}, subject, audience, i.accessTTL)
+	return i.sign(&Claims{Access: access, Use: useAccess, Credential: id.Credential, AccountID: id.AccountID}, id.Subject, audience, i.accessTTL)
 }
 
-// IssueRefresh signs a refresh token bound to subject, audience and the
-// credential it was obtained with.
-func (i *Issuer) IssueRefresh(subject, audience, credential string) (string, *Claims, error) {
-	if credential == "" {
-		return "", nil, errors.New("token: refresh token needs a credential")
+// IssueRefresh signs a refresh token bound to id and audience.
+func (i *Issuer) IssueRefresh(id Identity, audience string) (string, *Claims, error) {
+	if id.Subject == "" {
+		return "", nil, errors.New("token: refresh token needs a subject")
 	}
-	return i.sign(&Claims{Use: useRefresh, Credential: credential}, subject, audience, i.refreshTTL)
+	if err := id.check(); err != nil {
+		return "", nil, err
+	}
+	return i.sign(&Claims{Use: useRefresh, Credential: id.Credential, AccountID: id.AccountID}, id.Subject, audience, i.refreshTTL)
 }
 
 func (i *Issuer) sign(c *Claims, subject, audience string, ttl time.Duration) (string, *Claims, error) {
@@ -228,6 +244,9 @@ func (i *Issuer) verify(token, audience, use string) (*Claims, error) {
 	}
 	if c.Use != use {
 		return nil, fmt.Errorf("%w: a %q token where a %q token is needed", ErrInvalidToken, c.Use, use)
+	}
+	if err := c.Identity().check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	return &c, nil
 }

@@ -40,7 +40,7 @@ func TestIssueVerify(t *testing.T) {
 	key := newKey(t)
 	iss := newIssuer(t, key, c)
 	access := []Access{{Type: "repository", Name: "team-a/app", Actions: []string{"pull", "push"}}}
-	tok, claims, err := iss.IssueAccess("user:alice", "reg.example.com", access)
+	tok, claims, err := iss.IssueAccess(Identity{Subject: "user:alice", Credential: "password:1:fp", AccountID: 1}, "reg.example.com", access)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,13 +64,13 @@ func TestIssueVerify(t *testing.T) {
 	tampered := strings.Replace(string(payload), "team-a/app", "team-b/app", 1)
 	hs256, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte("secret"))
 	other := newIssuer(t, newKey(t), c)
-	otherTok, _, _ := other.IssueAccess("user:alice", "reg.example.com", access)
+	otherTok, _, _ := other.IssueAccess(Identity{Subject: "user:alice", Credential: "password:1:fp", AccountID: 1}, "reg.example.com", access)
 	// Same key id but a different key: the signature must still fail.
 	other.kid = iss.kid
-	sameKid, _, _ := other.IssueAccess("user:alice", "reg.example.com", access)
-	refresh, _, _ := iss.IssueRefresh("user:alice", "reg.example.com", "password:1")
+	sameKid, _, _ := other.IssueAccess(Identity{Subject: "user:alice", Credential: "password:1:fp", AccountID: 1}, "reg.example.com", access)
+	refresh, _, _ := iss.IssueRefresh(Identity{Subject: "user:alice", Credential: "password:1:fp", AccountID: 1}, "reg.example.com")
 	otherIss, _ := NewIssuer(key, "evil", WithClock(c.now))
-	wrongIss, _, _ := otherIss.IssueAccess("user:alice", "reg.example.com", access)
+	wrongIss, _, _ := otherIss.IssueAccess(Identity{Subject: "user:alice", Credential: "password:1:fp", AccountID: 1}, "reg.example.com", access)
 
 	for _, tc := range []struct {
 		name, tok, aud string
@@ -112,8 +112,71 @@ func TestIssueVerify(t *testing.T) {
 		t.Errorf("access token accepted as refresh token")
 	}
 	rc, err := iss.VerifyRefresh(refresh, "reg.example.com")
-	if err != nil || rc.Credential != "password:1" {
+	if err != nil || rc.Credential != "password:1:fp" || rc.AccountID != 1 {
 		t.Errorf("refresh: %+v %v", rc, err)
+	}
+}
+
+// TestTokensCarryCredential (#10 finding 2): access tokens, not only
+// refresh tokens, name the credential and account they were issued for,
+// so the registry can refuse them once either is gone; a token for a
+// subject without them (as earlier versions issued) is refused.
+func TestTokensCarryCredential(t *testing.T) {
+	c := &clock{time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	key := newKey(t)
+	iss := newIssuer(t, key, c)
+	alice := Identity{Subject: "user:alice", Credential: "pat:7:12:ab", AccountID: 7}
+	tok, _, err := iss.IssueAccess(alice, "svc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := iss.VerifyAccess(tok, "svc")
+	if err != nil || got.Identity() != alice {
+		t.Fatalf("access token identity %+v %v", got, err)
+	}
+	anon, _, err := iss.IssueAccess(Identity{}, "svc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := iss.VerifyAccess(anon, "svc"); err != nil || got.Identity() != (Identity{}) {
+		t.Errorf("anonymous token %+v %v", got, err)
+	}
+	for _, id := range []Identity{
+		{Subject: "user:alice"},
+		{Subject: "user:alice", Credential: "pat:7:12:ab"},
+		{Subject: "user:alice", AccountID: 7},
+		{Credential: "pat:7:12:ab", AccountID: 7},
+	} {
+		if _, _, err := iss.IssueAccess(id, "svc", nil); err == nil {
+			t.Errorf("issued an access token for %+v", id)
+		}
+		if _, _, err := iss.IssueRefresh(id, "svc"); err == nil {
+			t.Errorf("issued a refresh token for %+v", id)
+		}
+	}
+	// Signed with the registry's key, as an earlier version did: valid
+	// signature, but no credential or account to check.
+	for _, use := range []string{useAccess, useRefresh} {
+		old := &Claims{Use: use}
+		if use == useRefresh {
+			old.Credential = "password:alice:ab" // refresh tokens had a credential, without the account
+		}
+		now := c.now()
+		old.RegisteredClaims = jwt.RegisteredClaims{Issuer: "moat", Subject: "user:alice", Audience: jwt.ClaimStrings{"svc"},
+			ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)), IssuedAt: jwt.NewNumericDate(now)}
+		jt := jwt.NewWithClaims(jwt.SigningMethodES256, old)
+		jt.Header["kid"] = iss.kid
+		signed, err := jt.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verify := iss.VerifyAccess
+		if use == useRefresh {
+			verify = iss.VerifyRefresh
+		}
+		if _, err := verify(signed, "svc"); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("%s token without credential and account accepted: %v", use, err)
+		}
 	}
 }
 
@@ -144,7 +207,7 @@ func TestIssuerOptions(t *testing.T) {
 func FuzzVerify(f *testing.F) {
 	c := &clock{time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	iss := newIssuer(f, newKey(f), c)
-	tok, _, _ := iss.IssueAccess("user:a", "svc", []Access{{Type: "repository", Name: "a", Actions: []string{"pull"}}})
+	tok, _, _ := iss.IssueAccess(Identity{Subject: "user:a", Credential: "password:1:fp", AccountID: 1}, "svc", []Access{{Type: "repository", Name: "a", Actions: []string{"pull"}}})
 	f.Add(tok)
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Fuzz(func(t *testing.T, s string) {

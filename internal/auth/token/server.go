@@ -18,24 +18,44 @@ var (
 	// ErrUnsupportedGrant: grant_type is neither password nor
 	// refresh_token.
 	ErrUnsupportedGrant = errors.New("unsupported grant type")
+	// ErrThrottled: the login was refused before its credentials were
+	// checked (too many failures, or too many pending). An error in the
+	// chain with a RetryAfter() time.Duration method says how long to
+	// wait.
+	ErrThrottled = errors.New("too many login attempts")
 )
 
-// Identity is who a credential belongs to.
+// Identity is who a credential belongs to; the zero Identity is the
+// anonymous caller.
 type Identity struct {
 	// Subject becomes the token's "sub" ("user:alice", "robot:ci").
 	Subject string
 	// Credential names what was presented (a password login, a robot
-	// secret, a personal access token) for refresh revalidation.
+	// secret, a personal access token) and AccountID the account's
+	// immutable id; tokens carry both ("moat_cred", "moat_aid") so every
+	// use can be checked against them.
 	Credential string
+	AccountID  int64
+}
+
+// check: a subject comes with its credential and account, and the
+// anonymous caller has neither.
+func (id Identity) check() error {
+	named := id.Subject != ""
+	if named != (id.Credential != "") || named != (id.AccountID > 0) {
+		return errors.New("a token's subject, credential and account id go together")
+	}
+	return nil
 }
 
 // Authenticator checks credentials. Implementations return an error
-// wrapping ErrUnauthorized for wrong, disabled, expired or revoked ones.
+// wrapping ErrUnauthorized for wrong, disabled, expired or revoked ones,
+// and ErrThrottled for a login refused unchecked.
 type Authenticator interface {
 	Authenticate(ctx context.Context, username, password string) (Identity, error)
-	// Revalidate checks that the credential a refresh token came from is
-	// still good for subject.
-	Revalidate(ctx context.Context, subject, credential string) error
+	// Revalidate checks that the credential and account a refresh token
+	// was issued for are still good.
+	Revalidate(ctx context.Context, id Identity) error
 }
 
 // Grant types of the OAuth2 form.
@@ -170,16 +190,16 @@ func (s *Server) Issue(ctx context.Context, r Request) (resp *Response, err erro
 		if verr != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnauthorized, verr)
 		}
-		if verr := s.authn.Revalidate(ctx, c.Subject, c.Credential); verr != nil {
+		id = c.Identity()
+		if verr := s.authn.Revalidate(ctx, id); verr != nil {
 			return nil, fmt.Errorf("%w: refresh token's credential: %w", ErrUnauthorized, verr)
 		}
-		id = Identity{Subject: c.Subject, Credential: c.Credential}
 	default:
 		return nil, fmt.Errorf("%w %q", ErrUnsupportedGrant, r.GrantType)
 	}
 
 	granted := Intersect(ctx, id.Subject, r.Scopes, s.allow)
-	tok, claims, err := s.issuer.IssueAccess(id.Subject, s.service, granted)
+	tok, claims, err := s.issuer.IssueAccess(id, s.service, granted)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +214,7 @@ func (s *Server) Issue(ctx context.Context, r Request) (resp *Response, err erro
 		resp.Scope = FormatScopes(accessScopes(granted))
 	}
 	if r.Offline && r.GrantType != GrantRefresh {
-		if resp.RefreshToken, _, err = s.issuer.IssueRefresh(id.Subject, s.service, id.Credential); err != nil {
+		if resp.RefreshToken, _, err = s.issuer.IssueRefresh(id, s.service); err != nil {
 			return nil, err
 		}
 	}
@@ -209,8 +229,8 @@ func (s *Server) authenticate(ctx context.Context, username, password string) (I
 		}
 		return Identity{}, err
 	}
-	if id.Subject == "" || id.Credential == "" {
-		return Identity{}, fmt.Errorf("authenticate %q: authenticator returned no subject or credential", username)
+	if id.Subject == "" || id.check() != nil {
+		return Identity{}, fmt.Errorf("authenticate %q: authenticator returned no subject, credential or account", username)
 	}
 	return id, nil
 }

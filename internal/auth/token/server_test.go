@@ -29,14 +29,14 @@ func (f *fakeAuthn) Authenticate(_ context.Context, u, p string) (Identity, erro
 	if want, ok := f.users[u]; !ok || want != p {
 		return Identity{}, fmt.Errorf("user %q: %w", u, ErrUnauthorized)
 	}
-	return Identity{Subject: "user:" + u, Credential: "password:" + u}, nil
+	return Identity{Subject: "user:" + u, Credential: "password:" + u, AccountID: int64(len(u))}, nil
 }
 
-func (f *fakeAuthn) Revalidate(_ context.Context, subject, cred string) error {
+func (f *fakeAuthn) Revalidate(_ context.Context, id Identity) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.revoked[cred] {
-		return fmt.Errorf("%s: %w", cred, ErrUnauthorized)
+	if f.revoked[id.Credential] {
+		return fmt.Errorf("%s: %w", id.Credential, ErrUnauthorized)
 	}
 	return nil
 }

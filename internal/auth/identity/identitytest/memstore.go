@@ -15,6 +15,7 @@ import (
 type MemStore struct {
 	mu      sync.Mutex
 	nextID  int64
+	gen     int64
 	users   map[string]identity.User
 	groups  map[string]identity.Group
 	members map[string]map[string]bool // group -> users
@@ -30,7 +31,17 @@ func NewMemStore() *MemStore {
 		members: map[string]map[string]bool{}, robots: map[string]identity.Robot{}, tokens: map[int64]identity.AccessToken{}}
 }
 
-func (m *MemStore) id() int64 { m.nextID++; return m.nextID }
+func (m *MemStore) id() int64 { m.nextID++; m.gen++; return m.nextID }
+
+// changed records a change; callers hold mu.
+func (m *MemStore) changed() { m.gen++ }
+
+// Generation counts changes.
+func (m *MemStore) Generation(context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gen, nil
+}
 
 func notFound(kind, name string) error {
 	return fmt.Errorf("%s %q: %w", kind, name, identity.ErrNotFound)
@@ -65,6 +76,7 @@ func (m *MemStore) UpdateUser(_ context.Context, u identity.User) error {
 		return notFound("user", u.Name)
 	}
 	old.PasswordHash, old.Disabled = u.PasswordHash, u.Disabled
+	m.changed()
 	m.users[u.Name] = old
 	return nil
 }
@@ -75,6 +87,7 @@ func (m *MemStore) DeleteUser(_ context.Context, name string) error {
 	if _, ok := m.users[name]; !ok {
 		return notFound("user", name)
 	}
+	m.changed()
 	delete(m.users, name)
 	for _, ms := range m.members {
 		delete(ms, name)
@@ -116,6 +129,7 @@ func (m *MemStore) DeleteGroup(_ context.Context, name string) error {
 	if _, ok := m.groups[name]; !ok {
 		return notFound("group", name)
 	}
+	m.changed()
 	delete(m.groups, name)
 	delete(m.members, name)
 	return nil
@@ -141,6 +155,7 @@ func (m *MemStore) AddMember(_ context.Context, group, user string) error {
 	if _, ok := m.users[user]; !ok {
 		return notFound("user", user)
 	}
+	m.changed()
 	m.members[group][user] = true
 	return nil
 }
@@ -148,6 +163,7 @@ func (m *MemStore) AddMember(_ context.Context, group, user string) error {
 func (m *MemStore) RemoveMember(_ context.Context, group, user string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.changed()
 	delete(m.members[group], user)
 	return nil
 }
@@ -211,6 +227,7 @@ func (m *MemStore) UpdateRobot(_ context.Context, r identity.Robot) error {
 		return notFound("robot", r.Name)
 	}
 	old.Description, old.SecretHash, old.ExpiresAt, old.Disabled = r.Description, slices.Clone(r.SecretHash), r.ExpiresAt, r.Disabled
+	m.changed()
 	m.robots[r.Name] = old
 	return nil
 }
@@ -221,6 +238,7 @@ func (m *MemStore) DeleteRobot(_ context.Context, name string) error {
 	if _, ok := m.robots[name]; !ok {
 		return notFound("robot", name)
 	}
+	m.changed()
 	delete(m.robots, name)
 	return nil
 }
@@ -264,6 +282,7 @@ func (m *MemStore) RevokeToken(_ context.Context, id int64, at time.Time) error 
 	if !ok {
 		return notFound("token", fmt.Sprint(id))
 	}
+	m.changed()
 	if t.RevokedAt.IsZero() {
 		t.RevokedAt = at
 		m.tokens[id] = t
@@ -291,6 +310,7 @@ func (m *MemStore) DeleteExpiredTokens(_ context.Context, before time.Time) (int
 	for id, t := range m.tokens {
 		if t.ExpiresAt.Before(before) {
 			delete(m.tokens, id)
+			m.changed()
 			n++
 		}
 	}

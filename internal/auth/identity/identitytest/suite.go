@@ -212,6 +212,104 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) identity.Store) {
 		}
 	})
 
+	// Every change raises the generation, so a server process sees
+	// changes made by another (the CLI, a replica); reads do not.
+	t.Run("generation", func(t *testing.T) {
+		s := newStore(t)
+		last, err := s.Generation(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tokenID int64
+		for _, step := range []struct {
+			name string
+			fn   func() error
+		}{
+			{"create user", func() error { mustUser(t, s, "alice"); return nil }},
+			{"update user", func() error {
+				return s.UpdateUser(ctx, identity.User{Name: "alice", PasswordHash: "other"})
+			}},
+			{"create group", func() error { _, err := s.CreateGroup(ctx, "team"); return err }},
+			{"add member", func() error { return s.AddMember(ctx, "team", "alice") }},
+			{"remove member", func() error { return s.RemoveMember(ctx, "team", "alice") }},
+			{"delete group", func() error { return s.DeleteGroup(ctx, "team") }},
+			{"create robot", func() error {
+				_, err := s.CreateRobot(ctx, identity.Robot{Name: "ci", SecretHash: []byte{1}, CreatedAt: t0})
+				return err
+			}},
+			{"update robot", func() error { return s.UpdateRobot(ctx, identity.Robot{Name: "ci", SecretHash: []byte{2}}) }},
+			{"delete robot", func() error { return s.DeleteRobot(ctx, "ci") }},
+			{"create token", func() error {
+				tk, err := s.CreateToken(ctx, identity.AccessToken{User: "alice", SecretHash: []byte{1}, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+				tokenID = tk.ID
+				return err
+			}},
+			{"revoke token", func() error { return s.RevokeToken(ctx, tokenID, t0) }},
+			{"purge tokens", func() error { _, err := s.DeleteExpiredTokens(ctx, t0.Add(2*time.Hour)); return err }},
+			{"delete user", func() error { return s.DeleteUser(ctx, "alice") }},
+		} {
+			if err := step.fn(); err != nil {
+				t.Fatalf("%s: %v", step.name, err)
+			}
+			g, err := s.Generation(ctx)
+			if err != nil || g <= last {
+				t.Errorf("%s: generation %d after %d (%v)", step.name, g, last, err)
+			}
+			last = g
+		}
+		if _, err := s.Users(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.User(ctx, "nobody"); !errors.Is(err, identity.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if g, _ := s.Generation(ctx); g != last {
+			t.Errorf("reads moved the generation from %d to %d", last, g)
+		}
+	})
+
+	// A deleted and re-created account gets a new id, so nothing keyed by
+	// the old one (a token's account id) matches the new account.
+	t.Run("ids never reused", func(t *testing.T) {
+		s := newStore(t)
+		seen := map[int64]string{}
+		see := func(kind string, id int64) {
+			t.Helper()
+			if prev, dup := seen[id]; dup {
+				t.Errorf("%s got id %d, given before to %s", kind, id, prev)
+			}
+			seen[id] = kind
+		}
+		for i := range 2 {
+			u := mustUser(t, s, "alice")
+			see(fmt.Sprint("user #", i), u.ID)
+			tk, err := s.CreateToken(ctx, identity.AccessToken{User: "alice", SecretHash: []byte{1}, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			see(fmt.Sprint("token #", i), tk.ID)
+			r, err := s.CreateRobot(ctx, identity.Robot{Name: "ci", SecretHash: []byte{1}, CreatedAt: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			see(fmt.Sprint("robot #", i), r.ID)
+			g, err := s.CreateGroup(ctx, "team")
+			if err != nil {
+				t.Fatal(err)
+			}
+			see(fmt.Sprint("group #", i), g.ID)
+			for _, del := range []func() error{
+				func() error { return s.DeleteGroup(ctx, "team") },
+				func() error { return s.DeleteRobot(ctx, "ci") },
+				func() error { return s.DeleteUser(ctx, "alice") },
+			} {
+				if err := del(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+
 	t.Run("concurrent create", func(t *testing.T) {
 		s := newStore(t)
 		var wg sync.WaitGroup

@@ -3,59 +3,36 @@ package sqlidentity
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/moat-dev/moat/internal/auth/authschema"
 	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/sqldb"
 )
 
-//go:embed migrations/*.sql
-var migrations embed.FS
-
-// migrationLockKey is the advisory lock held while migrating ("moatauth").
-const migrationLockKey int64 = 0x6d6f617461757468
-
-// Store implements identity.Store.
+// Store implements identity.Store on a database shared with the other
+// stores; its caller closes the database.
 type Store struct {
-	db     *sqldb.DB
-	ownsDB bool // Open opened db; New's caller closes it
+	db *sqldb.DB
 }
 
 var _ identity.Store = (*Store)(nil)
 
-// Open connects to dsn (a postgres:// URL or a SQLite file path) and
-// brings the identity tables up to date.
-func Open(ctx context.Context, dsn string) (*Store, error) {
-	db, err := sqldb.Open(ctx, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("sqlidentity: %w", err)
-	}
-	s, err := New(ctx, db)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	s.ownsDB = true
-	return s, nil
-}
-
-// New uses an open database and brings the identity tables up to date.
+// New uses an open database and brings the access-control tables (see
+// package authschema) up to date.
 func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
-	if err := db.Migrate(ctx, migrations, "migrations", "auth_identity_migrations", migrationLockKey); err != nil {
+	if err := authschema.Migrate(ctx, db); err != nil {
 		return nil, fmt.Errorf("sqlidentity: %w", err)
 	}
 	return &Store{db: db}, nil
 }
 
-// Close closes the database if Open opened it.
-func (s *Store) Close() error {
-	if !s.ownsDB {
-		return nil
-	}
-	return s.db.Close()
+// Generation is the identity generation, raised by every change any
+// process makes through a Store.
+func (s *Store) Generation(ctx context.Context) (int64, error) {
+	return authschema.Generation(ctx, s.db)
 }
 
 func ns(t time.Time) int64 { return t.UnixNano() }
@@ -80,15 +57,34 @@ func notFound(kind, name string) error {
 	return fmt.Errorf("%s %q: %w", kind, name, identity.ErrNotFound)
 }
 
+// write runs fn in a write transaction that first bumps the identity
+// generation: every change is seen by the processes polling it, and
+// every writer locks auth_state first, so writers of the auth tables
+// take their locks in one order (auth_state, then accounts, then
+// attachments) and do not deadlock one another on PostgreSQL.
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.db.Write(ctx, func(tx *sql.Tx) error {
+		if err := authschema.BumpGeneration(ctx, tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// insert runs an INSERT whose first column is id with an id from
+// authschema.NextID (which also bumps the generation) and returns it.
 func (s *Store) insert(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
-	var id int64
-	err := tx.QueryRowContext(ctx, s.db.Q(query+" RETURNING id"), args...).Scan(&id)
+	id, err := authschema.NextID(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.ExecContext(ctx, s.db.Q(query), append([]any{id}, args...)...)
 	return id, err
 }
 
 func (s *Store) CreateUser(ctx context.Context, u identity.User) (identity.User, error) {
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
-		id, err := s.insert(ctx, tx, `INSERT INTO auth_users (name, password_hash, disabled, created_at) VALUES (?, ?, ?, ?)`,
+		id, err := s.insert(ctx, tx, `INSERT INTO auth_users (id, name, password_hash, disabled, created_at) VALUES (?, ?, ?, ?, ?)`,
 			u.Name, u.PasswordHash, u.Disabled, ns(u.CreatedAt))
 		u.ID = id
 		return err
@@ -130,8 +126,10 @@ func (s *Store) User(ctx context.Context, name string) (identity.User, error) {
 	return u, nil
 }
 
-func (s *Store) exec1(ctx context.Context, kind, name, query string, args ...any) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+// exec1 runs a change that must hit one row, then, in the same
+// transaction, the follow-ups (may be nil).
+func (s *Store) exec1(ctx context.Context, kind, name string, then func(*sql.Tx) error, query string, args ...any) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.db.Q(query), args...)
 		if err != nil {
 			return err
@@ -140,6 +138,9 @@ func (s *Store) exec1(ctx context.Context, kind, name, query string, args ...any
 			return err
 		} else if n == 0 {
 			return notFound(kind, name)
+		}
+		if then != nil {
+			return then(tx)
 		}
 		return nil
 	})
@@ -150,11 +151,17 @@ func (s *Store) exec1(ctx context.Context, kind, name, query string, args ...any
 }
 
 func (s *Store) UpdateUser(ctx context.Context, u identity.User) error {
-	return s.exec1(ctx, "user", u.Name, `UPDATE auth_users SET password_hash = ?, disabled = ? WHERE name = ?`, u.PasswordHash, u.Disabled, u.Name)
+	return s.exec1(ctx, "user", u.Name, nil, `UPDATE auth_users SET password_hash = ?, disabled = ? WHERE name = ?`, u.PasswordHash, u.Disabled, u.Name)
 }
 
+// DeleteUser deletes the user with its memberships and tokens (by
+// cascade) and its policy attachments.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	return s.exec1(ctx, "user", name, `DELETE FROM auth_users WHERE name = ?`, name)
+	return s.exec1(ctx, "user", name, s.detach(ctx, authschema.User, name), `DELETE FROM auth_users WHERE name = ?`, name)
+}
+
+func (s *Store) detach(ctx context.Context, kind authschema.AccountKind, name string) func(*sql.Tx) error {
+	return func(tx *sql.Tx) error { return authschema.DeleteAttachments(ctx, s.db, tx, kind, name) }
 }
 
 func (s *Store) Users(ctx context.Context) ([]identity.User, error) {
@@ -172,7 +179,7 @@ func (s *Store) Users(ctx context.Context) ([]identity.User, error) {
 func (s *Store) CreateGroup(ctx context.Context, name string) (identity.Group, error) {
 	g := identity.Group{Name: name, CreatedAt: time.Now().UTC()}
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
-		id, err := s.insert(ctx, tx, `INSERT INTO auth_groups (name, created_at) VALUES (?, ?)`, name, ns(g.CreatedAt))
+		id, err := s.insert(ctx, tx, `INSERT INTO auth_groups (id, name, created_at) VALUES (?, ?, ?)`, name, ns(g.CreatedAt))
 		g.ID = id
 		return err
 	})
@@ -185,8 +192,10 @@ func (s *Store) CreateGroup(ctx context.Context, name string) (identity.Group, e
 	return g, nil
 }
 
+// DeleteGroup deletes the group with its memberships (by cascade) and
+// its policy attachments.
 func (s *Store) DeleteGroup(ctx context.Context, name string) error {
-	return s.exec1(ctx, "group", name, `DELETE FROM auth_groups WHERE name = ?`, name)
+	return s.exec1(ctx, "group", name, s.detach(ctx, authschema.Group, name), `DELETE FROM auth_groups WHERE name = ?`, name)
 }
 
 func (s *Store) Groups(ctx context.Context) ([]identity.Group, error) {
@@ -211,7 +220,7 @@ func (s *Store) idOf(ctx context.Context, tx *sql.Tx, table, kind, name string) 
 }
 
 func (s *Store) AddMember(ctx context.Context, group, user string) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		gid, err := s.idOf(ctx, tx, "auth_groups", "group", group)
 		if err != nil {
 			return err
@@ -230,7 +239,7 @@ func (s *Store) AddMember(ctx context.Context, group, user string) error {
 }
 
 func (s *Store) RemoveMember(ctx context.Context, group, user string) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.db.Q(`DELETE FROM auth_group_members
 			WHERE group_id = (SELECT id FROM auth_groups WHERE name = ?) AND user_id = (SELECT id FROM auth_users WHERE name = ?)`), group, user)
 		return err
@@ -293,7 +302,7 @@ func scanRobot(row scanner) (identity.Robot, error) {
 
 func (s *Store) CreateRobot(ctx context.Context, r identity.Robot) (identity.Robot, error) {
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
-		id, err := s.insert(ctx, tx, `INSERT INTO auth_robots (name, description, secret_hash, expires_at, disabled, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		id, err := s.insert(ctx, tx, `INSERT INTO auth_robots (id, name, description, secret_hash, expires_at, disabled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			r.Name, r.Description, r.SecretHash, nullNS(r.ExpiresAt), r.Disabled, ns(r.CreatedAt))
 		r.ID = id
 		return err
@@ -324,12 +333,13 @@ func (s *Store) Robot(ctx context.Context, name string) (identity.Robot, error) 
 }
 
 func (s *Store) UpdateRobot(ctx context.Context, r identity.Robot) error {
-	return s.exec1(ctx, "robot", r.Name, `UPDATE auth_robots SET description = ?, secret_hash = ?, expires_at = ?, disabled = ? WHERE name = ?`,
+	return s.exec1(ctx, "robot", r.Name, nil, `UPDATE auth_robots SET description = ?, secret_hash = ?, expires_at = ?, disabled = ? WHERE name = ?`,
 		r.Description, r.SecretHash, nullNS(r.ExpiresAt), r.Disabled, r.Name)
 }
 
+// DeleteRobot deletes the robot and its policy attachments.
 func (s *Store) DeleteRobot(ctx context.Context, name string) error {
-	return s.exec1(ctx, "robot", name, `DELETE FROM auth_robots WHERE name = ?`, name)
+	return s.exec1(ctx, "robot", name, s.detach(ctx, authschema.Robot, name), `DELETE FROM auth_robots WHERE name = ?`, name)
 }
 
 func (s *Store) Robots(ctx context.Context) ([]identity.Robot, error) {
@@ -363,7 +373,7 @@ func (s *Store) CreateToken(ctx context.Context, t identity.AccessToken) (identi
 		if err != nil {
 			return err
 		}
-		t.ID, err = s.insert(ctx, tx, `INSERT INTO auth_tokens (user_id, description, secret_hash, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		t.ID, err = s.insert(ctx, tx, `INSERT INTO auth_tokens (id, user_id, description, secret_hash, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			uid, t.Description, t.SecretHash, ns(t.CreatedAt), ns(t.ExpiresAt), nullNS(t.RevokedAt))
 		return err
 	})
@@ -390,7 +400,7 @@ func (s *Store) Token(ctx context.Context, id int64) (identity.AccessToken, erro
 }
 
 func (s *Store) RevokeToken(ctx context.Context, id int64, at time.Time) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		var exists int
 		if err := tx.QueryRowContext(ctx, s.db.Q(`SELECT 1 FROM auth_tokens WHERE id = ?`), id).Scan(&exists); errors.Is(err, sql.ErrNoRows) {
 			return notFound("token", fmt.Sprint(id))
@@ -420,7 +430,7 @@ func (s *Store) Tokens(ctx context.Context, user string) ([]identity.AccessToken
 
 func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time) (int, error) {
 	var n int64
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.db.Q(`DELETE FROM auth_tokens WHERE expires_at < ?`), ns(before))
 		if err != nil {
 			return err
