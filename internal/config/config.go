@@ -51,6 +51,9 @@ type Config struct {
 	Limits  Limits  `yaml:"limits"`
 	Auth    Auth    `yaml:"auth"`
 	Audit   Audit   `yaml:"audit"`
+	// Scanning places the advisory database and, when set, owns the
+	// scanning configuration (see Scanning).
+	Scanning Scanning `yaml:"scanning"`
 	// TLS secures the main listener (Addr). Off by default.
 	TLS TLS `yaml:"tls"`
 	// Listeners are further addresses served by the same process, each
@@ -391,7 +394,10 @@ func EnvNames() []string {
 }
 
 // allEnvVars lists every override, the audit block's included.
-func allEnvVars() []envVar { return append(envVars[:len(envVars):len(envVars)], auditEnvVars...) }
+func allEnvVars() []envVar {
+	all := append(envVars[:len(envVars):len(envVars)], auditEnvVars...)
+	return append(all, envVar{"SCANNING_DB", str(func(c *Config) *string { return &c.Scanning.DB })})
+}
 
 // ApplyEnv overrides fields from environment variables found by lookup
 // (os.LookupEnv in production). A variable that is set but empty counts as
@@ -557,6 +563,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.TLS.validate("tls")...)
 	errs = append(errs, c.validateListeners()...)
 	errs = append(errs, c.Audit.validate()...)
+	errs = append(errs, c.validateScanning()...)
 	return errors.Join(errs...)
 }
 

@@ -24,6 +24,9 @@ func (h *handler) getManifest(w http.ResponseWriter, req *http.Request, rt route
 		get = h.reg.StatManifest
 	}
 	m, err := get(req.Context(), rt.name, rt.arg)
+	if err == nil && h.gate != nil {
+		err = h.gate(req.Context(), rt.name, m)
+	}
 	if req.Method == http.MethodGet {
 		e := Event{Action: policy.ActionPull, Repository: rt.name, Reference: rt.arg, Err: err}
 		if m != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moat-dev/moat/internal/audit"
 	"github.com/moat-dev/moat/internal/findings"
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/registry"
@@ -26,6 +27,12 @@ type GateError struct {
 func (e *GateError) Error() string   { return "pull gate: " + e.Reason }
 func (e *GateError) Message() string { return e.Reason }
 func (e *GateError) Unwrap() error   { return registry.ErrDenied }
+
+// AuditRefusal records the refusal as denied by a pull gate.
+func (e *GateError) AuditRefusal() (result, reason string) { return audit.ResultDenied, ReasonPullGate }
+
+// ReasonPullGate is the audit reason of a pull a pull gate refused.
+const ReasonPullGate = "pull-gate"
 
 // maxListed is how many finding ids a refusal names before "and N more".
 const maxListed = 10

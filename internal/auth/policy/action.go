@@ -17,10 +17,13 @@ const (
 	ActionListRepositories Action = "registry:ListRepositories"
 	ActionScanRead         Action = "scan:Read"
 	ActionScanWrite        Action = "scan:Write"
-	ActionAdminIdentities  Action = "admin:ManageIdentities"
-	ActionAdminPolicies    Action = "admin:ManagePolicies"
-	ActionAdminAudit       Action = "admin:ReadAudit"
-	ActionAdminRegistry    Action = "admin:ManageRegistry"
+	// ActionScanBypassPullGate exempts a principal from the pull gates
+	// of scanning rules (see scanrules.PreventPull).
+	ActionScanBypassPullGate Action = "scan:BypassPullGate"
+	ActionAdminIdentities    Action = "admin:ManageIdentities"
+	ActionAdminPolicies      Action = "admin:ManagePolicies"
+	ActionAdminAudit         Action = "admin:ReadAudit"
+	ActionAdminRegistry      Action = "admin:ManageRegistry"
 	// ActionManageTokens lets a caller that did not log in with a
 	// password (a personal access token, a robot, a client certificate)
 	// mint personal access tokens, which never outlive that credential.
@@ -33,7 +36,7 @@ const (
 // is its bit in compiled statements.
 var knownActions = [...]Action{
 	ActionPull, ActionPush, ActionDelete, ActionListTags, ActionListRepositories,
-	ActionScanRead, ActionScanWrite,
+	ActionScanRead, ActionScanWrite, ActionScanBypassPullGate,
 	ActionAdminIdentities, ActionAdminPolicies, ActionAdminAudit, ActionAdminRegistry,
 	ActionManageTokens,
 }
