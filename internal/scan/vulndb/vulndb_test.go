@@ -526,3 +526,31 @@ func TestLive(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A feed folder of the tree imported by its own path is read as that
+// feed: kev/, epss/ and eol/ are not OSV sources.
+func TestImportFeedFolderByPath(t *testing.T) {
+	tree := t.TempDir()
+	for name, body := range map[string]string{
+		"kev/known_exploited_vulnerabilities.json": `{"vulnerabilities":[{"cveID":"CVE-2024-0001","dateAdded":"2024-01-02","dueDate":"2024-01-23","knownRansomwareCampaignUse":"Known"}]}`,
+		"epss/epss.csv":   "CVE-2024-0001;0.5;0.9\n",
+		"eol/debian.json": `{"releases":{"12":{"name":"12","eolFrom":"2026-06-10"}}}`,
+	} {
+		p := filepath.Join(tree, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := importPath(t, t.TempDir(), t0, filepath.Join(tree, "kev"), filepath.Join(tree, "epss"), filepath.Join(tree, "eol")+"/")
+	if m.KEV != 1 || m.EPSS != 1 || m.EOL != 1 || m.Advisories != 0 {
+		t.Fatalf("feed folders imported as %+v", m)
+	}
+	for _, s := range m.Sources {
+		if s.Kind == vulndb.KindOSV || s.Warnings > 0 {
+			t.Errorf("source %+v", s)
+		}
+	}
+}
