@@ -280,6 +280,11 @@ type Result struct {
 	// Rescan marks a re-match after an advisory update: scan.completed is
 	// emitted only if the findings changed.
 	Rescan bool
+	// Unmatched, when set, says why the result lacks the vulnerability
+	// match (no advisory database yet): the image is FAILED with it as
+	// the reason, and scan.failed is emitted, until a rescan matches the
+	// stored inventory and completes it.
+	Unmatched string
 }
 
 // Diff is what Record changed.
@@ -293,7 +298,7 @@ type Diff struct {
 // a COMPLETE status, and the events describing the change, all in one
 // transaction.
 func (s *Store) Record(ctx context.Context, r Result) (Diff, error) {
-	if r.Digest == "" || len(r.Kinds) == 0 {
+	if r.Digest == "" || len(r.Kinds) == 0 && r.Unmatched == "" {
 		return Diff{}, fmt.Errorf("%w: a result needs a digest and the kinds it covers", ErrInvalid)
 	}
 	var inv []byte
@@ -311,6 +316,10 @@ func (s *Store) Record(ctx context.Context, r Result) (Diff, error) {
 			return Diff{}, fmt.Errorf("%w: a %s finding in a result covering %v", ErrInvalid, f.Kind, r.Kinds)
 		}
 		want[Key(f)] = f
+	}
+	status := Complete
+	if r.Unmatched != "" {
+		status = Failed
 	}
 	var d Diff
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
@@ -372,12 +381,12 @@ func (s *Store) Record(ctx context.Context, r Result) (Diff, error) {
 		}
 		if _, err := tx.ExecContext(ctx, s.db.Q(`
 			INSERT INTO image_scan_state (digest, status, reason, scanned_at, vulndb_version, critical, high, medium, low, unknown, kev, fixable, updated_at)
-			VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (digest) DO UPDATE SET status = excluded.status, reason = '', scanned_at = excluded.scanned_at,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (digest) DO UPDATE SET status = excluded.status, reason = excluded.reason, scanned_at = excluded.scanned_at,
 				vulndb_version = excluded.vulndb_version, critical = excluded.critical, high = excluded.high,
 				medium = excluded.medium, low = excluded.low, unknown = excluded.unknown, kev = excluded.kev,
 				fixable = excluded.fixable, updated_at = excluded.updated_at`),
-			r.Digest, string(Complete), now, r.VulnDBVersion, d.Summary.Critical, d.Summary.High, d.Summary.Medium,
+			r.Digest, string(status), truncate(r.Unmatched, 2000), now, r.VulnDBVersion, d.Summary.Critical, d.Summary.High, d.Summary.Medium,
 			d.Summary.Low, d.Summary.Unknown, d.Summary.KEV, d.Summary.Fixable, now); err != nil {
 			return fmt.Errorf("store scan state: %w", err)
 		}
@@ -425,6 +434,9 @@ type stored struct {
 }
 
 func (s *Store) findingsOf(ctx context.Context, tx *sql.Tx, digest string, kinds []string) (map[string]stored, error) {
+	if len(kinds) == 0 {
+		return map[string]stored{}, nil
+	}
 	args := []any{digest}
 	for _, k := range kinds {
 		args = append(args, k)
@@ -496,6 +508,16 @@ func (s *Store) emitResult(ctx context.Context, tx *sql.Tx, r Result, d Diff) er
 	if r.Rescan && len(d.New) == 0 && len(d.Resolved) == 0 {
 		return nil
 	}
+	completed := func(loc Location) map[string]any {
+		if r.Unmatched != "" {
+			return map[string]any{"status": Failed, "reason": r.Unmatched}
+		}
+		return map[string]any{
+			"status": Complete, "rescan": r.Rescan, "vulndbVersion": r.VulnDBVersion,
+			"findingSeverityCounts": d.Summary.BySeverity(), "kev": d.Summary.KEV, "fixable": d.Summary.Fixable,
+			"new": len(d.New), "resolved": len(d.Resolved),
+		}
+	}
 	locs, err := s.locate(ctx, tx, r.Digest)
 	if err != nil {
 		return fmt.Errorf("locate %s: %w", r.Digest, err)
@@ -508,11 +530,11 @@ func (s *Store) emitResult(ctx context.Context, tx *sql.Tx, r Result, d Diff) er
 		return err
 	}
 	for _, loc := range locs {
-		if err := add(events.ScanCompleted, loc, map[string]any{
-			"status": Complete, "rescan": r.Rescan, "vulndbVersion": r.VulnDBVersion,
-			"findingSeverityCounts": d.Summary.BySeverity(), "kev": d.Summary.KEV, "fixable": d.Summary.Fixable,
-			"new": len(d.New), "resolved": len(d.Resolved),
-		}); err != nil {
+		typ := events.ScanCompleted
+		if r.Unmatched != "" {
+			typ = events.ScanFailed
+		}
+		if err := add(typ, loc, completed(loc)); err != nil {
 			return err
 		}
 		for _, f := range d.New {

@@ -402,3 +402,46 @@ func TestVersionsAndAdvance(t *testing.T) {
 		}
 	})
 }
+
+// Without an advisory database a scan keeps the inventory and its other
+// findings, but the image stays FAILED, saying why, until a rescan
+// matches the inventory and completes it.
+func TestUnmatchedUntilRescan(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEnv(t, db)
+		ctx := t.Context()
+		d := e.pushImage(t, "r", "v1")
+		e.newEvents(t)
+		secret := report.Finding{ID: "aws-access-key", IDs: []string{"aws-access-key"}, Kind: report.KindSecret, Severity: report.Critical,
+			Location: &report.Location{Path: "/.env", Line: 1}}
+		if _, err := e.store.Record(ctx, findings.Result{Digest: d, Inventory: &catalog.Inventory{Image: d}, Findings: []report.Finding{secret},
+			Kinds: []string{report.KindSecret}, Unmatched: "no advisory database yet"}); err != nil {
+			t.Fatal(err)
+		}
+		sc, _ := e.store.Scan(ctx, d)
+		if sc.Status != findings.Failed || sc.Reason != "no advisory database yet" || sc.Summary.Critical != 1 {
+			t.Fatalf("unmatched scan = %+v", sc)
+		}
+		if got := types(e.newEvents(t)); got[events.ScanFailed] != 1 || got[events.ScanCompleted] != 0 || got[events.FindingNew] != 1 {
+			t.Fatalf("events = %v", got)
+		}
+		if e.compliant(t, d) {
+			t.Fatal("an unmatched image is compliant")
+		}
+		// Only vulnerabilities asked for, none matched: still recorded.
+		if _, err := e.store.Record(ctx, findings.Result{Digest: d, Inventory: &catalog.Inventory{Image: d}, Unmatched: "no database"}); err != nil {
+			t.Fatalf("unmatched result without other kinds: %v", err)
+		}
+		stale, _ := e.store.MatchedWith(ctx, "v1", "", 10)
+		if len(stale) != 1 {
+			t.Fatalf("an unmatched image is not due for a rescan: %v", stale)
+		}
+		if _, err := e.store.Record(ctx, findings.Result{Digest: d, Kinds: rescanKinds, VulnDBVersion: "v1", Rescan: true,
+			Findings: []report.Finding{vuln("CVE-2024-1", report.Low, "p", "1", "2", false)}}); err != nil {
+			t.Fatal(err)
+		}
+		if sc, _ := e.store.Scan(ctx, d); sc.Status != findings.Complete || sc.Reason != "" || sc.Summary.Critical != 1 || sc.Summary.Low != 1 {
+			t.Fatalf("after the rescan: %+v", sc)
+		}
+	})
+}

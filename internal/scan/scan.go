@@ -260,6 +260,10 @@ type Request struct {
 	Inventory *catalog.Inventory
 	Scanners  Scanners
 	Filter    Filter
+	// MatchIfAvailable lets a vulnerability scan go on without an
+	// advisory database: the image is cataloged and checked, its
+	// packages are not matched, and Result.Matched says so.
+	MatchIfAvailable bool
 }
 
 // Result is a scan's outcome.
@@ -270,6 +274,9 @@ type Result struct {
 	Inventory *catalog.Inventory
 	// Keys are the advisory keys the inventory is judged by (with Vuln).
 	Keys []vulndb.Key
+	// Matched reports that the packages were matched against advisories
+	// (false for a Vuln scan without a database under MatchIfAvailable).
+	Matched bool
 }
 
 // Scan runs req. The advisory database opens while the image is
@@ -306,6 +313,14 @@ func (s *Scanner) Scan(ctx context.Context, req Request) (*Result, error) {
 	if o.release != nil {
 		defer o.release()
 	}
+	if errors.Is(o.err, vulndb.ErrNoDatabase) && req.MatchIfAvailable {
+		if scanErr == nil {
+			// The catalog was cancelled with the database's failure; read
+			// the image again, without waiting for a database this time.
+			sc, scanErr = s.read(ctx, req)
+		}
+		o.err = nil
+	}
 	if o.err != nil {
 		return nil, o.err
 	}
@@ -336,6 +351,7 @@ func (s *Scanner) Scan(ctx context.Context, req Request) (*Result, error) {
 		rep.Warnings = append(rep.Warnings, mr.Warnings...)
 		found = mr.Findings
 		res.Keys = m.Keys(inv)
+		res.Matched = true
 	}
 	found = append(found, sc.located...)
 	f := req.Filter

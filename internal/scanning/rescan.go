@@ -179,12 +179,18 @@ func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string) 
 	cfg := s.Config()
 	for start := 0; start < len(digests); start += rescanBatch {
 		part := digests[start:min(start+rescanBatch, len(digests))]
+		versions, err := s.Findings.VersionsOf(ctx, part)
+		if err != nil {
+			return st, err
+		}
 		var (
 			ds   []string
 			invs []*catalog.Inventory
 		)
 		for _, d := range part {
-			cont, err := s.continuous(ctx, cfg, d)
+			// An image scanned before any database existed is matched
+			// now, whatever its rule's frequency: that completes its scan.
+			cont, err := s.rematches(ctx, cfg, d, versions[d] == "")
 			if err != nil {
 				return st, err
 			}
@@ -228,15 +234,19 @@ func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string) 
 	return st, nil
 }
 
-// continuous reports whether a repository holding d scans it
-// continuously for vulnerabilities.
-func (s *Service) continuous(ctx context.Context, cfg scanrules.Config, d string) (bool, error) {
+// rematches reports whether a repository holding d scans it for
+// vulnerabilities continuously, or at all when neverMatched.
+func (s *Service) rematches(ctx context.Context, cfg scanrules.Config, d string, neverMatched bool) (bool, error) {
 	locs, err := s.Locate(ctx, d)
 	if err != nil {
 		return false, err
 	}
 	for _, l := range locs {
-		if r := cfg.RuleFor(l.Repository); r != nil && r.Frequency == scanrules.Continuous && slices.Contains(r.ScannerNames(), "vuln") {
+		r := cfg.RuleFor(l.Repository)
+		if r == nil || !slices.Contains(r.ScannerNames(), "vuln") {
+			continue
+		}
+		if r.Frequency == scanrules.Continuous || neverMatched {
 			return true, nil
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -20,8 +21,8 @@ import (
 	"github.com/moat-dev/moat/internal/scan"
 	"github.com/moat-dev/moat/internal/scan/catalog"
 	"github.com/moat-dev/moat/internal/scan/catalog/source"
+	"github.com/moat-dev/moat/internal/scan/report"
 	"github.com/moat-dev/moat/internal/scan/sbom"
-	"github.com/moat-dev/moat/internal/scan/vulndb"
 )
 
 // Actor is who the registry's own writes (SBOM referrers) are recorded
@@ -61,17 +62,19 @@ func (s *Service) scanJob(ctx context.Context, j *jobs.Job) error {
 	if err != nil {
 		return s.failed(ctx, j, p.Digest, err)
 	}
-	res, err := s.Scanner.Scan(ctx, scan.Request{Target: repo + "@" + p.Digest, Image: img, Scanners: set})
+	res, err := s.Scanner.Scan(ctx, scan.Request{Target: repo + "@" + p.Digest, Image: img, Scanners: set, MatchIfAvailable: true})
 	if err != nil {
-		if errors.Is(err, vulndb.ErrNoDatabase) {
-			err = fmt.Errorf("%w: import advisories with `moat db import --data-dir DIR PATH` or `moat db update --data-dir DIR`", err)
-		}
 		return s.failed(ctx, j, p.Digest, err)
 	}
-	diff, err := s.Findings.Record(ctx, findings.Result{
-		Digest: p.Digest, Inventory: res.Inventory, Keys: res.Keys, Findings: res.Report.Findings,
-		Kinds: set.Kinds(), VulnDBVersion: res.Report.DB.Version,
-	})
+	result := findings.Result{Digest: p.Digest, Inventory: res.Inventory, Keys: res.Keys, Findings: res.Report.Findings,
+		Kinds: set.Kinds(), VulnDBVersion: res.Report.DB.Version}
+	if set.Vuln && !res.Matched {
+		// The inventory is kept: once a database appears, the rescan
+		// matches it without reading a layer again.
+		result.Kinds = slices.DeleteFunc(result.Kinds, func(k string) bool { return k == report.KindVulnerability || k == report.KindEndOfLife })
+		result.Unmatched = "no advisory database yet: import one with `moat db import --data-dir DIR PATH` or `moat db update --data-dir DIR`; the image is matched as soon as one appears"
+	}
+	diff, err := s.Findings.Record(ctx, result)
 	if err != nil {
 		return err
 	}
