@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/moat-dev/moat/internal/sqldb"
@@ -160,7 +161,7 @@ func (s *Service) Update(ctx context.Context, name string, c Change) (Webhook, e
 		}
 		out = cur
 		out.Webhook = c.apply(cur.Webhook)
-		return s.write(ctx, tx, out)
+		return s.write(ctx, tx, &out)
 	})
 	if err != nil {
 		return Webhook{}, err
@@ -168,8 +169,8 @@ func (s *Service) Update(ctx context.Context, name string, c Change) (Webhook, e
 	return out.public(), nil
 }
 
-// write stores w's fields over its row.
-func (s *Service) write(ctx context.Context, tx *sql.Tx, w stored) error {
+// write stores w's fields over its row and sets its update time.
+func (s *Service) write(ctx context.Context, tx *sql.Tx, w *stored) error {
 	if err := w.validate(); err != nil {
 		return err
 	}
@@ -229,13 +230,13 @@ func (s *Service) SyncConfig(ctx context.Context, hooks []Webhook) error {
 			switch {
 			case errors.Is(err, ErrNotFound):
 				_, err = s.insert(ctx, tx, w)
-			case err == nil:
+			case err == nil && !same(cur.Webhook, w):
 				if cur.Source != SourceConfig {
 					s.log.WarnContext(ctx, "webhook defined through the API is now managed by the configuration file", "webhook", w.Name)
 				}
 				cur.Webhook = Webhook{Name: cur.Name, URL: w.URL, Secret: w.Secret, Events: w.Events, Repositories: w.Repositories,
 					Enabled: w.Enabled, Source: SourceConfig, CreatedAt: cur.CreatedAt}
-				err = s.write(ctx, tx, cur)
+				err = s.write(ctx, tx, &cur)
 			}
 			if err != nil {
 				return err
@@ -267,6 +268,13 @@ func (s *Service) SyncConfig(ctx context.Context, hooks []Webhook) error {
 		}
 		return nil
 	})
+}
+
+// same reports whether a and b differ in no stored field but the times,
+// so an unchanged configuration file rewrites nothing.
+func same(a, b Webhook) bool {
+	return a.URL == b.URL && a.Secret == b.Secret && slices.Equal(a.Events, b.Events) &&
+		slices.Equal(a.Repositories, b.Repositories) && a.Enabled == b.Enabled && a.Source == b.Source
 }
 
 // matching returns the hooks that want an event of type typ about repo.
