@@ -54,6 +54,8 @@ type Config struct {
 	// Listeners are further addresses served by the same process, each
 	// with its own name (for listener policies) and TLS settings.
 	Listeners []Listener `yaml:"listeners"`
+	// Webhooks receive moat's events as signed CloudEvents (webhooks.go).
+	Webhooks []Webhook `yaml:"webhooks"`
 }
 
 // TLS configures HTTPS on one listener. It is on when CertFile or
@@ -491,6 +493,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.TLS.validate("tls")...)
 	errs = append(errs, c.validateListeners()...)
+	errs = append(errs, c.validateWebhooks()...)
 	return errors.Join(errs...)
 }
 

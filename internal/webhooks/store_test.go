@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moat-dev/moat/internal/config"
 	"github.com/moat-dev/moat/internal/events"
 	"github.com/moat-dev/moat/internal/jobs"
 	"github.com/moat-dev/moat/internal/sqldb"
@@ -227,4 +228,23 @@ func TestDeliveryLogAndPing(t *testing.T) {
 			t.Errorf("log after purge %+v", ds)
 		}
 	})
+}
+
+func TestFromConfig(t *testing.T) {
+	off := false
+	cs := []config.Webhook{
+		{Name: "a", URL: "https://h.example/", SecretEnv: "HOOK", Events: []string{"dev.moat.finding.*"}},
+		{Name: "b", URL: "https://h.example/", Secret: secret, Repositories: []string{"x/*"}, Enabled: &off},
+	}
+	lookup := func(k string) (string, bool) { return map[string]string{"HOOK": "from-env-0123456789"}[k], k == "HOOK" }
+	hooks, err := webhooks.FromConfig(cs, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := hooks[0], hooks[1]; a.Secret != "from-env-0123456789" || !a.Enabled || a.Events[0] != "dev.moat.finding.*" || b.Enabled || b.Repositories[0] != "x/*" {
+		t.Errorf("converted %+v", hooks)
+	}
+	if _, err := webhooks.FromConfig(cs, func(string) (string, bool) { return "", false }); !errors.Is(err, config.ErrInvalid) {
+		t.Errorf("unset secret variable: %v", err)
+	}
 }
