@@ -21,6 +21,12 @@ const (
 	ActionAdminPolicies    Action = "admin:ManagePolicies"
 	ActionAdminAudit       Action = "admin:ReadAudit"
 	ActionAdminRegistry    Action = "admin:ManageRegistry"
+	// Webhooks: Read lists webhooks and their delivery logs; Write
+	// creates, changes, deletes and pings them. Apart from admin:* because
+	// a team that runs a receiver needs them without identity or policy
+	// rights.
+	ActionWebhooksRead  Action = "webhooks:Read"
+	ActionWebhooksWrite Action = "webhooks:Write"
 )
 
 // knownActions lists every known action in a fixed order; an action's position
@@ -29,6 +35,7 @@ var knownActions = [...]Action{
 	ActionPull, ActionPush, ActionDelete, ActionListTags, ActionListRepositories,
 	ActionScanRead, ActionScanWrite,
 	ActionAdminIdentities, ActionAdminPolicies, ActionAdminAudit, ActionAdminRegistry,
+	ActionWebhooksRead, ActionWebhooksWrite,
 }
 
 // Actions returns the known actions.
