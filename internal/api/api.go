@@ -15,6 +15,7 @@ import (
 	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/policystore"
+	"github.com/moat-dev/moat/internal/webhooks"
 )
 
 // Identities is what the API needs from the identity service;
@@ -65,7 +66,8 @@ type Authorizer interface {
 	Authorize(ctx context.Context, action policy.Action, repo string) error
 }
 
-// Config holds the API's collaborators; all are required.
+// Config holds the API's collaborators; all are required unless marked
+// optional.
 type Config struct {
 	Identities Identities
 	Policies   Policies
@@ -76,6 +78,9 @@ type Config struct {
 	// Reload recompiles the engine after a policy change, so it applies
 	// at once in this process.
 	Reload func(ctx context.Context) (bool, error)
+	// Webhooks serves /api/v1/webhooks; optional: nil leaves those
+	// endpoints out.
+	Webhooks Webhooks
 }
 
 // Option configures New.
@@ -172,6 +177,10 @@ var errorKinds = []struct {
 	{policystore.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
 	{policystore.ErrExists, "EXISTS", http.StatusConflict},
 	{audit.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{webhooks.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{webhooks.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
+	{webhooks.ErrExists, "EXISTS", http.StatusConflict},
+	{webhooks.ErrManaged, "CONFLICT", http.StatusConflict},
 }
 
 // writeError answers err. Refusals keep their reason to the log: it names

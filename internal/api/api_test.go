@@ -32,7 +32,8 @@ type env struct {
 	pw    map[string]string
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv builds the API over fresh stores; with adds collaborators.
+func newEnv(t *testing.T, with ...func(*api.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	ids, err := identity.NewService(identitytest.NewMemStore(),
@@ -85,7 +86,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.New(api.Config{Identities: ids, Policies: ps, Audit: log, Authorizer: guard, Engine: holder.Load, Reload: loader.Reload}, api.WithLogger(quiet))
+	cfg := api.Config{Identities: ids, Policies: ps, Audit: log, Authorizer: guard, Engine: holder.Load, Reload: loader.Reload}
+	for _, w := range with {
+		w(&cfg)
+	}
+	h, err := api.New(cfg, api.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
