@@ -91,18 +91,21 @@ func (s *Service) deliver(ctx context.Context, j *jobs.Job) error {
 	} else {
 		a = s.post(ctx, w, m, p.Delivery)
 	}
-	if ctx.Err() != nil {
-		// The runner is stopping or lost the job's lease: the job goes back
-		// to the queue as it is, and this attempt is logged as cut short.
-		a.outcome, a.err = Retrying, "interrupted: "+a.err
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
+	// The attempt is logged even when ctx ends meanwhile: a receiver that
+	// answered must not get the event again for want of a log row.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if a.status == 0 && a.outcome == Retrying && ctx.Err() != nil {
+		// Cut short by the runner stopping or losing the lease: the job
+		// goes back to the queue as it is, for another worker now.
+		a.err = "interrupted: " + a.err
 		if err := s.record(rctx, j, p, w, m, &a, false); err != nil {
 			s.log.WarnContext(rctx, "log interrupted webhook delivery", "webhook", w.Name, "delivery", p.Delivery, "err", err)
 		}
+		s.metrics.observe(string(a.outcome), a.took)
 		return fmt.Errorf("webhook %s delivery %s: %w", w.Name, p.Delivery, ctx.Err())
 	}
-	if err := s.record(ctx, j, p, w, m, &a, true); err != nil {
+	if err := s.record(rctx, j, p, w, m, &a, true); err != nil {
 		return err
 	}
 	s.metrics.observe(string(a.outcome), a.took)
