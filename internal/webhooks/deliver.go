@@ -212,7 +212,8 @@ func retryAfter(h string, now time.Time) time.Duration {
 
 // record logs attempt a and, with schedule, decides whether another
 // follows: a retry is enqueued in the same transaction, no later than
-// the job's deadline; an attempt at or past the deadline ends failed.
+// the job's deadline; an attempt started at or past the deadline ends
+// failed.
 func (s *Service) record(ctx context.Context, j *jobs.Job, p payload, w stored, m message, a *attempt, schedule bool) error {
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		var n int
@@ -221,12 +222,13 @@ func (s *Service) record(ctx context.Context, j *jobs.Job, p payload, w stored, 
 		}
 		var next time.Time
 		if schedule && a.outcome == Retrying {
-			now := s.now()
 			deadline := j.GiveUpAt
-			if deadline.IsZero() || !now.Before(deadline) {
+			if deadline.IsZero() || !a.at.Before(deadline) {
 				a.outcome, a.err = Failed, a.err+" (retries ended "+s.window.String()+" after the event)"
 			} else {
-				next = now.Add(max(s.backoff(n+1), a.retryAfter))
+				// The last retry starts at the deadline, even if this attempt
+				// ended after it.
+				next = s.now().Add(max(s.backoff(n+1), a.retryAfter))
 				if next.After(deadline) {
 					next = deadline
 				}

@@ -21,8 +21,9 @@
 // A 2xx answer is delivered. 410 Gone, a redirect (never followed) and
 // any other 4xx but 429 fail at once. 429, 5xx, timeouts (10 s) and
 // transport errors are retried with exponential backoff, or after the
-// receiver's Retry-After when that is longer, until 24 h after the event;
-// the attempt at or after that deadline ends failed. Each attempt is a
+// receiver's Retry-After when that is longer, until 24 h after the event:
+// the last retry starts at that deadline, and when it fails too the
+// delivery ends failed. Each attempt is a
 // row of the delivery log (Deliveries), written in the transaction that
 // schedules the next one. A worker killed mid-attempt leaves its job to
 // be claimed again when the lease expires: delivery is at least once,
