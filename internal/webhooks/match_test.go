@@ -101,3 +101,16 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRetryAfter: whatever a receiver sends, the wait is within bounds.
+func FuzzRetryAfter(f *testing.F) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, s := range []string{"", "0", "120", "-5", "1e9", "99999999999999999999", now.Format(http.TimeFormat), "Fri, 31 Dec 9999 23:59:59 GMT"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		if d := retryAfter(h, now); d < 0 || d > maxRetryAfter {
+			t.Fatalf("retryAfter(%q) = %v", h, d)
+		}
+	})
+}
