@@ -215,41 +215,46 @@ func retryAfter(h string, now time.Time) time.Duration {
 // the job's deadline; an attempt started at or past the deadline ends
 // failed.
 func (s *Service) record(ctx context.Context, j *jobs.Job, p payload, w stored, m message, a *attempt, schedule bool) error {
+	var (
+		outcome Outcome
+		text    string
+	)
+	// fn may run more than once (see sqldb.DB.Write), so it sets only
+	// what it declares itself.
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		outcome, text = a.outcome, a.err
 		var n int
 		if err := tx.QueryRowContext(ctx, s.db.Q(`SELECT COUNT(*) FROM webhook_deliveries WHERE delivery = ?`), p.Delivery).Scan(&n); err != nil {
 			return err
 		}
-		var next time.Time
-		if schedule && a.outcome == Retrying {
+		var nextAt int64
+		if schedule && outcome == Retrying {
 			deadline := j.GiveUpAt
 			if deadline.IsZero() || !a.at.Before(deadline) {
-				a.outcome, a.err = Failed, a.err+" (retries ended "+s.window.String()+" after the event)"
+				outcome, text = Failed, text+" (retries ended "+s.window.String()+" after the event)"
 			} else {
 				// The last retry starts at the deadline, even if this attempt
 				// ended after it.
-				next = s.now().Add(max(s.backoff(n+1), a.retryAfter))
+				next := s.now().Add(max(s.backoff(n+1), a.retryAfter))
 				if next.After(deadline) {
 					next = deadline
 				}
 				if err := s.enqueue(ctx, tx, p, next, deadline); err != nil {
 					return err
 				}
+				nextAt = next.UTC().UnixNano()
 			}
-		}
-		var nextAt int64
-		if !next.IsZero() {
-			nextAt = next.UTC().UnixNano()
 		}
 		_, err := tx.ExecContext(ctx, s.db.Q(`
 			INSERT INTO webhook_deliveries (webhook_id, delivery, event_id, event_type, subject, attempt, time, status_code, error, duration, outcome, next_attempt_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			w.id, p.Delivery, m.id, m.typ, m.subject, n+1, a.at.UTC().UnixNano(), a.status, truncate(a.err, 2000), a.took.Nanoseconds(), string(a.outcome), nextAt)
+			w.id, p.Delivery, m.id, m.typ, m.subject, n+1, a.at.UTC().UnixNano(), a.status, truncate(text, 2000), a.took.Nanoseconds(), string(outcome), nextAt)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("webhooks: log delivery %s: %w", p.Delivery, err)
 	}
+	a.outcome, a.err = outcome, text
 	return nil
 }
 
