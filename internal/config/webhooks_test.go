@@ -47,7 +47,9 @@ webhooks:
 func TestValidateWebhooks(t *testing.T) {
 	hook := func(name, url string) Webhook { return Webhook{Name: name, URL: url, SecretEnv: "S"} }
 	checkValidate(t, []validateCase{
-		{"valid", func(c *Config) { c.Webhooks = []Webhook{hook("a", "https://h.example/x"), hook("b", "http://10.0.0.7:9000/")} }, ""},
+		{"valid", func(c *Config) {
+			c.Webhooks = []Webhook{hook("a", "https://h.example/x"), hook("b", "http://10.0.0.7:9000/")}
+		}, ""},
 		{"ftp url", func(c *Config) { c.Webhooks = []Webhook{hook("a", "ftp://h.example/")} }, "webhooks[0].url"},
 		{"relative url", func(c *Config) { c.Webhooks = []Webhook{hook("a", "/hook")} }, "webhooks[0].url"},
 		{"unparsable url", func(c *Config) { c.Webhooks = []Webhook{hook("a", "http://h.example/%zz")} }, "webhooks[0].url"},
