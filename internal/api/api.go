@@ -21,6 +21,7 @@ import (
 	"github.com/moat-dev/moat/internal/registry"
 	"github.com/moat-dev/moat/internal/scanning"
 	"github.com/moat-dev/moat/internal/scanrules"
+	"github.com/moat-dev/moat/internal/webhooks"
 )
 
 // Identities is what the API needs from the identity service;
@@ -84,7 +85,8 @@ type Authorizer interface {
 	AuthorizeTokenAccess(ctx context.Context, user string) error
 }
 
-// Config holds the API's collaborators; all are required.
+// Config holds the API's collaborators; all are required unless marked
+// optional.
 type Config struct {
 	Identities Identities
 	Policies   Policies
@@ -101,6 +103,9 @@ type Config struct {
 	// Scans, when set, serves the scan and SBOM endpoints of images and
 	// the scanning configuration. Optional.
 	Scans Scans
+	// Webhooks serves /api/v1/webhooks; optional: nil leaves those
+	// endpoints out.
+	Webhooks Webhooks
 }
 
 // Option configures New.
@@ -230,6 +235,10 @@ var errorKinds = []struct {
 	{registry.ErrManifestUnknown, "NOT_FOUND", http.StatusNotFound},
 	{registry.ErrNameUnknown, "NOT_FOUND", http.StatusNotFound},
 	{meta.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
+	{webhooks.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{webhooks.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
+	{webhooks.ErrExists, "EXISTS", http.StatusConflict},
+	{webhooks.ErrManaged, "CONFLICT", http.StatusConflict},
 }
 
 // writeError answers err. Refusals keep their reason to the log: it names

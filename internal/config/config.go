@@ -59,6 +59,8 @@ type Config struct {
 	// Listeners are further addresses served by the same process, each
 	// with its own name (for listener policies) and TLS settings.
 	Listeners []Listener `yaml:"listeners"`
+	// Webhooks receive moat's events as signed CloudEvents (webhooks.go).
+	Webhooks []Webhook `yaml:"webhooks"`
 }
 
 // Database is the metadata database.
@@ -564,6 +566,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateListeners()...)
 	errs = append(errs, c.Audit.validate()...)
 	errs = append(errs, c.validateScanning()...)
+	errs = append(errs, c.validateWebhooks()...)
 	return errors.Join(errs...)
 }
 

@@ -30,6 +30,12 @@ const (
 	// A password login needs no grant for its own tokens. Registry bearer
 	// tokens never can, whatever the policy says.
 	ActionManageTokens Action = "identity:ManageTokens"
+	// Webhooks: Read lists webhooks and their delivery logs; Write
+	// creates, changes, deletes and pings them. Apart from admin:* because
+	// a team that runs a receiver needs them without identity or policy
+	// rights.
+	ActionWebhooksRead  Action = "webhooks:Read"
+	ActionWebhooksWrite Action = "webhooks:Write"
 )
 
 // knownActions lists every known action in a fixed order; an action's position
@@ -38,7 +44,7 @@ var knownActions = [...]Action{
 	ActionPull, ActionPush, ActionDelete, ActionListTags, ActionListRepositories,
 	ActionScanRead, ActionScanWrite, ActionScanBypassPullGate,
 	ActionAdminIdentities, ActionAdminPolicies, ActionAdminAudit, ActionAdminRegistry,
-	ActionManageTokens,
+	ActionManageTokens, ActionWebhooksRead, ActionWebhooksWrite,
 }
 
 // Actions returns the known actions.
