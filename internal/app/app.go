@@ -171,8 +171,15 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		return err
 	}
 	distOpts = append(distOpts, distribution.WithPullGate(sc.service.PullGate))
+	hooks, err := openWebhooks(ctx, cfg, db, queue, metrics, log)
+	if err != nil {
+		return err
+	}
+	if err := hooks.Register(runner); err != nil {
+		return err
+	}
 	if ac != nil {
-		mgmt, err := ac.management(log, sc.service)
+		mgmt, err := ac.management(log, sc.service, hooks)
 		if err != nil {
 			return err
 		}
@@ -236,7 +243,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	wg.Go(func() { runner.Run(bg) })
 	wg.Go(func() { sc.service.Run(bg) })
 	wg.Go(func() {
-		if err := outbox.Run(bg, 500*time.Millisecond, sc.service.Consumer()); err != nil {
+		if err := outbox.Run(bg, 500*time.Millisecond, sc.service.Consumer(), hooks.Consumer()); err != nil {
 			log.Error("event consumers", "err", err)
 		}
 	})
