@@ -174,7 +174,8 @@ func writeRaw(w http.ResponseWriter, media string, b []byte) error {
 }
 
 // findingsQuery reads the filters: severity (names, comma separated),
-// fixAvailable and kev (true/false), limit and next.
+// fixAvailable and kev (true/false), resolved (true lists findings no
+// longer present, with resolvedAt), limit and next.
 func findingsQuery(r *http.Request) (findings.Query, error) {
 	v := r.URL.Query()
 	var q findings.Query
@@ -187,6 +188,13 @@ func findingsQuery(r *http.Request) (findings.Query, error) {
 			return q, fmt.Errorf("%w: severity: %v", errBadRequest, err)
 		}
 		q.Severities = append(q.Severities, sev)
+	}
+	if s := v.Get("resolved"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return q, fmt.Errorf("%w: resolved %q is not true or false", errBadRequest, s)
+		}
+		q.Resolved = b
 	}
 	for name, dst := range map[string]**bool{"fixAvailable": &q.FixAvailable, "kev": &q.KEV} {
 		if s := v.Get(name); s != "" {
@@ -272,12 +280,16 @@ type findingJSON struct {
 	Match            string       `json:"match,omitempty"`
 	References       []string     `json:"references,omitempty"`
 	FirstSeen        time.Time    `json:"firstSeen"`
+	ResolvedAt       *time.Time   `json:"resolvedAt,omitempty"`
 }
 
 func findingOut(f findings.Finding) findingJSON {
 	out := findingJSON{ID: f.ID, Kind: f.Kind, Severity: f.Severity.String(), Summary: f.Summary, KEV: f.KEV,
 		ExploitAvailable: f.KEV != nil, FixedVersion: f.FixedIn, FixAvailable: f.FixedIn != "", Message: f.Message,
 		Match: f.Match, References: f.References, FirstSeen: f.FirstSeen}
+	if !f.ResolvedAt.IsZero() {
+		out.ResolvedAt = &f.ResolvedAt
+	}
 	if f.EndOfLife != nil {
 		out.EndOfLife = f.EndOfLife
 	}
