@@ -300,7 +300,7 @@ func (s *Scanner) Scan(ctx context.Context, req Request) (*Result, error) {
 		}
 		go func() {
 			db, release, err := s.advisories(ctx)
-			if err != nil {
+			if err != nil && !(req.MatchIfAvailable && errors.Is(err, vulndb.ErrNoDatabase)) {
 				cancel() // no point reading the image
 			}
 			dbc <- opened{db, release, err}
@@ -314,12 +314,7 @@ func (s *Scanner) Scan(ctx context.Context, req Request) (*Result, error) {
 		defer o.release()
 	}
 	if errors.Is(o.err, vulndb.ErrNoDatabase) && req.MatchIfAvailable {
-		if scanErr == nil {
-			// The catalog was cancelled with the database's failure; read
-			// the image again, without waiting for a database this time.
-			sc, scanErr = s.read(ctx, req)
-		}
-		o.err = nil
+		o.err = nil // cataloged and checked, not matched: Result.Matched says so
 	}
 	if o.err != nil {
 		return nil, o.err

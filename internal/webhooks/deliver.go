@@ -21,7 +21,10 @@ import (
 // Register adds the delivery workers, and an hourly Purge of the log, to
 // r; call it before r.Run.
 func (s *Service) Register(r *jobs.Runner) error {
-	if err := r.Handle(DeliveryKind, jobs.Kind{Handler: s.deliver, Workers: s.workers}); err != nil {
+	// A delivery's lease need only outlast one request: a sender that
+	// dies mid-request has its delivery retried soon after.
+	lease := 2*s.client.Timeout + 5*time.Second
+	if err := r.Handle(DeliveryKind, jobs.Kind{Handler: s.deliver, Workers: s.workers, Lease: lease}); err != nil {
 		return fmt.Errorf("webhooks: %w", err)
 	}
 	purge := func(ctx context.Context, _ *jobs.Job) error {
