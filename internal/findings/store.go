@@ -298,107 +298,153 @@ type Diff struct {
 // a COMPLETE status, and the events describing the change, all in one
 // transaction.
 func (s *Store) Record(ctx context.Context, r Result) (Diff, error) {
-	if r.Digest == "" || len(r.Kinds) == 0 && r.Unmatched == "" {
-		return Diff{}, fmt.Errorf("%w: a result needs a digest and the kinds it covers", ErrInvalid)
+	ds, err := s.RecordAll(ctx, []Result{r})
+	if err != nil {
+		return Diff{}, err
 	}
-	var inv []byte
+	return ds[0], nil
+}
+
+// RecordAll records several results in one transaction, each as Record
+// would: a rescan of thousands of images pays a commit per batch, not per
+// image. The diffs come back in the order of rs.
+func (s *Store) RecordAll(ctx context.Context, rs []Result) ([]Diff, error) {
+	prepared := make([]prepared, len(rs))
+	for i, r := range rs {
+		p, err := prepare(r)
+		if err != nil {
+			return nil, err
+		}
+		prepared[i] = p
+	}
+	ds := make([]Diff, len(rs))
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		now := s.now().UTC().UnixNano()
+		for i, p := range prepared {
+			d, err := s.record(ctx, tx, p, now)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", p.Digest, err)
+			}
+			ds[i] = d
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("findings: %w", err)
+	}
+	s.outbox.Wake()
+	for i := range ds {
+		sortFindings(ds[i].New)
+		sortFindings(ds[i].Resolved)
+	}
+	return ds, nil
+}
+
+// prepared is a checked result with its inventory compressed and its
+// findings keyed, ready for the transaction.
+type prepared struct {
+	Result
+	inv    []byte
+	want   map[string]report.Finding
+	status Status
+}
+
+func prepare(r Result) (prepared, error) {
+	p := prepared{Result: r, status: Complete}
+	if r.Digest == "" || len(r.Kinds) == 0 && r.Unmatched == "" {
+		return p, fmt.Errorf("%w: a result needs a digest and the kinds it covers", ErrInvalid)
+	}
 	if r.Inventory != nil {
 		var err error
-		if inv, err = compress(r.Inventory); err != nil {
-			return Diff{}, err
+		if p.inv, err = compress(r.Inventory); err != nil {
+			return p, err
 		}
 	}
 	// Identical findings (one vulnerability in two paths of one package
 	// version) count once.
-	want := make(map[string]report.Finding, len(r.Findings))
+	p.want = make(map[string]report.Finding, len(r.Findings))
 	for _, f := range r.Findings {
 		if !slices.Contains(r.Kinds, f.Kind) {
-			return Diff{}, fmt.Errorf("%w: a %s finding in a result covering %v", ErrInvalid, f.Kind, r.Kinds)
+			return p, fmt.Errorf("%w: a %s finding in a result covering %v", ErrInvalid, f.Kind, r.Kinds)
 		}
-		want[Key(f)] = f
+		p.want[Key(f)] = f
 	}
-	status := Complete
 	if r.Unmatched != "" {
-		status = Failed
+		p.status = Failed
 	}
+	return p, nil
+}
+
+// record stores one prepared result inside tx.
+func (s *Store) record(ctx context.Context, tx *sql.Tx, p prepared, now int64) (Diff, error) {
 	var d Diff
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
-		d = Diff{}
-		now := s.now().UTC().UnixNano()
-		if inv != nil {
-			if err := s.putInventory(ctx, tx, r, inv); err != nil {
-				return err
-			}
+	r := p.Result
+	if p.inv != nil {
+		if err := s.putInventory(ctx, tx, r, p.inv); err != nil {
+			return d, err
 		}
-		existing, err := s.findingsOf(ctx, tx, r.Digest, r.Kinds)
-		if err != nil {
-			return err
-		}
-		for key, f := range want {
-			b, err := json.Marshal(f)
-			if err != nil {
-				return fmt.Errorf("encode finding %s: %w", f.ID, err)
-			}
-			old, seen := existing[key]
-			switch {
-			case !seen:
-				_, err = tx.ExecContext(ctx, s.db.Q(`
-					INSERT INTO image_findings (digest, finding_key, kind, vuln_id, severity, kev, fixable, epss, data, first_seen)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-					r.Digest, key, f.Kind, f.ID, int(f.Severity), f.KEV != nil, f.FixedIn != "", epssOf(f), string(b), now)
-				d.New = append(d.New, f)
-			case old.open && old.data == string(b):
-				continue
-			default:
-				// Still there with new details (a score, a fix), or back
-				// after being resolved.
-				_, err = tx.ExecContext(ctx, s.db.Q(`
-					UPDATE image_findings SET kind = ?, vuln_id = ?, severity = ?, kev = ?, fixable = ?, epss = ?, data = ?, resolved_at = NULL
-					WHERE id = ?`), f.Kind, f.ID, int(f.Severity), f.KEV != nil, f.FixedIn != "", epssOf(f), string(b), old.id)
-				if !old.open {
-					d.New = append(d.New, f)
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("store finding %s: %w", f.ID, err)
-			}
-		}
-		for key, old := range existing {
-			if _, still := want[key]; still || !old.open {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE image_findings SET resolved_at = ? WHERE id = ?`), now, old.id); err != nil {
-				return fmt.Errorf("resolve finding: %w", err)
-			}
-			var f report.Finding
-			if err := json.Unmarshal([]byte(old.data), &f); err != nil {
-				return fmt.Errorf("stored finding %d: %w", old.id, err)
-			}
-			d.Resolved = append(d.Resolved, f)
-		}
-		if d.Summary, err = s.summarize(ctx, tx, r.Digest); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, s.db.Q(`
-			INSERT INTO image_scan_state (digest, status, reason, scanned_at, vulndb_version, critical, high, medium, low, unknown, kev, fixable, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (digest) DO UPDATE SET status = excluded.status, reason = excluded.reason, scanned_at = excluded.scanned_at,
-				vulndb_version = excluded.vulndb_version, critical = excluded.critical, high = excluded.high,
-				medium = excluded.medium, low = excluded.low, unknown = excluded.unknown, kev = excluded.kev,
-				fixable = excluded.fixable, updated_at = excluded.updated_at`),
-			r.Digest, string(status), truncate(r.Unmatched, 2000), now, r.VulnDBVersion, d.Summary.Critical, d.Summary.High, d.Summary.Medium,
-			d.Summary.Low, d.Summary.Unknown, d.Summary.KEV, d.Summary.Fixable, now); err != nil {
-			return fmt.Errorf("store scan state: %w", err)
-		}
-		return s.emitResult(ctx, tx, r, d)
-	})
-	if err != nil {
-		return Diff{}, fmt.Errorf("findings: record %s: %w", r.Digest, err)
 	}
-	s.outbox.Wake()
-	sortFindings(d.New)
-	sortFindings(d.Resolved)
-	return d, nil
+	existing, err := s.findingsOf(ctx, tx, r.Digest, r.Kinds)
+	if err != nil {
+		return d, err
+	}
+	for key, f := range p.want {
+		b, err := json.Marshal(f)
+		if err != nil {
+			return d, fmt.Errorf("encode finding %s: %w", f.ID, err)
+		}
+		old, seen := existing[key]
+		switch {
+		case !seen:
+			_, err = tx.ExecContext(ctx, s.db.Q(`
+				INSERT INTO image_findings (digest, finding_key, kind, vuln_id, severity, kev, fixable, epss, data, first_seen)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				r.Digest, key, f.Kind, f.ID, int(f.Severity), f.KEV != nil, f.FixedIn != "", epssOf(f), string(b), now)
+			d.New = append(d.New, f)
+		case old.open && old.data == string(b):
+			continue
+		default:
+			// Still there with new details (a score, a fix), or back
+			// after being resolved.
+			_, err = tx.ExecContext(ctx, s.db.Q(`
+				UPDATE image_findings SET kind = ?, vuln_id = ?, severity = ?, kev = ?, fixable = ?, epss = ?, data = ?, resolved_at = NULL
+				WHERE id = ?`), f.Kind, f.ID, int(f.Severity), f.KEV != nil, f.FixedIn != "", epssOf(f), string(b), old.id)
+			if !old.open {
+				d.New = append(d.New, f)
+			}
+		}
+		if err != nil {
+			return d, fmt.Errorf("store finding %s: %w", f.ID, err)
+		}
+	}
+	for key, old := range existing {
+		if _, still := p.want[key]; still || !old.open {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE image_findings SET resolved_at = ? WHERE id = ?`), now, old.id); err != nil {
+			return d, fmt.Errorf("resolve finding: %w", err)
+		}
+		var f report.Finding
+		if err := json.Unmarshal([]byte(old.data), &f); err != nil {
+			return d, fmt.Errorf("stored finding %d: %w", old.id, err)
+		}
+		d.Resolved = append(d.Resolved, f)
+	}
+	if d.Summary, err = s.summarize(ctx, tx, r.Digest); err != nil {
+		return d, err
+	}
+	if _, err := tx.ExecContext(ctx, s.db.Q(`
+		INSERT INTO image_scan_state (digest, status, reason, scanned_at, vulndb_version, critical, high, medium, low, unknown, kev, fixable, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (digest) DO UPDATE SET status = excluded.status, reason = excluded.reason, scanned_at = excluded.scanned_at,
+			vulndb_version = excluded.vulndb_version, critical = excluded.critical, high = excluded.high,
+			medium = excluded.medium, low = excluded.low, unknown = excluded.unknown, kev = excluded.kev,
+			fixable = excluded.fixable, updated_at = excluded.updated_at`),
+		r.Digest, string(p.status), truncate(r.Unmatched, 2000), now, r.VulnDBVersion, d.Summary.Critical, d.Summary.High, d.Summary.Medium,
+		d.Summary.Low, d.Summary.Unknown, d.Summary.KEV, d.Summary.Fixable, now); err != nil {
+		return d, fmt.Errorf("store scan state: %w", err)
+	}
+	return d, s.emitResult(ctx, tx, r, d)
 }
 
 func (s *Store) putInventory(ctx context.Context, tx *sql.Tx, r Result, inv []byte) error {

@@ -19,15 +19,35 @@ import (
 	"github.com/moat-dev/moat/internal/scanrules"
 )
 
-// rescanPayload is a rescan job's input: the advisory change it
-// re-evaluates. Keys lists the advisory keys that changed; Full means
-// everything may have (context data changed, the change was too large to
-// list, or the previous version is unknown).
-type rescanPayload struct {
+// Change is an advisory database change to re-evaluate: the versions it
+// goes from and to, and the advisory keys whose advisories differ. Full
+// means anything may have changed (context data, a change too large to
+// list, or an unknown previous version).
+type Change struct {
 	From string       `json:"from,omitempty"`
 	To   string       `json:"to"`
 	Keys []vulndb.Key `json:"keys,omitempty"`
 	Full bool         `json:"full,omitempty"`
+}
+
+// RescanStats counts a rescan's work.
+type RescanStats struct {
+	// Images were re-matched; Skipped were not (no continuous rule, or
+	// no inventory).
+	Images, Skipped int
+	// New and Resolved count the findings that appeared and went.
+	New, Resolved int
+	// Advanced counts images the change could not touch, moved to the
+	// new version as they were.
+	Advanced int64
+}
+
+func (a *RescanStats) add(b RescanStats) {
+	a.Images += b.Images
+	a.Skipped += b.Skipped
+	a.New += b.New
+	a.Resolved += b.Resolved
+	a.Advanced += b.Advanced
 }
 
 // maxListedKeys bounds the keys a rescan job carries; a larger change is
@@ -45,7 +65,7 @@ func (s *Service) watchAdvisories(ctx context.Context) error {
 		return err
 	}
 	defer c.Release()
-	p := rescanPayload{To: c.To.Meta().Version, Full: true}
+	p := Change{To: c.To.Meta().Version, Full: true}
 	if c.From != nil {
 		d := vulndb.Diff(c.From, c.To)
 		p.From = c.From.Meta().Version
@@ -66,93 +86,97 @@ func (s *Service) watchAdvisories(ctx context.Context) error {
 // for the matcher's shared cache to pay, little enough memory.
 const rescanBatch = 256
 
-// rescanJob re-evaluates the images an advisory change can affect,
-// without reading a layer: images matched with the previous version whose
+// rescanJob re-evaluates the advisory change its payload names.
+func (s *Service) rescanJob(ctx context.Context, j *jobs.Job) error {
+	var c Change
+	if err := j.Decode(&c); err != nil {
+		return jobs.Permanent(err)
+	}
+	_, err := s.Rescan(ctx, c)
+	return err
+}
+
+// Rescan re-evaluates the images an advisory change can affect, without
+// reading a layer: images matched with the previous version whose
 // packages are judged by a changed key are re-matched from their stored
 // inventories; the others move to the new version as they are. Images
 // matched with any older version are re-matched in full. Only images
-// under a continuous rule are re-matched.
-func (s *Service) rescanJob(ctx context.Context, j *jobs.Job) error {
-	var p rescanPayload
-	if err := j.Decode(&p); err != nil {
-		return jobs.Permanent(err)
-	}
+// under a continuous rule are re-matched. A change superseded by a newer
+// database version is left to that version's rescan.
+func (s *Service) Rescan(ctx context.Context, c Change) (RescanStats, error) {
+	var st RescanStats
 	db, release, err := s.Advisories.Acquire()
 	if err != nil {
-		return err
+		return st, err
 	}
 	defer release()
-	if v := db.Meta().Version; v != p.To {
-		// A newer version came meanwhile: its own rescan covers this one.
-		s.log.Info("rescan superseded", "version", p.To, "current", v)
-		return nil
+	if v := db.Meta().Version; v != c.To {
+		s.log.Info("rescan superseded", "version", c.To, "current", v)
+		return st, nil
 	}
 	start := time.Now()
-	var affected []string
-	if !p.Full && p.From != "" {
-		if affected, err = s.Findings.ImagesWithKeys(ctx, p.Keys); err != nil {
-			return err
+	if !c.Full && c.From != "" {
+		affected, err := s.Findings.ImagesWithKeys(ctx, c.Keys)
+		if err != nil {
+			return st, err
 		}
 		vs, err := s.Findings.VersionsOf(ctx, affected)
 		if err != nil {
-			return err
+			return st, err
 		}
 		// Only those matched with the previous version are this change's
 		// business; older ones are caught below.
-		affected = slices.DeleteFunc(affected, func(d string) bool { return vs[d] != p.From })
-		if _, err := s.Findings.Advance(ctx, p.From, p.To, affected); err != nil {
-			return err
+		affected = slices.DeleteFunc(affected, func(d string) bool { return vs[d] != c.From })
+		if st.Advanced, err = s.Findings.Advance(ctx, c.From, c.To, affected); err != nil {
+			return st, err
 		}
-	}
-	st, err := s.rematch(ctx, db, affected)
-	if err != nil {
-		return err
+		part, err := s.rematch(ctx, db, affected)
+		st.add(part)
+		if err != nil {
+			return st, err
+		}
 	}
 	// Whatever still lags (older versions, a full change) is re-matched
 	// in full.
-	st2, err := s.rematchStale(ctx, db)
+	part, err := s.rematchStale(ctx, db)
+	st.add(part)
 	if err != nil {
-		return err
+		return st, err
 	}
-	st.add(st2)
 	s.metrics.rescanSeconds.Observe(time.Since(start).Seconds())
-	s.log.Info("rescan done", "version", p.To, "rematched", st.images, "skipped", st.skipped, "new", st.new, "resolved", st.resolved,
-		"took", time.Since(start).Round(time.Millisecond))
-	return nil
+	s.log.Info("rescan done", "version", c.To, "rematched", st.Images, "advanced", st.Advanced, "skipped", st.Skipped,
+		"new", st.New, "resolved", st.Resolved, "took", time.Since(start).Round(time.Millisecond))
+	return st, nil
 }
 
 // sweepJob re-matches images still matched with an older version than
 // the current one: after a restart, or a rescan that could not finish.
 func (s *Service) sweepJob(ctx context.Context, _ *jobs.Job) error {
-	db, release, err := s.Advisories.Acquire()
+	st, err := s.RescanStale(ctx)
 	if errors.Is(err, vulndb.ErrNoDatabase) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	defer release()
-	st, err := s.rematchStale(ctx, db)
-	if st.images > 0 {
-		s.log.Info("stale images re-matched", "version", db.Meta().Version, "rematched", st.images, "new", st.new, "resolved", st.resolved)
+	if st.Images > 0 {
+		s.log.Info("stale images re-matched", "rematched", st.Images, "new", st.New, "resolved", st.Resolved)
 	}
 	return err
 }
 
-// rematchStats counts a rescan's work.
-type rematchStats struct{ images, skipped, new, resolved int }
-
-func (a *rematchStats) add(b rematchStats) {
-	a.images += b.images
-	a.skipped += b.skipped
-	a.new += b.new
-	a.resolved += b.resolved
+// RescanStale re-matches every image under a continuous rule that was
+// matched with another advisory database version than the current one.
+func (s *Service) RescanStale(ctx context.Context) (RescanStats, error) {
+	db, release, err := s.Advisories.Acquire()
+	if err != nil {
+		return RescanStats{}, err
+	}
+	defer release()
+	return s.rematchStale(ctx, db)
 }
 
 // rematchStale re-matches every image under a continuous rule matched
 // with another version than db's.
-func (s *Service) rematchStale(ctx context.Context, db *vulndb.DB) (rematchStats, error) {
-	var total rematchStats
+func (s *Service) rematchStale(ctx context.Context, db *vulndb.DB) (RescanStats, error) {
+	var total RescanStats
 	version := db.Meta().Version
 	after := ""
 	for {
@@ -174,8 +198,8 @@ func (s *Service) rematchStale(ctx context.Context, db *vulndb.DB) (rematchStats
 
 // rematch re-matches digests (those under a continuous rule) against db
 // in batches and records the results.
-func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string) (rematchStats, error) {
-	var st rematchStats
+func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string) (RescanStats, error) {
+	var st RescanStats
 	cfg := s.Config()
 	for start := 0; start < len(digests); start += rescanBatch {
 		part := digests[start:min(start+rescanBatch, len(digests))]
@@ -195,12 +219,12 @@ func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string) 
 				return st, err
 			}
 			if !cont {
-				st.skipped++
+				st.Skipped++
 				continue
 			}
 			inv, err := s.Findings.Inventory(ctx, d)
 			if errors.Is(err, findings.ErrNotFound) {
-				st.skipped++
+				st.Skipped++
 				continue
 			}
 			if err != nil {
@@ -216,15 +240,18 @@ func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string) 
 			return st, err
 		}
 		kinds := []string{report.KindVulnerability, report.KindEndOfLife}
+		batch := make([]findings.Result, len(results))
 		for i, r := range results {
-			diff, err := s.Findings.Record(ctx, findings.Result{Digest: ds[i], Findings: r.Findings, Kinds: kinds,
-				VulnDBVersion: db.Meta().Version, Rescan: true})
-			if err != nil {
-				return st, err
-			}
-			st.images++
-			st.new += len(diff.New)
-			st.resolved += len(diff.Resolved)
+			batch[i] = findings.Result{Digest: ds[i], Findings: r.Findings, Kinds: kinds, VulnDBVersion: db.Meta().Version, Rescan: true}
+		}
+		diffs, err := s.Findings.RecordAll(ctx, batch)
+		if err != nil {
+			return st, err
+		}
+		for i, diff := range diffs {
+			st.Images++
+			st.New += len(diff.New)
+			st.Resolved += len(diff.Resolved)
 			if len(diff.New)+len(diff.Resolved) > 0 {
 				s.gate.forget(ds[i])
 			}
