@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"embed"
+	"encoding/gob"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -280,6 +281,12 @@ type Result struct {
 	// Rescan marks a re-match after an advisory update: scan.completed is
 	// emitted only if the findings changed.
 	Rescan bool
+	// Scoped limits the result to the findings of Packages (PackageRef
+	// values): open findings of the Kinds in other packages are left as
+	// they are. A rescan of the packages an advisory change touches is
+	// scoped.
+	Scoped   bool
+	Packages []string
 	// Unmatched, when set, says why the result lacks the vulnerability
 	// match (no advisory database yet): the image is FAILED with it as
 	// the reason, and scan.failed is emitted, until a rescan matches the
@@ -290,7 +297,9 @@ type Result struct {
 // Diff is what Record changed.
 type Diff struct {
 	New, Resolved []report.Finding
-	Summary       Summary
+	// Summary is the image's open findings after the change; a rescan
+	// that changed nothing leaves it zero.
+	Summary Summary
 }
 
 // Record stores a result: the inventory and its keys when given, new
@@ -384,10 +393,15 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, p prepared, now int64) (
 			return d, err
 		}
 	}
-	existing, err := s.findingsOf(ctx, tx, r.Digest, r.Kinds)
+	kinds := r.Kinds
+	if r.Scoped && len(r.Packages) == 0 {
+		kinds = nil // no package in scope: nothing to compare
+	}
+	existing, err := s.findingsOf(ctx, tx, r.Digest, kinds, r.Packages)
 	if err != nil {
 		return d, err
 	}
+	changed := false
 	for key, f := range p.want {
 		b, err := json.Marshal(f)
 		if err != nil {
@@ -397,18 +411,20 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, p prepared, now int64) (
 		switch {
 		case !seen:
 			_, err = tx.ExecContext(ctx, s.db.Q(`
-				INSERT INTO image_findings (digest, finding_key, kind, vuln_id, severity, kev, fixable, epss, data, first_seen)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-				r.Digest, key, f.Kind, f.ID, int(f.Severity), f.KEV != nil, f.FixedIn != "", epssOf(f), string(b), now)
+				INSERT INTO image_findings (digest, finding_key, kind, vuln_id, severity, kev, fixable, epss, data, first_seen, package_ref)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				r.Digest, key, f.Kind, f.ID, int(f.Severity), f.KEV != nil, f.FixedIn != "", epssOf(f), string(b), now, PackageRef(f.Package))
 			d.New = append(d.New, f)
+			changed = true
 		case old.open && old.data == string(b):
 			continue
 		default:
+			changed = true
 			// Still there with new details (a score, a fix), or back
 			// after being resolved.
 			_, err = tx.ExecContext(ctx, s.db.Q(`
-				UPDATE image_findings SET kind = ?, vuln_id = ?, severity = ?, kev = ?, fixable = ?, epss = ?, data = ?, resolved_at = NULL
-				WHERE id = ?`), f.Kind, f.ID, int(f.Severity), f.KEV != nil, f.FixedIn != "", epssOf(f), string(b), old.id)
+				UPDATE image_findings SET kind = ?, vuln_id = ?, severity = ?, kev = ?, fixable = ?, epss = ?, data = ?, package_ref = ?, resolved_at = NULL
+				WHERE id = ?`), f.Kind, f.ID, int(f.Severity), f.KEV != nil, f.FixedIn != "", epssOf(f), string(b), PackageRef(f.Package), old.id)
 			if !old.open {
 				d.New = append(d.New, f)
 			}
@@ -429,6 +445,20 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, p prepared, now int64) (
 			return d, fmt.Errorf("stored finding %d: %w", old.id, err)
 		}
 		d.Resolved = append(d.Resolved, f)
+		changed = true
+	}
+	if !changed && r.Rescan && p.status == Complete {
+		// Most images are untouched by an advisory change: moving their
+		// state to the new database version is all there is to do.
+		res, err := tx.ExecContext(ctx, s.db.Q(`
+			UPDATE image_scan_state SET scanned_at = ?, vulndb_version = ?, updated_at = ?
+			WHERE digest = ? AND status = ?`), now, r.VulnDBVersion, now, r.Digest, string(Complete))
+		if err != nil {
+			return d, fmt.Errorf("store scan state: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return d, nil
+		}
 	}
 	if d.Summary, err = s.summarize(ctx, tx, r.Digest); err != nil {
 		return d, err
@@ -479,7 +509,9 @@ type stored struct {
 	open bool
 }
 
-func (s *Store) findingsOf(ctx context.Context, tx *sql.Tx, digest string, kinds []string) (map[string]stored, error) {
+// findingsOf reads digest's findings of kinds, only those in packages
+// when it is not empty.
+func (s *Store) findingsOf(ctx context.Context, tx *sql.Tx, digest string, kinds, packages []string) (map[string]stored, error) {
 	if len(kinds) == 0 {
 		return map[string]stored{}, nil
 	}
@@ -487,8 +519,15 @@ func (s *Store) findingsOf(ctx context.Context, tx *sql.Tx, digest string, kinds
 	for _, k := range kinds {
 		args = append(args, k)
 	}
+	scope := ""
+	if len(packages) > 0 {
+		scope = ` AND package_ref IN (` + sqldb.Placeholders(len(packages)) + `)`
+		for _, p := range packages {
+			args = append(args, p)
+		}
+	}
 	rows, err := tx.QueryContext(ctx, s.db.Q(`SELECT id, finding_key, data, resolved_at IS NULL FROM image_findings
-		WHERE digest = ? AND kind IN (`+sqldb.Placeholders(len(kinds))+`)`), args...)
+		WHERE digest = ? AND kind IN (`+sqldb.Placeholders(len(kinds))+`)`+scope), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read findings: %w", err)
 	}
@@ -644,6 +683,18 @@ func Brief(f report.Finding) BriefFinding {
 		b.Path = f.Location.Path
 	}
 	return b
+}
+
+// PackageRef identifies the package a finding is in (see
+// Result.Packages): a hash of its ecosystem, name, version, type and
+// first path.
+func PackageRef(p report.Package) string {
+	path := ""
+	if len(p.Paths) > 0 {
+		path = p.Paths[0]
+	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{p.Ecosystem, p.Name, p.Version, p.Type, path}, "\x00")))
+	return hex.EncodeToString(sum[:8])
 }
 
 // Key identifies a finding within an image across scans: a hash of its
@@ -845,13 +896,15 @@ func (s *Store) Inventoried(ctx context.Context, after string, limit int) ([]str
 	return out, rows.Err()
 }
 
+// Inventories are stored as gob in gzip: a rescan decodes thousands of
+// them, and gob decodes the package lists several times faster than JSON.
 func compress(inv *catalog.Inventory) ([]byte, error) {
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	if err != nil {
 		return nil, err
 	}
-	if err := json.NewEncoder(zw).Encode(inv); err != nil {
+	if err := gob.NewEncoder(zw).Encode(inv); err != nil {
 		return nil, fmt.Errorf("findings: encode inventory: %w", err)
 	}
 	if err := zw.Close(); err != nil {
@@ -870,7 +923,7 @@ func decompress(b []byte) (*catalog.Inventory, error) {
 	}
 	defer zr.Close()
 	var inv catalog.Inventory
-	if err := json.NewDecoder(io.LimitReader(zr, maxInventory)).Decode(&inv); err != nil {
+	if err := gob.NewDecoder(io.LimitReader(zr, maxInventory)).Decode(&inv); err != nil {
 		return nil, fmt.Errorf("stored inventory: %w", err)
 	}
 	return &inv, nil

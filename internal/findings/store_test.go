@@ -284,6 +284,9 @@ func TestRecordAndQuery(t *testing.T) {
 		if evs := e.newEvents(t); len(evs) != 0 {
 			t.Fatalf("an unchanged rescan emitted %v", types(evs))
 		}
+		if sc, _ := e.store.Scan(ctx, d); sc.VulnDBVersion != "v3" || sc.Summary.High != 1 || sc.Summary.Medium != 1 {
+			t.Fatalf("state after an unchanged rescan = %+v", sc)
+		}
 
 		// Compliance follows the configuration: allow critical and KEV.
 		if e.compliant(t, d) {

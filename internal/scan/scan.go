@@ -390,6 +390,15 @@ func (s *Scanner) Rematch(ctx context.Context, db *vulndb.DB, invs []*catalog.In
 	return m.MatchAll(ctx, invs)
 }
 
+// Judged returns the part of inv judged by keys (see match.Judged).
+func (s *Scanner) Judged(db *vulndb.DB, inv *catalog.Inventory, keys []vulndb.Key) (*catalog.Inventory, error) {
+	m, err := s.matcher(db)
+	if err != nil {
+		return nil, err
+	}
+	return m.Judged(inv, keys), nil
+}
+
 // Keys returns the advisory keys inv is judged by.
 func (s *Scanner) Keys(db *vulndb.DB, inv *catalog.Inventory) ([]vulndb.Key, error) {
 	m, err := s.matcher(db)

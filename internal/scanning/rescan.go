@@ -130,7 +130,7 @@ func (s *Service) Rescan(ctx context.Context, c Change) (RescanStats, error) {
 		if st.Advanced, err = s.Findings.Advance(ctx, c.From, c.To, affected); err != nil {
 			return st, err
 		}
-		part, err := s.rematch(ctx, db, affected)
+		part, err := s.rematch(ctx, db, affected, c.Keys)
 		st.add(part)
 		if err != nil {
 			return st, err
@@ -188,7 +188,7 @@ func (s *Service) rematchStale(ctx context.Context, db *vulndb.DB) (RescanStats,
 			return total, nil
 		}
 		after = page[len(page)-1]
-		st, err := s.rematch(ctx, db, page)
+		st, err := s.rematch(ctx, db, page, nil)
 		total.add(st)
 		if err != nil {
 			return total, err
@@ -197,8 +197,10 @@ func (s *Service) rematchStale(ctx context.Context, db *vulndb.DB) (RescanStats,
 }
 
 // rematch re-matches digests (those under a continuous rule) against db
-// in batches and records the results.
-func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string) (RescanStats, error) {
+// in batches and records the results. With keys, only the packages those
+// advisory keys judge are re-matched, and only their findings compared:
+// the rest of each image cannot have changed.
+func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string, keys []vulndb.Key) (RescanStats, error) {
 	var st RescanStats
 	cfg := s.Config()
 	for start := 0; start < len(digests); start += rescanBatch {
@@ -230,6 +232,11 @@ func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string) 
 			if err != nil {
 				return st, err
 			}
+			if keys != nil {
+				if inv, err = s.Scanner.Judged(db, inv, keys); err != nil {
+					return st, err
+				}
+			}
 			ds, invs = append(ds, d), append(invs, inv)
 		}
 		if len(invs) == 0 {
@@ -239,10 +246,20 @@ func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string) 
 		if err != nil {
 			return st, err
 		}
-		kinds := []string{report.KindVulnerability, report.KindEndOfLife}
 		batch := make([]findings.Result, len(results))
 		for i, r := range results {
-			batch[i] = findings.Result{Digest: ds[i], Findings: r.Findings, Kinds: kinds, VulnDBVersion: db.Meta().Version, Rescan: true}
+			batch[i] = findings.Result{Digest: ds[i], Findings: r.Findings, Kinds: []string{report.KindVulnerability, report.KindEndOfLife},
+				VulnDBVersion: db.Meta().Version, Rescan: true}
+			if keys != nil {
+				// End-of-life data is not keyed: a change of advisories
+				// leaves those findings alone.
+				batch[i].Kinds, batch[i].Scoped = []string{report.KindVulnerability}, true
+				batch[i].Findings = slices.DeleteFunc(r.Findings, func(f report.Finding) bool { return f.Kind != report.KindVulnerability })
+				for _, p := range invs[i].Packages {
+					batch[i].Packages = append(batch[i].Packages, findings.PackageRef(report.Package{
+						Ecosystem: string(p.Ecosystem), Name: p.Name, Version: p.Version, Type: p.Type, Paths: p.Paths}))
+				}
+			}
 		}
 		diffs, err := s.Findings.RecordAll(ctx, batch)
 		if err != nil {

@@ -18,7 +18,7 @@ CREATE TABLE image_scan_state (
 	updated_at     BIGINT NOT NULL
 );
 
--- The package inventory (SBOM) of a scanned image: gzip-compressed JSON
+-- The package inventory (SBOM) of a scanned image: gzip-compressed gob
 -- of the catalog's inventory. Rescans re-match it without reading layers.
 CREATE TABLE image_inventories (
 	digest    TEXT PRIMARY KEY,

@@ -268,6 +268,30 @@ func (m *Matcher) Keys(inv *catalog.Inventory) []vulndb.Key {
 	return out
 }
 
+// Judged returns an inventory of the packages of inv that are judged by
+// any of keys (compared as the database compares names): what a change
+// to those keys' advisories can change. It keeps inv's image and distro.
+func (m *Matcher) Judged(inv *catalog.Inventory, keys []vulndb.Key) *catalog.Inventory {
+	want := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		want[k.String()] = true
+	}
+	out := &catalog.Inventory{Image: inv.Image, Distro: inv.Distro, Layers: inv.Layers}
+	for i := range inv.Packages {
+		t, ok := m.targetOf(inv.Distro, &inv.Packages[i], func(string, ...any) {})
+		if !ok {
+			continue
+		}
+		for _, k := range t.keys {
+			if want[k.String()] {
+				out.Packages = append(out.Packages, inv.Packages[i])
+				break
+			}
+		}
+	}
+	return out
+}
+
 // targetOf decides which advisories judge p, and by which version.
 func (m *Matcher) targetOf(d *catalog.Distro, p *catalog.Package, warn func(string, ...any)) (target, bool) {
 	if p.Version == "" {
