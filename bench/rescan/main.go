@@ -12,8 +12,11 @@
 //   - a full re-match of all N stored inventories (RescanStale after the
 //     database version changes), beside the same inventories matched one
 //     at a time without the shared cache, in the same process;
-//   - a change withdrawing 50 advisories that the images hit: the
-//     re-evaluation (Rescan) and the finding.resolved events it emits.
+//   - two changes withdrawing 50 advisories each, re-evaluated (Rescan)
+//     with the finding.resolved events they emit: a feed delta (drawn
+//     from the whole feed, as a daily update touches records of every
+//     ecosystem), and the worst case, advisories that all judge packages
+//     of the base every image shares.
 //
 //	go run ./bench/rescan -images 10000 -advisories ../shared/data/advisories
 package main
@@ -34,6 +37,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,7 +68,7 @@ func main() {
 		postgres   = flag.String("postgres", "", "a PostgreSQL URL of an empty database to use instead of SQLite")
 		changed    = flag.Int("changed", 50, "advisories the small change withdraws")
 		seed       = flag.Uint64("seed", 1, "seed of the version variations")
-		profile    = flag.String("cpuprofile", "", "write a CPU profile of the small change's rescan to this file")
+		profile    = flag.String("cpuprofile", "", "write CPU profiles of the full re-match and of the worst change to this path + .full and .change")
 	)
 	flag.Parse()
 	ctx := context.Background()
@@ -147,10 +151,12 @@ func main() {
 	check(err)
 	v1ver = c.To.Meta().Version
 	c.Release()
+	stop := startProfile(*profile + ".full")
 	start = time.Now()
 	st, err = svc.RescanStale(ctx)
 	check(err)
 	full := time.Since(start)
+	stop()
 	if st.Images != len(invs) {
 		log.Fatalf("full re-match visited %d of %d images", st.Images, len(invs))
 	}
@@ -165,40 +171,14 @@ func main() {
 	}
 	perImage := time.Since(start)
 
-	// A small change: withdraw advisories the images hit.
-	cursor, err := outbox.Head(ctx)
-	check(err)
-	ids := hitAdvisories(v1db, sc, base, *changed, rng)
-	tree2 := filepath.Join(work, "tree-v2")
-	check(copyWithdrawn(*advisories, tree2, ids))
-	start = time.Now()
-	check(importTree(ctx, vdir, tree2))
-	importTook := time.Since(start)
-	c, err = live.Refresh()
-	check(err)
-	d := vulndb.Diff(c.From, c.To)
-	change := scanning.Change{From: v1ver, To: c.To.Meta().Version, Keys: d.Keys, Full: d.Context}
-	c.Release()
-	if *profile != "" {
-		f, err := os.Create(*profile)
-		check(err)
-		check(pprof.StartCPUProfile(f))
-	}
-	start = time.Now()
-	st2, err := svc.Rescan(ctx, change)
-	pprof.StopCPUProfile()
-	check(err)
-	small := time.Since(start)
-	evs := 0
-	for {
-		page, next, err := outbox.Read(ctx, cursor, 10000)
-		check(err)
-		evs += len(page)
-		cursor = next
-		if len(page) < 10000 {
-			break
-		}
-	}
+	// Two changes of -changed advisories, each withdrawing its records:
+	// a feed delta (advisories drawn from the whole feed, most of which
+	// judge no stored package), then the worst case (advisories all
+	// judging packages of the base every image shares).
+	b := bench{ctx: ctx, svc: svc, live: live, outbox: outbox, vdir: vdir, tree: *advisories, work: work, version: v1ver}
+	withdrawn := map[string]bool{}
+	feed := b.change("feed delta", withdrawn, feedAdvisories(*advisories, *changed, rng), "")
+	worst := b.change("base advisories", withdrawn, hitAdvisories(v1db, sc, base, *changed, rng), *profile+".change")
 
 	fmt.Printf("\nrescan benchmark: %d images (%d packages each on average), %s, %d CPUs\n\n", len(invs), avgPackages(invs), engine, runtime.NumCPU())
 	fmt.Printf("%-52s %12s %22s\n", "", "moat", "per-image match (peer)")
@@ -206,12 +186,118 @@ func main() {
 	fmt.Printf("%-52s %12s %22s\n", "  includes", "match+diff+store", "matching only")
 	fmt.Printf("%-52s %11.2fs\n", "first match (every finding new, with its event)", first.Seconds())
 	fmt.Printf("%-52s %12d\n", "  findings recorded", findingsTotal)
-	fmt.Printf("%-52s %11.3fs\n", fmt.Sprintf("change of %d advisories (%d keys) re-evaluated", len(ids), len(d.Keys)), small.Seconds())
-	fmt.Printf("%-52s %12d\n", "  images re-matched", st2.Images)
-	fmt.Printf("%-52s %12d\n", "  advanced without a re-match", st2.Advanced)
-	fmt.Printf("%-52s %12d\n", "  findings resolved", st2.Resolved)
-	fmt.Printf("%-52s %12d\n", "  events emitted (in the same transactions)", evs)
-	fmt.Printf("%-52s %11.3fs\n", "  (moat db import of the change, for scale)", importTook.Seconds())
+	for _, c := range []changeStats{feed, worst} {
+		fmt.Printf("%-52s %11.3fs\n", fmt.Sprintf("%s: %d advisories (%d keys) re-evaluated", c.name, c.advisories, c.keys), c.took.Seconds())
+		fmt.Printf("%-52s %12d\n", "  images re-matched", c.Images)
+		fmt.Printf("%-52s %12d\n", "  advanced without a re-match", c.Advanced)
+		fmt.Printf("%-52s %12d\n", "  findings resolved", c.Resolved)
+		fmt.Printf("%-52s %12d\n", "  events emitted (in the same transactions)", c.events)
+		fmt.Printf("%-52s %11.3fs\n", "  (moat db import of the change, for scale)", c.imported.Seconds())
+	}
+}
+
+// bench is the state the advisory changes share.
+type bench struct {
+	ctx     context.Context
+	svc     *scanning.Service
+	live    *vulndb.Live
+	outbox  *events.Outbox
+	vdir    string
+	tree    string // the advisory tree as first imported
+	work    string
+	version string // the database version the images are matched with
+	n       int
+}
+
+type changeStats struct {
+	scanning.RescanStats
+	name             string
+	advisories, keys int
+	events           int
+	took, imported   time.Duration
+}
+
+// change withdraws ids (on top of those withdrawn before), imports the
+// result and times the rescan through the scanning service, profiling it
+// to profile when set.
+func (b *bench) change(name string, withdrawn, ids map[string]bool, profile string) changeStats {
+	ctx := b.ctx
+	cursor, err := b.outbox.Head(ctx)
+	check(err)
+	for id := range ids {
+		withdrawn[id] = true
+	}
+	b.n++
+	tree := filepath.Join(b.work, fmt.Sprint("tree-", b.n))
+	check(copyWithdrawn(b.tree, tree, withdrawn))
+	start := time.Now()
+	check(importTree(ctx, b.vdir, tree))
+	cs := changeStats{name: name, advisories: len(ids), imported: time.Since(start)}
+	c, err := b.live.Refresh()
+	check(err)
+	d := vulndb.Diff(c.From, c.To)
+	change := scanning.Change{From: b.version, To: c.To.Meta().Version, Keys: d.Keys, Full: d.Context}
+	b.version, cs.keys = c.To.Meta().Version, len(d.Keys)
+	c.Release()
+	stop := startProfile(profile)
+	start = time.Now()
+	cs.RescanStats, err = b.svc.Rescan(ctx, change)
+	stop()
+	check(err)
+	cs.took = time.Since(start)
+	for {
+		page, next, err := b.outbox.Read(ctx, cursor, 10000)
+		check(err)
+		cs.events += len(page)
+		cursor = next
+		if len(page) < 10000 {
+			break
+		}
+	}
+	return cs
+}
+
+// startProfile writes a CPU profile to path (unless path is only a
+// suffix) until the returned func is called.
+func startProfile(path string) (stop func()) {
+	if path == "" || strings.HasPrefix(path, ".") {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	check(err)
+	check(pprof.StartCPUProfile(f))
+	return func() {
+		pprof.StopCPUProfile()
+		check(f.Close())
+	}
+}
+
+// feedAdvisories picks n advisory ids at random from the whole tree.
+func feedAdvisories(tree string, n int, rng *rand.Rand) map[string]bool {
+	var all []string
+	check(filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var rec struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(b, &rec) == nil && rec.ID != "" {
+			all = append(all, rec.ID)
+		}
+		return nil
+	}))
+	slices.Sort(all)
+	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	ids := map[string]bool{}
+	for _, id := range all[:min(n, len(all))] {
+		ids[id] = true
+	}
+	return ids
 }
 
 // seedStore records every inventory with its keys and no findings yet,

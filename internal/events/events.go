@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -148,24 +149,31 @@ func (o *Outbox) AppendTx(ctx context.Context, tx *sql.Tx, evs ...Event) error {
 		txid = "pg_current_xact_id()::text::bigint"
 	}
 	now := o.now().UTC()
-	for _, e := range evs {
-		if e.Type == "" || len(e.Type) > 200 || len(e.Subject) > 2000 {
-			return fmt.Errorf("%w: type %q, subject of %d bytes", ErrInvalid, e.Type, len(e.Subject))
+	// Many rows per statement: a rescan appends tens of thousands. Ids
+	// follow the order of evs.
+	const perInsert = 100
+	for part := range slices.Chunk(evs, perInsert) {
+		args := make([]any, 0, 4*len(part))
+		for _, e := range part {
+			if e.Type == "" || len(e.Type) > 200 || len(e.Subject) > 2000 {
+				return fmt.Errorf("%w: type %q, subject of %d bytes", ErrInvalid, e.Type, len(e.Subject))
+			}
+			data := e.Data
+			if len(data) == 0 {
+				data = json.RawMessage("{}")
+			}
+			if len(data) > maxData || !json.Valid(data) || strings.TrimSpace(string(data))[0] != '{' {
+				return fmt.Errorf("%w: %s data must be a JSON object of at most %d bytes", ErrInvalid, e.Type, maxData)
+			}
+			at := now
+			if !e.Time.IsZero() {
+				at = e.Time.UTC()
+			}
+			args = append(args, e.Type, e.Subject, at.UnixNano(), string(data))
 		}
-		data := e.Data
-		if len(data) == 0 {
-			data = json.RawMessage("{}")
-		}
-		if len(data) > maxData || !json.Valid(data) || strings.TrimSpace(string(data))[0] != '{' {
-			return fmt.Errorf("%w: %s data must be a JSON object of at most %d bytes", ErrInvalid, e.Type, maxData)
-		}
-		at := now
-		if !e.Time.IsZero() {
-			at = e.Time.UTC()
-		}
-		if _, err := tx.ExecContext(ctx, o.db.Q(`INSERT INTO events (txid, type, subject, time, data) VALUES (`+txid+`, ?, ?, ?, ?)`),
-			e.Type, e.Subject, at.UnixNano(), string(data)); err != nil {
-			return fmt.Errorf("events: append %s: %w", e.Type, err)
+		values := strings.Repeat(",("+txid+", ?, ?, ?, ?)", len(part))[1:]
+		if _, err := tx.ExecContext(ctx, o.db.Q(`INSERT INTO events (txid, type, subject, time, data) VALUES `+values), args...); err != nil {
+			return fmt.Errorf("events: append %s: %w", part[0].Type, err)
 		}
 	}
 	return nil

@@ -163,6 +163,11 @@ func TestConsumers(t *testing.T) {
 		if err := o.Append(ctx, ev(t, -1)); err != nil { // before the consumers exist
 			t.Fatal(err)
 		}
+		// A consumer starts at the head readers see: wait until that is
+		// past event -1.
+		if got := readAll(t, o, events.Cursor{}, 1); len(got) != 1 {
+			t.Fatalf("event -1 never became visible")
+		}
 		// Two replicas run the same consumers; a failing batch is offered
 		// again.
 		var mu sync.Mutex

@@ -17,6 +17,11 @@
 //
 // answers in SQL what the scanning configuration's compliance rule says.
 //
-// Limits: an image's findings are read and diffed whole; events name the
-// repositories and tags the image has at the time of the change.
+// RecordAll records a batch of results with a few statements per batch: a
+// rescan after an advisory change is scoped to the packages the changed
+// advisory keys judge (findings carry a package_ref), and an image whose
+// findings did not change only moves to the new database version.
+//
+// Limits: an unscoped result's findings are read and diffed whole; events
+// name the repositories and tags the image has at the time of the change.
 package findings

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -75,9 +76,25 @@ func (e *env) pushImage(t *testing.T, repo, tag string) string {
 	return m.Digest.String()
 }
 
-// newEvents returns the events appended since the last call.
+// newEvents returns the events appended since the last call. On
+// PostgreSQL it first waits until every event is visible to readers: that
+// is once every older transaction on the server (other tests' too) ended.
 func (e *env) newEvents(t *testing.T) []events.Event {
 	t.Helper()
+	if e.db.Engine() == sqldb.Postgres {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var settled bool
+			err := e.db.R.QueryRowContext(t.Context(), `SELECT COALESCE(MAX(txid), 0) < pg_snapshot_xmin(pg_current_snapshot())::text::bigint FROM events`).Scan(&settled)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if settled || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	evs, c, err := e.outbox.Read(t.Context(), e.cursor, 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -445,6 +462,69 @@ func TestUnmatchedUntilRescan(t *testing.T) {
 		}
 		if sc, _ := e.store.Scan(ctx, d); sc.Status != findings.Complete || sc.Reason != "" || sc.Summary.Critical != 1 || sc.Summary.Low != 1 {
 			t.Fatalf("after the rescan: %+v", sc)
+		}
+	})
+}
+
+// A scoped batch (the rescan of an advisory change) compares only the
+// findings of the packages in scope, image by image, and moves the
+// images it does not change to the new database version without events.
+func TestRecordAllScoped(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEnv(t, db)
+		ctx := t.Context()
+		a, b, c := e.pushImage(t, "team-a/a", "v1"), e.pushImage(t, "team-a/b", "v1"), e.pushImage(t, "team-a/c", "v1")
+		glibc := vuln("CVE-2024-2961", report.High, "libc6", "2.36-9", "2.36-9+deb12u7", false)
+		openssl := vuln("CVE-2024-5535", report.Medium, "libssl3", "3.0.11-1", "3.0.14-1", false)
+		var first []findings.Result
+		for _, d := range []string{a, b, c} {
+			first = append(first, findings.Result{Digest: d, Findings: []report.Finding{glibc, openssl}, Kinds: rescanKinds, VulnDBVersion: "v1"})
+		}
+		if _, err := e.store.RecordAll(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		e.newEvents(t)
+
+		// The glibc advisory is withdrawn: a and b re-match libc6 and lose
+		// the finding; c re-matches nothing in scope and is unchanged. No
+		// result mentions openssl: its findings stay open.
+		libc := findings.PackageRef(glibc.Package)
+		diffs, err := e.store.RecordAll(ctx, []findings.Result{
+			{Digest: a, Kinds: []string{report.KindVulnerability}, Scoped: true, Packages: []string{libc}, VulnDBVersion: "v2", Rescan: true},
+			{Digest: b, Kinds: []string{report.KindVulnerability}, Scoped: true, Packages: []string{libc}, VulnDBVersion: "v2", Rescan: true},
+			{Digest: c, Kinds: []string{report.KindVulnerability}, Scoped: true, VulnDBVersion: "v2", Rescan: true},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range diffs[:2] {
+			if len(d.New) != 0 || len(d.Resolved) != 1 || d.Resolved[0].ID != glibc.ID || d.Summary.Medium != 1 || d.Summary.High != 0 {
+				t.Fatalf("diff %d = %+v", i, d)
+			}
+		}
+		if d := diffs[2]; len(d.New)+len(d.Resolved) != 0 {
+			t.Fatalf("out of scope diff = %+v", d)
+		}
+		for _, d := range []string{a, b, c} {
+			sc, err := e.store.Scan(ctx, d)
+			if err != nil || sc.VulnDBVersion != "v2" || sc.Summary.Medium != 1 {
+				t.Fatalf("Scan(%s) = %+v, %v", d, sc, err)
+			}
+		}
+		if sc, _ := e.store.Scan(ctx, c); sc.Summary.High != 1 {
+			t.Fatalf("the image out of scope lost its finding: %+v", sc)
+		}
+		if got := types(e.newEvents(t)); got[events.FindingResolved] != 2 || got[events.ScanCompleted] != 2 || len(got) != 2 {
+			t.Fatalf("events = %v, want a finding.resolved and a scan.completed for a and b", got)
+		}
+
+		// One image twice in a batch is refused whole.
+		dup := findings.Result{Digest: a, Kinds: rescanKinds, VulnDBVersion: "v3", Rescan: true}
+		if _, err := e.store.RecordAll(ctx, []findings.Result{dup, dup}); !errors.Is(err, findings.ErrInvalid) {
+			t.Fatalf("a digest twice = %v", err)
+		}
+		if sc, _ := e.store.Scan(ctx, a); sc.VulnDBVersion != "v2" {
+			t.Fatalf("a refused batch changed the state: %+v", sc)
 		}
 	})
 }

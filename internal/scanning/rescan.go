@@ -199,69 +199,35 @@ func (s *Service) rematchStale(ctx context.Context, db *vulndb.DB) (RescanStats,
 // rematch re-matches digests (those under a continuous rule) against db
 // in batches and records the results. With keys, only the packages those
 // advisory keys judge are re-matched, and only their findings compared:
-// the rest of each image cannot have changed.
+// the rest of each image cannot have changed. Matching the next batch
+// overlaps recording the current one: one is CPU, the other the database.
 func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string, keys []vulndb.Key) (RescanStats, error) {
 	var st RescanStats
-	cfg := s.Config()
-	for start := 0; start < len(digests); start += rescanBatch {
-		part := digests[start:min(start+rescanBatch, len(digests))]
-		versions, err := s.Findings.VersionsOf(ctx, part)
-		if err != nil {
-			return st, err
-		}
-		var (
-			ds   []string
-			invs []*catalog.Inventory
-		)
-		for _, d := range part {
-			// An image scanned before any database existed is matched
-			// now, whatever its rule's frequency: that completes its scan.
-			cont, err := s.rematches(ctx, cfg, d, versions[d] == "")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan matched, 1)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		for start := 0; start < len(digests); start += rescanBatch {
+			b, err := s.matchBatch(ctx, db, digests[start:min(start+rescanBatch, len(digests))], keys)
 			if err != nil {
-				return st, err
+				errc <- err
+				return
 			}
-			if !cont {
-				st.Skipped++
-				continue
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				return
 			}
-			inv, err := s.Findings.Inventory(ctx, d)
-			if errors.Is(err, findings.ErrNotFound) {
-				st.Skipped++
-				continue
-			}
-			if err != nil {
-				return st, err
-			}
-			if keys != nil {
-				if inv, err = s.Scanner.Judged(db, inv, keys); err != nil {
-					return st, err
-				}
-			}
-			ds, invs = append(ds, d), append(invs, inv)
 		}
-		if len(invs) == 0 {
+	}()
+	for b := range batches {
+		st.Skipped += b.skipped
+		if len(b.results) == 0 {
 			continue
 		}
-		results, err := s.Scanner.Rematch(ctx, db, invs)
-		if err != nil {
-			return st, err
-		}
-		batch := make([]findings.Result, len(results))
-		for i, r := range results {
-			batch[i] = findings.Result{Digest: ds[i], Findings: r.Findings, Kinds: []string{report.KindVulnerability, report.KindEndOfLife},
-				VulnDBVersion: db.Meta().Version, Rescan: true}
-			if keys != nil {
-				// End-of-life data is not keyed: a change of advisories
-				// leaves those findings alone.
-				batch[i].Kinds, batch[i].Scoped = []string{report.KindVulnerability}, true
-				batch[i].Findings = slices.DeleteFunc(r.Findings, func(f report.Finding) bool { return f.Kind != report.KindVulnerability })
-				for _, p := range invs[i].Packages {
-					batch[i].Packages = append(batch[i].Packages, findings.PackageRef(report.Package{
-						Ecosystem: string(p.Ecosystem), Name: p.Name, Version: p.Version, Type: p.Type, Paths: p.Paths}))
-				}
-			}
-		}
-		diffs, err := s.Findings.RecordAll(ctx, batch)
+		diffs, err := s.Findings.RecordAll(ctx, b.results)
 		if err != nil {
 			return st, err
 		}
@@ -270,12 +236,88 @@ func (s *Service) rematch(ctx context.Context, db *vulndb.DB, digests []string, 
 			st.New += len(diff.New)
 			st.Resolved += len(diff.Resolved)
 			if len(diff.New)+len(diff.Resolved) > 0 {
-				s.gate.forget(ds[i])
+				s.gate.forget(b.results[i].Digest)
 			}
 		}
-		s.metrics.rescanned.Add(float64(len(invs)))
+		s.metrics.rescanned.Add(float64(len(b.results)))
 	}
-	return st, nil
+	select {
+	case err := <-errc:
+		return st, err
+	default:
+		return st, nil
+	}
+}
+
+// matched is one batch of rematch, ready to record.
+type matched struct {
+	results []findings.Result
+	skipped int
+}
+
+// matchBatch loads the stored inventories of part that rematch and
+// matches them against db (only the packages keys judge, with keys).
+func (s *Service) matchBatch(ctx context.Context, db *vulndb.DB, part []string, keys []vulndb.Key) (matched, error) {
+	var b matched
+	cfg := s.Config()
+	versions, err := s.Findings.VersionsOf(ctx, part)
+	if err != nil {
+		return b, err
+	}
+	var (
+		ds   []string
+		invs []*catalog.Inventory
+	)
+	for _, d := range part {
+		// An image scanned before any database existed is matched now,
+		// whatever its rule's frequency: that completes its scan.
+		cont, err := s.rematches(ctx, cfg, d, versions[d] == "")
+		if err != nil {
+			return b, err
+		}
+		if !cont {
+			b.skipped++
+			continue
+		}
+		inv, err := s.Findings.Inventory(ctx, d)
+		if errors.Is(err, findings.ErrNotFound) {
+			b.skipped++
+			continue
+		}
+		if err != nil {
+			return b, err
+		}
+		if keys != nil {
+			if inv, err = s.Scanner.Judged(db, inv, keys); err != nil {
+				return b, err
+			}
+		}
+		ds, invs = append(ds, d), append(invs, inv)
+	}
+	if len(invs) == 0 {
+		return b, nil
+	}
+	results, err := s.Scanner.Rematch(ctx, db, invs)
+	if err != nil {
+		return b, err
+	}
+	b.results = make([]findings.Result, len(results))
+	for i, r := range results {
+		res := findings.Result{Digest: ds[i], Findings: r.Findings, Kinds: []string{report.KindVulnerability, report.KindEndOfLife},
+			VulnDBVersion: db.Meta().Version, Rescan: true}
+		if keys != nil {
+			// End-of-life data is not keyed: a change of advisories
+			// leaves those findings alone.
+			res.Kinds, res.Scoped = []string{report.KindVulnerability}, true
+			res.Findings = slices.DeleteFunc(r.Findings, func(f report.Finding) bool { return f.Kind != report.KindVulnerability })
+			for _, p := range invs[i].Packages {
+				res.Packages = append(res.Packages, findings.PackageRef(report.Package{
+					Ecosystem: string(p.Ecosystem), Name: p.Name, Version: p.Version, Type: p.Type, Paths: p.Paths}))
+			}
+		}
+		b.results[i] = res
+	}
+	return b, nil
 }
 
 // rematches reports whether a repository holding d scans it for
