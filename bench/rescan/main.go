@@ -12,13 +12,14 @@
 //   - a full re-match of all N stored inventories (RescanStale after the
 //     database version changes), beside the same inventories matched one
 //     at a time without the shared cache, in the same process;
+//
 //   - two changes withdrawing 50 advisories each, re-evaluated (Rescan)
 //     with the finding.resolved events they emit: a feed delta (drawn
 //     from the whole feed, as a daily update touches records of every
 //     ecosystem), and the worst case, advisories that all judge packages
 //     of the base every image shares.
 //
-//	go run ./bench/rescan -images 10000 -advisories ../shared/data/advisories
+//     go run ./bench/rescan -images 10000 -advisories ../shared/data/advisories
 package main
 
 import (
