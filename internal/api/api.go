@@ -85,8 +85,11 @@ type Authorizer interface {
 	AuthorizeTokenAccess(ctx context.Context, user string) error
 }
 
-// Config holds the API's collaborators; all are required unless marked
-// optional.
+// Config holds the API's collaborators. Authorizer is required. The
+// access-control endpoints (users, robots, groups, tokens, policies,
+// audit) are served when Identities is set, and then Policies, Audit,
+// Engine and Reload are required too: without them (access control off)
+// only the scan and webhook endpoints are.
 type Config struct {
 	Identities Identities
 	Policies   Policies
@@ -130,8 +133,11 @@ type handler struct {
 
 // New returns the handler for everything under /api/v1/.
 func New(c Config, opts ...Option) (http.Handler, error) {
-	if c.Identities == nil || c.Policies == nil || c.Audit == nil || c.Authorizer == nil || c.Engine == nil || c.Reload == nil {
-		return nil, errors.New("api: New needs identities, policies, an audit log, an authorizer, an engine and a reload function")
+	if c.Authorizer == nil {
+		return nil, errors.New("api: New needs an authorizer")
+	}
+	if c.Identities != nil && (c.Policies == nil || c.Audit == nil || c.Engine == nil || c.Reload == nil) {
+		return nil, errors.New("api: access control needs identities, policies, an audit log, an engine and a reload function")
 	}
 	h := &handler{Config: c, log: slog.Default(), mux: http.NewServeMux()}
 	for _, o := range opts {
@@ -139,7 +145,12 @@ func New(c Config, opts ...Option) (http.Handler, error) {
 			return nil, err
 		}
 	}
-	h.routes()
+	if h.Identities != nil {
+		h.routes()
+	}
+	if h.Webhooks != nil {
+		h.webhookRoutes()
+	}
 	h.scanRoutes()
 	return h, nil
 }
@@ -323,6 +334,9 @@ func caller(ctx context.Context) (actor, sourceIP string) {
 // made.
 func (h *handler) record(ctx context.Context, action, resource string, details map[string]any, err error) {
 	actor, ip := caller(ctx)
+	if h.Audit == nil {
+		return // access control is off: there is no audit log
+	}
 	op := audit.Op{Actor: actor, Action: action, Resource: resource, SourceIP: ip, Details: details, Err: err}
 	if aerr := h.Audit.Record(ctx, op); aerr != nil {
 		h.log.ErrorContext(ctx, "audit management change", "action", action, "err", aerr)

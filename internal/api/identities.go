@@ -42,10 +42,6 @@ func (h *handler) routes() {
 	h.handle("GET /api/v1/audit", op{aud, h.queryAudit})
 	h.handle("GET /api/v1/audit/export", op{aud, h.exportAudit})
 	h.handle("GET /api/v1/audit/verify", op{aud, h.verifyAudit})
-
-	if h.Webhooks != nil {
-		h.webhookRoutes()
-	}
 }
 
 type userJSON struct {

@@ -215,3 +215,15 @@ func (a *accessControl) refreshTask(ctx context.Context) error {
 	}
 	return errors.Join(idErr, err)
 }
+
+// openAccess authorizes everything: the API's authorizer when access
+// control is off.
+type openAccess struct{}
+
+func (openAccess) Authorize(context.Context, policy.Action, string) error { return nil }
+
+func (openAccess) AuthorizeTokenMint(context.Context, string) (time.Time, error) {
+	return time.Time{}, nil
+}
+
+func (openAccess) AuthorizeTokenAccess(context.Context, string) error { return nil }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/moat-dev/moat/internal/api"
 	"github.com/moat-dev/moat/internal/audit/checkpoint/dirstore"
 	"github.com/moat-dev/moat/internal/blob"
 	"github.com/moat-dev/moat/internal/blob/fs"
@@ -187,6 +188,14 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 			server.WithHandler("/auth/", ac.tokenEndpoint(log), func(string) string { return "/auth/token" }),
 			server.WithHandler("/api/", mgmt, func(string) string { return "/api/v1" }),
 			server.WithTask("auth-refresh", refreshInterval, ac.refreshTask))
+	} else {
+		// Without access control everyone may do everything, as on /v2/:
+		// the scan and webhook endpoints are served to all.
+		mgmt, err := api.New(api.Config{Authorizer: openAccess{}, Scans: sc.service, Webhooks: hooks}, api.WithLogger(log))
+		if err != nil {
+			return err
+		}
+		srvOpts = append(srvOpts, server.WithHandler("/api/", mgmt, func(string) string { return "/api/v1" }))
 	}
 	var v2 http.Handler = distribution.New(reg, distOpts...)
 	if ac != nil {

@@ -95,9 +95,12 @@ func (s *Service) scanJob(ctx context.Context, j *jobs.Job) error {
 }
 
 // failed records a failed attempt: the job retries, and the image is
-// FAILED (with scan.failed emitted) once the attempts are used up.
+// FAILED (with scan.failed emitted) once the attempts are used up, or at
+// once when the image's content is at fault (a layer that does not match
+// its digest or its config's diff_id), which no retry can fix.
 func (s *Service) failed(ctx context.Context, j *jobs.Job, d string, cause error) error {
-	if j.Attempts >= j.MaxAttempts {
+	content := errors.Is(cause, catalog.ErrDiffID) || errors.Is(cause, catalog.ErrDigestMismatch)
+	if content || j.Attempts >= j.MaxAttempts {
 		s.metrics.scans.WithLabelValues(string(findings.Failed)).Inc()
 		if err := s.Findings.MarkFailed(ctx, d, cause.Error()); err != nil {
 			return errors.Join(cause, err)

@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	godigest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/moat-dev/moat/internal/scan/catalog/catalogtest"
 	"github.com/moat-dev/moat/internal/testutil/moatproc"
 )
@@ -291,6 +294,19 @@ webhooks:
 			t.Errorf("scan.completed carries no severity counts: %s", ev.Data)
 		}
 
+		// An image whose layer does not match its config's diff_id fails
+		// at once, saying why, rather than being retried for minutes.
+		crane := moatproc.RequireTool(t, "crane")
+		bad := newImage(t, seededRand(t, "bad diff_id"), linuxAMD64, 1, 4096)
+		breakDiffIDs(t, bad)
+		badLayout := filepath.Join(t.TempDir(), "bad")
+		writeLayout(t, badLayout, "v1", bad)
+		craneLogin(t, crane, s).Run(crane, "push", "--insecure", badLayout, s.Addr+"/team-a/bad:v1")
+		waitFor(t, "FAILED scan of an image with a wrong diff_id", 10*time.Second, func() (bool, string) {
+			res := scanOf(t, s, "team-a/bad", "v1", false)
+			return res.Status == "FAILED" && strings.Contains(res.Reason, "diff_id"), res.Status + " " + res.Reason
+		})
+
 		// Continuous: the npm advisories arrive while moat runs.
 		readBefore := blobBytesRead(t, s)
 		r.Run(bin, "db", "import", "--db", vulndb, matchData+"/advisories/ghsa-subset/npm")
@@ -382,4 +398,24 @@ func writeFile(t *testing.T, path, body string) {
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// breakDiffIDs gives img a config whose first diff_id names other content.
+func breakDiffIDs(t *testing.T, img *content) {
+	t.Helper()
+	var m ocispec.Manifest
+	var cfg ocispec.Image
+	if err := json.Unmarshal(img.RootBytes, &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(img.Blobs[m.Config.Digest], &cfg); err != nil {
+		t.Fatal(err)
+	}
+	delete(img.Blobs, m.Config.Digest)
+	cfg.RootFS.DiffIDs[0] = godigest.FromString("other content")
+	b := mustJSON(t, cfg)
+	m.Config.Digest, m.Config.Size = godigest.FromBytes(b), int64(len(b))
+	img.Blobs[m.Config.Digest] = b
+	img.RootBytes = mustJSON(t, m)
+	img.Root.Digest, img.Root.Size = godigest.FromBytes(img.RootBytes), int64(len(img.RootBytes))
 }
