@@ -251,8 +251,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { runner.Run(bg) })
 	wg.Go(func() { sc.service.Run(bg) })
+	consumers := []events.Consumer{sc.service.Consumer(), hooks.Consumer()}
+	if ac != nil {
+		consumers = append(consumers, ac.outboxConsumer())
+	}
 	wg.Go(func() {
-		if err := outbox.Run(bg, 500*time.Millisecond, sc.service.Consumer(), hooks.Consumer()); err != nil {
+		if err := outbox.Run(bg, 500*time.Millisecond, consumers...); err != nil {
 			log.Error("event consumers", "err", err)
 		}
 	})

@@ -68,7 +68,9 @@ type Event struct {
 	// Moved maps the tags among Tags that pointed at another manifest
 	// before to that manifest's digest.
 	Moved map[string]digest.Digest
-	Err   error
+	// Manifest marks a manifest push or delete (not a blob's).
+	Manifest bool
+	Err      error
 }
 
 // PullGate decides whether a manifest the caller may read is served: nil,

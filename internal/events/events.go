@@ -51,8 +51,10 @@ type ImageData struct {
 	Subject string `json:"subject,omitempty"`
 	// Children are an index's manifests.
 	Children []string `json:"children,omitempty"`
-	// Actor is who pushed or deleted ("user:alice", "robot:ci").
-	Actor string `json:"actor,omitempty"`
+	// Actor is who pushed or deleted ("user:alice", "robot:ci"), and
+	// SourceIP the address the request came from.
+	Actor    string `json:"actor,omitempty"`
+	SourceIP string `json:"sourceIP,omitempty"`
 }
 
 // ErrInvalid: an event or argument is malformed; nothing was stored.

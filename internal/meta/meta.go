@@ -90,6 +90,20 @@ func Actor(ctx context.Context) string {
 	return s
 }
 
+type sourceIPKey struct{}
+
+// WithSourceIP returns a context naming the address the changes done with
+// it come from, for the events a store records with them.
+func WithSourceIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, sourceIPKey{}, ip)
+}
+
+// SourceIP returns the address set by WithSourceIP, or "".
+func SourceIP(ctx context.Context) string {
+	s, _ := ctx.Value(sourceIPKey{}).(string)
+	return s
+}
+
 // Location is a repository holding a manifest, with the tags that point
 // at it there.
 type Location struct {

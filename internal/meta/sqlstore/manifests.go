@@ -460,6 +460,7 @@ func (s *Store) emit(ctx context.Context, tx *sql.Tx, typ string, data events.Im
 	if s.outbox == nil {
 		return nil
 	}
+	data.SourceIP = meta.SourceIP(ctx)
 	e, err := events.NewEvent(typ, data.Repository+"@"+data.Digest, data)
 	if err != nil {
 		return err
