@@ -8,6 +8,7 @@
 package scanrules
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -86,6 +87,37 @@ type Update struct {
 	// Mirror is a local directory or base URL holding the feeds, for
 	// registries without internet access; empty uses the public feeds.
 	Mirror string `yaml:"mirror,omitempty" json:"mirror,omitempty"`
+}
+
+// updateJSON is Update as JSON spells it: the interval as a duration
+// string ("6h"), as in the YAML file.
+type updateJSON struct {
+	Interval string `json:"interval"`
+	Mirror   string `json:"mirror,omitempty"`
+}
+
+// MarshalJSON writes the interval as a duration string.
+func (u Update) MarshalJSON() ([]byte, error) {
+	return json.Marshal(updateJSON{Interval: u.Interval.String(), Mirror: u.Mirror})
+}
+
+// UnmarshalJSON reads the interval as a duration string ("6h", "90m";
+// "" or "0" for none).
+func (u *Update) UnmarshalJSON(b []byte) error {
+	var in updateJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*u = Update{Mirror: in.Mirror}
+	if in.Interval == "" || in.Interval == "0" {
+		return nil
+	}
+	d, err := time.ParseDuration(in.Interval)
+	if err != nil {
+		return fmt.Errorf("%w: update.interval %q: want a duration such as 6h", ErrInvalid, in.Interval)
+	}
+	u.Interval = d
+	return nil
 }
 
 // Default is one rule scanning every repository continuously with every

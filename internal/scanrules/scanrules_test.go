@@ -1,6 +1,7 @@
 package scanrules
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -76,6 +77,27 @@ func TestValidateErrors(t *testing.T) {
 		err := tc.c.Validate()
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error naming %q", name, err, tc.want)
+		}
+	}
+}
+
+// The update interval reads and writes as a duration string in JSON, as in
+// YAML.
+func TestUpdateJSON(t *testing.T) {
+	var c Config
+	if err := json.Unmarshal([]byte(`{"update":{"interval":"6h","mirror":"/srv/feeds"}}`), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Update.Interval != 6*time.Hour || c.Update.Mirror != "/srv/feeds" {
+		t.Fatalf("update = %+v", c.Update)
+	}
+	b, err := json.Marshal(c.Update)
+	if err != nil || string(b) != `{"interval":"6h0m0s","mirror":"/srv/feeds"}` {
+		t.Fatalf("marshal = %s, %v", b, err)
+	}
+	for _, bad := range []string{`{"update":{"interval":"soon"}}`, `{"update":{"interval":21600}}`} {
+		if err := json.Unmarshal([]byte(bad), &c); err == nil {
+			t.Errorf("%s accepted", bad)
 		}
 	}
 }
