@@ -13,6 +13,7 @@ FUZZTIME  ?= 2s
 # the suite fast. Directories that do not exist yet are ignored.
 RACE_DIRS := cmd internal/server internal/distribution internal/registry \
 	internal/blob internal/meta internal/sqldb internal/auth internal/events internal/jobs \
+	internal/findings internal/scanning internal/webhooks internal/app internal/audit \
 	internal/lifecycle internal/replication internal/proxy internal/scan/catalog \
 	internal/scan/vulndb internal/scan/match internal/gunzip
 RACE_PATTERNS := $(foreach d,$(RACE_DIRS),$(if $(wildcard $(d)),./$(d)/...))

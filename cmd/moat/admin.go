@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/moat-dev/moat/internal/app"
 	"github.com/moat-dev/moat/internal/audit"
 	"github.com/moat-dev/moat/internal/audit/checkpoint"
 	"github.com/moat-dev/moat/internal/audit/sqlaudit"
@@ -87,7 +88,7 @@ func (f *storeFlags) open(cmd *cobra.Command) (*adminStores, error) {
 		}
 	}
 	ctx := cmd.Context()
-	db, err := openDatabase(ctx, cfg)
+	db, err := app.OpenDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +195,7 @@ Exit status 1 means tampered; 2 means it could not be checked.`,
 			if keyErr != nil && pubkeyFile != "" {
 				return keyErr
 			}
-			cps, err := checkpointStore(s.cfg)
+			cps, err := app.CheckpointStore(s.cfg)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/moat-dev/moat/internal/config"
 	"github.com/moat-dev/moat/internal/scan/vulndb"
 )
 
@@ -25,8 +26,36 @@ func defaultDBDir() (string, error) {
 	return filepath.Join(d, "moat", "db"), nil
 }
 
-func dbDirFlag(cmd *cobra.Command, dir *string) {
-	cmd.PersistentFlags().StringVar(dir, "db", "", "advisory database directory (default: the user's cache directory)/moat/db")
+// dbLocation names the advisory database a db command works on: --db,
+// or the server's (<data-dir>/vulndb, or scanning.db of --config) with
+// --data-dir or --config, or else the user's cache directory, which moat
+// scan reads by default.
+type dbLocation struct {
+	db, dataDir, config string
+}
+
+func (l *dbLocation) add(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVar(&l.db, "db", "", "advisory database directory (default: the user's cache directory)/moat/db")
+	f.StringVar(&l.dataDir, "data-dir", "", "work on the database of the server with this data directory (<data-dir>/vulndb)")
+	f.StringVar(&l.config, "config", "", "work on the database of the server with this configuration file (scanning.db)")
+	cmd.MarkFlagsMutuallyExclusive("db", "data-dir")
+	cmd.MarkFlagsMutuallyExclusive("db", "config")
+}
+
+func (l *dbLocation) resolve(cmd *cobra.Command) (string, error) {
+	if l.db != "" || !cmd.Flags().Changed("data-dir") && !cmd.Flags().Changed("config") {
+		return resolveDBDir(l.db)
+	}
+	var fl config.Flags
+	if cmd.Flags().Changed("data-dir") {
+		fl.DataDir = &l.dataDir
+	}
+	cfg, err := loadConfig(l.config, fl)
+	if err != nil {
+		return "", err
+	}
+	return cfg.VulnDBDir(), nil
 }
 
 func resolveDBDir(dir string) (string, error) {
@@ -37,17 +66,21 @@ func resolveDBDir(dir string) (string, error) {
 }
 
 func newDBCmd() *cobra.Command {
-	var dir string
+	var loc dbLocation
 	cmd := &cobra.Command{
 		Use:   "db",
-		Short: "Manage the local advisory database (OSV, CISA KEV, EPSS, end-of-life data)",
+		Short: "Manage the advisory database (OSV, CISA KEV, EPSS, end-of-life data)",
+		Long: `Manage an advisory database: the one moat scan reads (--db, default the
+user's cache directory), or the one a server scans with (--data-dir or
+--config: <data-dir>/vulndb or scanning.db). A running server picks an
+update up within seconds and re-matches the images it affects.`,
 	}
-	dbDirFlag(cmd, &dir)
-	cmd.AddCommand(newDBUpdateCmd(&dir), newDBImportCmd(&dir), newDBStatusCmd(&dir))
+	loc.add(cmd)
+	cmd.AddCommand(newDBUpdateCmd(&loc), newDBImportCmd(&loc), newDBStatusCmd(&loc))
 	return cmd
 }
 
-func newDBUpdateCmd(dir *string) *cobra.Command {
+func newDBUpdateCmd(loc *dbLocation) *cobra.Command {
 	feeds := vulndb.DefaultFeeds()
 	var ecosystems, eolProducts string
 	cmd := &cobra.Command{
@@ -58,7 +91,7 @@ the CISA KEV catalog, EPSS scores and endoflife.date release data, then make
 them the current database in one atomic step. An empty URL skips that feed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := resolveDBDir(*dir)
+			d, err := loc.resolve(cmd)
 			if err != nil {
 				return err
 			}
@@ -119,7 +152,7 @@ them on another machine and import them here:
 %s`, err, feedSources())
 }
 
-func newDBImportCmd(dir *string) *cobra.Command {
+func newDBImportCmd(loc *dbLocation) *cobra.Command {
 	return &cobra.Command{
 		Use:   "import PATH...",
 		Short: "Import advisories from local files (air-gapped sites)",
@@ -146,7 +179,7 @@ becomes current atomically.
 ` + feedSources(),
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := resolveDBDir(*dir)
+			d, err := loc.resolve(cmd)
 			if err != nil {
 				return err
 			}
@@ -168,13 +201,13 @@ becomes current atomically.
 	}
 }
 
-func newDBStatusCmd(dir *string) *cobra.Command {
+func newDBStatusCmd(loc *dbLocation) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Show the database's sources, record counts and age",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := resolveDBDir(*dir)
+			d, err := loc.resolve(cmd)
 			if err != nil {
 				return err
 			}

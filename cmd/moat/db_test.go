@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,5 +40,33 @@ func TestDBUpdateOffline(t *testing.T) {
 	}
 	if code, stdout, _ := runCLI(t, "", "db", "import", "--help"); code != 0 || !strings.Contains(stdout, "epss_scores-current.csv.gz") {
 		t.Errorf("db import --help does not say where to get the feeds:\n%s", stdout)
+	}
+}
+
+// TestDBServerDatabase: --data-dir and --config work on the database a
+// server with those settings scans with; --db and --data-dir exclude
+// each other.
+func TestDBServerDatabase(t *testing.T) {
+	data := t.TempDir()
+	kev := vulndbTestdata + "/feed/kev/known_exploited_vulnerabilities.json"
+	if code, stdout, stderr := runCLI(t, "", "db", "import", "--data-dir", data, kev); code != 0 {
+		t.Fatalf("db import --data-dir: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "vulndb", "CURRENT")); err != nil {
+		t.Fatalf("no database under <data-dir>/vulndb: %v", err)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "feeds")
+	cfgFile := filepath.Join(t.TempDir(), "moat.yaml")
+	if err := os.WriteFile(cfgFile, []byte("version: 1\nscanning:\n  db: "+elsewhere+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, "", "db", "import", "--config", cfgFile, kev); code != 0 {
+		t.Fatalf("db import --config: exit %d %s", code, stderr)
+	}
+	if code, stdout, _ := runCLI(t, "", "db", "status", "--config", cfgFile); code != 0 || !strings.Contains(stdout, elsewhere) {
+		t.Fatalf("db status --config does not name %s:\n%s", elsewhere, stdout)
+	}
+	if code, _, stderr := runCLI(t, "", "db", "status", "--db", elsewhere, "--data-dir", data); code != 2 || !strings.Contains(stderr, "none of the others can be") {
+		t.Fatalf("--db with --data-dir: exit %d %s", code, stderr)
 	}
 }

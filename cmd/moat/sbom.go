@@ -1,16 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/moat-dev/moat/internal/scan/catalog"
-	"github.com/moat-dev/moat/internal/scan/catalog/defaults"
-	"github.com/moat-dev/moat/internal/scan/catalog/diskcache"
+	"github.com/moat-dev/moat/internal/scan"
 	"github.com/moat-dev/moat/internal/scan/catalog/source"
 	"github.com/moat-dev/moat/internal/scan/sbom"
 )
@@ -37,35 +34,22 @@ Layer results are cached in the user's cache directory, keyed by layer digest.`,
 			if err != nil {
 				return err
 			}
-			var srcOpts []source.Option
+			var opts []scan.Option
 			if insecure {
-				srcOpts = append(srcOpts, source.WithPlainHTTPUnsafe())
+				opts = append(opts, scan.WithSourceOptions(source.WithPlainHTTPUnsafe()))
 			}
-			var catOpts []catalog.Option
 			if !noCache {
-				dir := cacheDir
-				if dir == "" {
-					if dir, err = diskcache.DefaultDir(); err != nil {
-						return fmt.Errorf("cache directory: %w (use --cache-dir or --no-cache)", err)
-					}
-				}
-				c, err := diskcache.New(dir)
+				c, err := layerCache(cacheDir)
 				if err != nil {
 					return err
 				}
-				catOpts = append(catOpts, catalog.WithCache(c))
+				opts = append(opts, scan.WithCache(c))
 			}
-			ctx := cmd.Context()
-			img, err := source.Open(ctx, args[0], srcOpts...)
+			sc, err := scan.New(opts...)
 			if err != nil {
 				return err
 			}
-			defer img.Close()
-			cat, err := defaults.New(catOpts...)
-			if err != nil {
-				return err
-			}
-			inv, err := cat.Catalog(ctx, img)
+			inv, err := sc.Inventory(cmd.Context(), args[0], nil)
 			if err != nil {
 				return err
 			}

@@ -1,32 +1,24 @@
 package main
 
 import (
-	"cmp"
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/moat-dev/moat/internal/scan/catalog"
+	"github.com/moat-dev/moat/internal/scan"
 	"github.com/moat-dev/moat/internal/scan/catalog/diskcache"
 	"github.com/moat-dev/moat/internal/scan/catalog/source"
-	"github.com/moat-dev/moat/internal/scan/match"
 	"github.com/moat-dev/moat/internal/scan/report"
 	"github.com/moat-dev/moat/internal/scan/report/suppress"
-	"github.com/moat-dev/moat/internal/scan/secrets"
 	"github.com/moat-dev/moat/internal/scan/vulndb"
 )
-
-// inventoryPrefix marks a SOURCE that is moat's JSON inventory (from
-// `moat sbom -f json`), re-matched without reading any layer.
-const inventoryPrefix = "inventory:"
 
 type scanFlags struct {
 	format, output, dbDir, severity, failOn, ignoreFile, cacheDir string
@@ -83,7 +75,7 @@ of each severity tripped it and names the first few. The ignore file is YAML:
 	f.BoolVar(&fl.insecure, "insecure", false, "allow plain HTTP registries")
 	f.StringVar(&fl.cacheDir, "cache-dir", "", "layer cache directory (default: the user's cache directory)")
 	f.BoolVar(&fl.noCache, "no-cache", false, "neither read nor write the layer cache")
-	f.StringVar(&fl.scanners, "scanners", strings.Join(allScanners, ","), "scanners to run, comma separated: vuln, secret, config")
+	f.StringVar(&fl.scanners, "scanners", strings.Join(scan.All().Names(), ","), "scanners to run, comma separated: vuln, secret, config")
 	f.StringVar(&fl.secretRules, "secret-rules", "", "YAML file of secret rules added to the built-in ones")
 	cmd.MarkFlagsMutuallyExclusive("cache-dir", "no-cache")
 	return cmd
@@ -97,114 +89,74 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, target string, fl sc
 	if err != nil {
 		return err
 	}
-	keep, err := parseSeverities(fl.severity)
-	if err != nil {
+	req := scan.Request{Target: target}
+	if req.Filter.Severities, err = parseSeverities(fl.severity); err != nil {
 		return err
 	}
+	req.Filter.IgnoreUnfixed = fl.ignoreUnfixed
 	failOn := report.Severity(-1)
 	if fl.failOn != "" {
 		if failOn, err = report.ParseSeverity(fl.failOn); err != nil {
 			return fmt.Errorf("--fail-on: %w", err)
 		}
 	}
-	var ignore *suppress.IgnoreFile
 	if fl.ignoreFile != "" {
-		if err := withOpen(fl.ignoreFile, func(r io.Reader) (err error) { ignore, err = suppress.ParseIgnore(r); return }); err != nil {
+		if err := withOpen(fl.ignoreFile, func(r io.Reader) (err error) { req.Filter.Ignore, err = suppress.ParseIgnore(r); return }); err != nil {
 			return err
 		}
 	}
-	var vexes []*suppress.VEX
 	for _, p := range fl.vex {
 		if err := withOpen(p, func(r io.Reader) error {
 			v, err := suppress.ParseVEX(r)
-			vexes = append(vexes, v)
+			req.Filter.VEX = append(req.Filter.VEX, v)
 			return err
 		}); err != nil {
 			return err
 		}
 	}
-	set, err := parseScanners(fl.scanners)
-	if err != nil {
-		return err
+	if req.Scanners, err = scan.ParseScanners(splitList(fl.scanners)); err != nil {
+		return fmt.Errorf("--%w", err)
 	}
-	var sec *secrets.Scanner
-	if set[scanSecret] {
-		if sec, err = newSecretScanner(fl.secretRules); err != nil {
-			return err
-		}
-	}
-	// Open the database while the image is cataloged: the two share
-	// nothing, and the catalog mostly waits on decompression.
-	type opened struct {
-		db  *vulndb.DB
-		err error
-	}
-	dbc := make(chan opened, 1)
-	catCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if set[scanVuln] {
+	opts := []scan.Option{scan.WithClock(now)}
+	if req.Scanners.Vuln {
 		dir, err := resolveDBDir(fl.dbDir)
 		if err != nil {
 			return err
 		}
-		go func() {
-			db, err := vulndb.Open(dir)
-			if err != nil {
-				cancel() // no point reading the image
-			}
-			dbc <- opened{db, err}
-		}()
-	} else {
-		dbc <- opened{}
+		opts = append(opts, scan.WithAdvisories(scan.AdvisoryDir(dir)))
 	}
-	sc, scanErr := loadScan(catCtx, target, fl, set, sec)
-	o := <-dbc
-	if o.db != nil {
-		defer o.db.Close()
+	if fl.secretRules != "" && req.Scanners.Secret {
+		rules, err := os.ReadFile(fl.secretRules)
+		if err != nil {
+			return fmt.Errorf("--secret-rules: %w", err)
+		}
+		opts = append(opts, scan.WithSecretRules(bytes.NewReader(rules)))
 	}
-	if errors.Is(o.err, vulndb.ErrNoDatabase) {
-		return fmt.Errorf("%w: run `moat db update` or `moat db import PATH` first, or scan without it (--scanners secret,config)", o.err)
+	if fl.insecure {
+		opts = append(opts, scan.WithSourceOptions(source.WithPlainHTTPUnsafe()))
 	}
-	if o.err != nil {
-		return o.err
-	}
-	if scanErr != nil {
-		return scanErr
-	}
-	inv := sc.inv
-	rep := &report.Report{
-		Target: target, Image: inv.Image, Created: now().UTC(), Packages: len(inv.Packages),
-		Warnings: append(append([]string(nil), inv.Warnings...), sc.warnings...),
-	}
-	if inv.Distro != nil {
-		rep.Distro = inv.Distro.PrettyName
-	}
-	var found []report.Finding
-	if db := o.db; db != nil {
-		m, err := match.New(db, match.WithClock(now))
+	if !fl.noCache {
+		c, err := layerCache(fl.cacheDir)
 		if err != nil {
 			return err
 		}
-		res, err := m.Match(ctx, inv)
-		if err != nil {
-			return err
-		}
-		meta := db.Meta()
-		rep.DB = report.DBInfo{Version: meta.Version, Created: meta.Created}
-		rep.Warnings = append(rep.Warnings, res.Warnings...)
-		found = res.Findings
+		opts = append(opts, scan.WithCache(c))
 	}
-	found = append(found, sc.located...)
-	for _, f := range found {
-		if keep != nil && !keep[f.Severity] {
-			continue
+	sc, err := scan.New(opts...)
+	if err != nil {
+		if fl.secretRules != "" {
+			return fmt.Errorf("--secret-rules %s: %w", fl.secretRules, err)
 		}
-		if fl.ignoreUnfixed && f.Kind == report.KindVulnerability && f.FixedIn == "" {
-			continue
-		}
-		rep.Findings = append(rep.Findings, f)
+		return err
 	}
-	suppress.Apply(rep, ignore, vexes, now())
+	res, err := sc.Scan(ctx, req)
+	if errors.Is(err, vulndb.ErrNoDatabase) {
+		return fmt.Errorf("%w: run `moat db update` or `moat db import PATH` first, or scan without it (--scanners secret,config)", err)
+	}
+	if err != nil {
+		return err
+	}
+	rep := res.Report
 
 	w := stdout
 	var file *os.File
@@ -234,70 +186,16 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, target string, fl sc
 	return nil
 }
 
-// scanned is what was read from the SOURCE: the inventory, the secrets
-// and misconfigurations of its layers and configuration, and warnings.
-type scanned struct {
-	inv      *catalog.Inventory
-	located  []report.Finding
-	warnings []string
-}
-
-func loadScan(ctx context.Context, target string, fl scanFlags, set scannerSet, sec *secrets.Scanner) (*scanned, error) {
-	if path, ok := strings.CutPrefix(target, inventoryPrefix); ok {
-		var inv catalog.Inventory
-		err := withOpen(path, func(r io.Reader) error {
-			if err := json.NewDecoder(r).Decode(&inv); err != nil {
-				return fmt.Errorf("inventory %s: %w", path, err)
-			}
-			return nil
-		})
-		sc := &scanned{inv: &inv, located: inventoryFindings(&inv, set)}
-		if set[scanSecret] || set[scanConfig] {
-			sc.warnings = append(sc.warnings, "an inventory holds no image configuration; only the secrets and misconfigurations it records are reported")
+// layerCache opens the layer cache directory (default: the user's cache
+// directory).
+func layerCache(dir string) (*diskcache.Cache, error) {
+	if dir == "" {
+		var err error
+		if dir, err = diskcache.DefaultDir(); err != nil {
+			return nil, fmt.Errorf("cache directory: %w (use --cache-dir or --no-cache)", err)
 		}
-		return sc, err
 	}
-	var srcOpts []source.Option
-	if fl.insecure {
-		srcOpts = append(srcOpts, source.WithPlainHTTPUnsafe())
-	}
-	var catOpts []catalog.Option
-	if !fl.noCache {
-		dir := fl.cacheDir
-		if dir == "" {
-			var err error
-			if dir, err = diskcache.DefaultDir(); err != nil {
-				return nil, fmt.Errorf("cache directory: %w (use --cache-dir or --no-cache)", err)
-			}
-		}
-		c, err := diskcache.New(dir)
-		if err != nil {
-			return nil, err
-		}
-		catOpts = append(catOpts, catalog.WithCache(c))
-	}
-	img, err := source.Open(ctx, target, srcOpts...)
-	if err != nil {
-		return nil, err
-	}
-	defer img.Close()
-	cat, err := newScanCatalog(set, sec, catOpts...)
-	if err != nil {
-		return nil, err
-	}
-	inv, err := cat.Catalog(ctx, img)
-	if err != nil {
-		return nil, err
-	}
-	located, warnings, err := configFindings(img, set, sec)
-	if err != nil {
-		return nil, err
-	}
-	located = append(inventoryFindings(inv, set), located...)
-	slices.SortStableFunc(located, func(a, b report.Finding) int {
-		return cmp.Or(strings.Compare(a.Location.Path, b.Location.Path), cmp.Compare(a.Location.Line, b.Location.Line), strings.Compare(a.ID, b.ID))
-	})
-	return &scanned{inv: inv, located: located, warnings: warnings}, nil
+	return diskcache.New(dir)
 }
 
 func parseSeverities(list string) (map[report.Severity]bool, error) {

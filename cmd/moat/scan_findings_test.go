@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moat-dev/moat/internal/scan"
 	ct "github.com/moat-dev/moat/internal/scan/catalog/catalogtest"
 	"github.com/moat-dev/moat/internal/scan/report"
 )
@@ -229,7 +230,7 @@ func TestScanFailOnAndBadScanners(t *testing.T) {
 	}
 	for _, v := range []string{"vuln,nope", "", " , ", "secrets"} {
 		_, err := moat(t, "scan", "--no-cache", "--scanners", v, image)
-		if !errors.Is(err, errScanners) || !strings.Contains(err.Error(), "vuln, secret, config") {
+		if !errors.Is(err, scan.ErrScanners) || !strings.Contains(err.Error(), "vuln, secret, config") {
 			t.Errorf("--scanners %q: err = %v", v, err)
 		}
 	}

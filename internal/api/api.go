@@ -16,6 +16,12 @@ import (
 	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/policystore"
+	"github.com/moat-dev/moat/internal/findings"
+	"github.com/moat-dev/moat/internal/meta"
+	"github.com/moat-dev/moat/internal/registry"
+	"github.com/moat-dev/moat/internal/scanning"
+	"github.com/moat-dev/moat/internal/scanrules"
+	"github.com/moat-dev/moat/internal/webhooks"
 )
 
 // Identities is what the API needs from the identity service;
@@ -79,7 +85,11 @@ type Authorizer interface {
 	AuthorizeTokenAccess(ctx context.Context, user string) error
 }
 
-// Config holds the API's collaborators; all are required.
+// Config holds the API's collaborators. Authorizer is required. The
+// access-control endpoints (users, robots, groups, tokens, policies,
+// audit) are served when Identities is set, and then Policies, Audit,
+// Engine and Reload are required too: without them (access control off)
+// only the scan and webhook endpoints are.
 type Config struct {
 	Identities Identities
 	Policies   Policies
@@ -93,6 +103,12 @@ type Config struct {
 	// Checkpoints, when set, makes GET /api/v1/audit/verify check the
 	// chain against its newest signed checkpoint too. Optional.
 	Checkpoints CheckpointVerifier
+	// Scans, when set, serves the scan and SBOM endpoints of images and
+	// the scanning configuration. Optional.
+	Scans Scans
+	// Webhooks serves /api/v1/webhooks; optional: nil leaves those
+	// endpoints out.
+	Webhooks Webhooks
 }
 
 // Option configures New.
@@ -117,8 +133,11 @@ type handler struct {
 
 // New returns the handler for everything under /api/v1/.
 func New(c Config, opts ...Option) (http.Handler, error) {
-	if c.Identities == nil || c.Policies == nil || c.Audit == nil || c.Authorizer == nil || c.Engine == nil || c.Reload == nil {
-		return nil, errors.New("api: New needs identities, policies, an audit log, an authorizer, an engine and a reload function")
+	if c.Authorizer == nil {
+		return nil, errors.New("api: New needs an authorizer")
+	}
+	if c.Identities != nil && (c.Policies == nil || c.Audit == nil || c.Engine == nil || c.Reload == nil) {
+		return nil, errors.New("api: access control needs identities, policies, an audit log, an engine and a reload function")
 	}
 	h := &handler{Config: c, log: slog.Default(), mux: http.NewServeMux()}
 	for _, o := range opts {
@@ -126,7 +145,13 @@ func New(c Config, opts ...Option) (http.Handler, error) {
 			return nil, err
 		}
 	}
-	h.routes()
+	if h.Identities != nil {
+		h.routes()
+	}
+	if h.Webhooks != nil {
+		h.webhookRoutes()
+	}
+	h.scanRoutes()
 	return h, nil
 }
 
@@ -210,6 +235,21 @@ var errorKinds = []struct {
 	{policystore.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
 	{policystore.ErrExists, "EXISTS", http.StatusConflict},
 	{audit.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{errNoRoute, "NOT_FOUND", http.StatusNotFound},
+	{scanning.ErrManagedByFile, "CONFLICT", http.StatusConflict},
+	{scanning.ErrNotScanned, "NOT_SCANNED", http.StatusConflict},
+	{scanning.ErrNotAnImage, "INVALID", http.StatusBadRequest},
+	{scanrules.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{findings.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{registry.ErrNameInvalid, "INVALID", http.StatusBadRequest},
+	{registry.ErrTagInvalid, "INVALID", http.StatusBadRequest},
+	{registry.ErrManifestUnknown, "NOT_FOUND", http.StatusNotFound},
+	{registry.ErrNameUnknown, "NOT_FOUND", http.StatusNotFound},
+	{meta.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
+	{webhooks.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{webhooks.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
+	{webhooks.ErrExists, "EXISTS", http.StatusConflict},
+	{webhooks.ErrManaged, "CONFLICT", http.StatusConflict},
 }
 
 // writeError answers err. Refusals keep their reason to the log: it names
@@ -294,6 +334,9 @@ func caller(ctx context.Context) (actor, sourceIP string) {
 // made.
 func (h *handler) record(ctx context.Context, action, resource string, details map[string]any, err error) {
 	actor, ip := caller(ctx)
+	if h.Audit == nil {
+		return // access control is off: there is no audit log
+	}
 	op := audit.Op{Actor: actor, Action: action, Resource: resource, SourceIP: ip, Details: details, Err: err}
 	if aerr := h.Audit.Record(ctx, op); aerr != nil {
 		h.log.ErrorContext(ctx, "audit management change", "action", action, "err", aerr)

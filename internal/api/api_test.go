@@ -36,7 +36,8 @@ type env struct {
 	pw       map[string]string
 }
 
-func newEnv(t *testing.T, configure ...func(*api.Config)) *env {
+// newEnv builds the API over fresh stores; with adds collaborators.
+func newEnv(t *testing.T, with ...func(*api.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	// Identities, policies and the audit log share one database, as in
@@ -98,8 +99,8 @@ func newEnv(t *testing.T, configure ...func(*api.Config)) *env {
 		t.Fatal(err)
 	}
 	cfg := api.Config{Identities: ids, Policies: ps, Audit: log, Authorizer: guard, Engine: holder.Load, Reload: loader.Reload}
-	for _, c := range configure {
-		c(&cfg)
+	for _, w := range with {
+		w(&cfg)
 	}
 	h, err := api.New(cfg, api.WithLogger(quiet))
 	if err != nil {

@@ -2,7 +2,9 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -11,6 +13,8 @@ import (
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/token"
 	"github.com/moat-dev/moat/internal/distribution"
+	"github.com/moat-dev/moat/internal/events"
+	"github.com/opencontainers/go-digest"
 )
 
 // Recorder records audited operations; *audit.Log is one. Refusals may
@@ -141,9 +145,20 @@ func LoginAudit(rec Recorder, log *slog.Logger) func(context.Context, Login) {
 // where and the result, and for a push the tags it set and where moved
 // tags pointed before. A refusal names the policy decision. A failed
 // append is logged; the request has already been answered.
+//
+// A manifest pushed or deleted (by digest) is not recorded here: the
+// store's transaction appends image.pushed or image.deleted to the events
+// outbox, and OutboxAudit records it from there, so that no committed
+// change goes unaudited when the process dies after the commit.
 func RegistryAudit(rec Recorder, log *slog.Logger) func(context.Context, distribution.Event) {
 	log = orDefault(log)
 	return func(ctx context.Context, ev distribution.Event) {
+		if ev.Manifest && ev.Err == nil {
+			_, byDigest := digest.Parse(ev.Reference)
+			if ev.Action == policy.ActionPush || ev.Action == policy.ActionDelete && byDigest == nil {
+				return
+			}
+		}
 		op := audit.Op{Action: string(ev.Action), Resource: policy.RegistryResource, SourceIP: sourceIP(ctx), Err: ev.Err}
 		if ev.Repository != "" {
 			op.Resource = policy.RepositoryResource(ev.Repository)
@@ -216,5 +231,46 @@ func RefusalAudit(rec Recorder, log *slog.Logger) func(context.Context, Refusal)
 		}
 		op.Err = audit.Refuse(audit.ResultFailure, reason, rf.Err)
 		record(ctx, rec, log, "refused request", op)
+	}
+}
+
+// OutboxAudit returns an events consumer's handler that records each
+// image.pushed and image.deleted event in the audit log as the registry
+// push or delete it describes: actor, source address, repository, digest,
+// the tag set and where it pointed before, and the event's id. An append
+// that fails fails the batch, which is offered again: a record may then
+// repeat (with the same event id), never go missing.
+func OutboxAudit(rec Recorder) func(context.Context, []events.Event) error {
+	return func(ctx context.Context, evs []events.Event) error {
+		for _, e := range evs {
+			action := policy.ActionPush
+			switch e.Type {
+			case events.ImagePushed:
+			case events.ImageDeleted:
+				action = policy.ActionDelete
+			default:
+				continue
+			}
+			var d events.ImageData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				return fmt.Errorf("audit event %d: %w", e.ID, err)
+			}
+			details := map[string]any{"digest": d.Digest, "mediaType": d.MediaType, "event": e.ID}
+			if d.Tag != "" {
+				details["tags"] = []string{d.Tag}
+			}
+			if d.Previous != "" {
+				details["moved"] = map[string]string{d.Tag: d.Previous}
+			}
+			if d.Subject != "" {
+				details["subject"] = d.Subject
+			}
+			op := audit.Op{Actor: d.Actor, Action: string(action), Resource: policy.RepositoryResource(d.Repository),
+				SourceIP: d.SourceIP, Details: details}
+			if err := rec.Record(ctx, op); err != nil {
+				return fmt.Errorf("audit event %d: %w", e.ID, err)
+			}
+		}
+		return nil
 	}
 }

@@ -597,6 +597,20 @@ func (g *Guard) Allowed(ctx context.Context, action policy.Action, repo string) 
 	return g.Authorize(ctx, action, repo) == nil
 }
 
+// Exempt reports whether the policies grant the caller in ctx action on
+// repo, whatever its bearer token's scopes: for exemptions that belong
+// to the principal, not to one request (scan:BypassPullGate), which no
+// token scope can name. Anonymous callers and a missing caller are never
+// exempt.
+func (g *Guard) Exempt(ctx context.Context, action policy.Action, repo string) bool {
+	c, ok := CallerFrom(ctx)
+	e := g.engine.Load()
+	if !ok || e == nil || c.Principal.Type == policy.Anonymous {
+		return false
+	}
+	return e.Decide(policy.Request{Principal: c.Principal, Action: action, Resource: policy.RepositoryResource(repo), Context: c.Context}).Allowed
+}
+
 // Middleware identifies the caller of every request, stores it in the
 // request context and calls next. Bad credentials are answered here with
 // 401 and a challenge. The API base (GET /v2/) needs an authenticated

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"time"
 )
 
@@ -56,17 +55,6 @@ var auditEnvVars = []envVar{
 	{"AUDIT_CHECKPOINT_SYSLOG", str(func(c *Config) *string { return &c.Audit.Checkpoint.Syslog })},
 	{"AUDIT_CHECKPOINT_WEBHOOK_URL", str(func(c *Config) *string { return &c.Audit.Checkpoint.WebhookURL })},
 	{"AUDIT_CHECKPOINT_WEBHOOK_SECRET", str(func(c *Config) *string { return &c.Audit.Checkpoint.WebhookSecret })},
-}
-
-func integer(f func(c *Config) *int) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return err
-		}
-		*f(c) = n
-		return nil
-	}
 }
 
 // validate checks the audit block; the webhook secret never appears in

@@ -51,11 +51,16 @@ type Config struct {
 	Limits  Limits  `yaml:"limits"`
 	Auth    Auth    `yaml:"auth"`
 	Audit   Audit   `yaml:"audit"`
+	// Scanning places the advisory database and, when set, owns the
+	// scanning configuration (see Scanning).
+	Scanning Scanning `yaml:"scanning"`
 	// TLS secures the main listener (Addr). Off by default.
 	TLS TLS `yaml:"tls"`
 	// Listeners are further addresses served by the same process, each
 	// with its own name (for listener policies) and TLS settings.
 	Listeners []Listener `yaml:"listeners"`
+	// Webhooks receive moat's events as signed CloudEvents (webhooks.go).
+	Webhooks []Webhook `yaml:"webhooks"`
 }
 
 // Database is the metadata database.
@@ -190,6 +195,11 @@ type Uploads struct {
 	// PurgeInterval is how often stale uploads are looked for; 0 disables
 	// purging. Default 1h.
 	PurgeInterval time.Duration `yaml:"purgeInterval"`
+	// MaxPerIdentity caps the upload sessions one user or robot may hold
+	// open; beyond it a new upload is answered 429 TOOMANYREQUESTS. 0
+	// disables the cap. Default 200: far above a parallel push, far below
+	// what a runaway or hostile client can open in seconds.
+	MaxPerIdentity int `yaml:"maxPerIdentity"`
 }
 
 // GC controls online garbage collection of unreferenced blobs.
@@ -235,7 +245,7 @@ func Default() Config {
 		Addr:    ":5000",
 		DataDir: "./moat-data",
 		Storage: Storage{Driver: "fs"},
-		Uploads: Uploads{TTL: 24 * time.Hour, PurgeInterval: time.Hour},
+		Uploads: Uploads{TTL: 24 * time.Hour, PurgeInterval: time.Hour, MaxPerIdentity: 200},
 		GC:      GC{Interval: time.Hour, Grace: time.Hour},
 		Log:     Log{Level: "info", Format: "text"},
 		HTTP: HTTP{
@@ -312,6 +322,17 @@ func dur(f func(c *Config) *time.Duration) func(*Config, string) error {
 	}
 }
 
+func integer(f func(c *Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		*f(c) = n
+		return nil
+	}
+}
+
 func boolean(f func(c *Config) *bool) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
@@ -337,6 +358,7 @@ var envVars = []envVar{
 	{"STORAGE_ROOT", str(func(c *Config) *string { return &c.Storage.Root })},
 	{"UPLOADS_TTL", dur(func(c *Config) *time.Duration { return &c.Uploads.TTL })},
 	{"UPLOADS_PURGE_INTERVAL", dur(func(c *Config) *time.Duration { return &c.Uploads.PurgeInterval })},
+	{"UPLOADS_MAX_PER_IDENTITY", integer(func(c *Config) *int { return &c.Uploads.MaxPerIdentity })},
 	{"GC_INTERVAL", dur(func(c *Config) *time.Duration { return &c.GC.Interval })},
 	{"GC_GRACE", dur(func(c *Config) *time.Duration { return &c.GC.Grace })},
 	{"LOG_LEVEL", str(func(c *Config) *string { return &c.Log.Level })},
@@ -361,11 +383,7 @@ var envVars = []envVar{
 	{"TLS_CLIENT_AUTH", str(func(c *Config) *string { return &c.TLS.ClientAuth })},
 	{"TLS_SELF_SIGNED", boolean(func(c *Config) *bool { return &c.TLS.SelfSigned })},
 	{"TLS_CLIENT_CERT_IDENTITY", boolean(func(c *Config) *bool { return &c.TLS.ClientCertIdentity })},
-	{"LIMITS_MAX_HEADER_BYTES", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		c.Limits.MaxHeaderBytes = n
-		return err
-	}},
+	{"LIMITS_MAX_HEADER_BYTES", integer(func(c *Config) *int { return &c.Limits.MaxHeaderBytes })},
 }
 
 // EnvNames returns the names of all environment overrides, prefix included.
@@ -378,7 +396,10 @@ func EnvNames() []string {
 }
 
 // allEnvVars lists every override, the audit block's included.
-func allEnvVars() []envVar { return append(envVars[:len(envVars):len(envVars)], auditEnvVars...) }
+func allEnvVars() []envVar {
+	all := append(envVars[:len(envVars):len(envVars)], auditEnvVars...)
+	return append(all, envVar{"SCANNING_DB", str(func(c *Config) *string { return &c.Scanning.DB })})
+}
 
 // ApplyEnv overrides fields from environment variables found by lookup
 // (os.LookupEnv in production). A variable that is set but empty counts as
@@ -486,6 +507,9 @@ func (c *Config) Validate() error {
 	if c.Uploads.TTL <= 0 {
 		bad("uploads.ttl %s must be positive", c.Uploads.TTL)
 	}
+	if c.Uploads.MaxPerIdentity < 0 {
+		bad("uploads.maxPerIdentity %d must not be negative (0 disables the cap)", c.Uploads.MaxPerIdentity)
+	}
 	if c.Uploads.PurgeInterval < 0 {
 		bad("uploads.purgeInterval %s must not be negative (0 disables)", c.Uploads.PurgeInterval)
 	}
@@ -541,6 +565,8 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.TLS.validate("tls")...)
 	errs = append(errs, c.validateListeners()...)
 	errs = append(errs, c.Audit.validate()...)
+	errs = append(errs, c.validateScanning()...)
+	errs = append(errs, c.validateWebhooks()...)
 	return errors.Join(errs...)
 }
 

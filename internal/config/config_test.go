@@ -110,6 +110,7 @@ storage:
 uploads:
   ttl: 12h
   purgeInterval: 30m
+  maxPerIdentity: 50
 gc:
   interval: 2h
   grace: 90m
@@ -142,7 +143,7 @@ auth:
 		Version: 1, Addr: "0.0.0.0:5001", DataDir: "/var/lib/moat",
 		Database: Database{DSN: "postgres://moat:secret@db:5432/moat?sslmode=disable"},
 		Storage:  Storage{Driver: "fs", Root: "/mnt/blobs"},
-		Uploads:  Uploads{TTL: 12 * time.Hour, PurgeInterval: 30 * time.Minute},
+		Uploads:  Uploads{TTL: 12 * time.Hour, PurgeInterval: 30 * time.Minute, MaxPerIdentity: 50},
 		GC:       GC{Interval: 2 * time.Hour, Grace: 90 * time.Minute},
 		Log:      Log{Level: "debug", Format: "json"},
 		HTTP:     HTTP{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, ShutdownTimeout: 45 * time.Second},
@@ -259,6 +260,7 @@ func TestEnvErrors(t *testing.T) {
 	}{
 		{"bad duration", env("MOAT_GC_INTERVAL", "often"), "MOAT_GC_INTERVAL"},
 		{"bad header integer", env("MOAT_LIMITS_MAX_HEADER_BYTES", "x"), "MOAT_LIMITS_MAX_HEADER_BYTES"},
+		{"bad upload cap", env("MOAT_UPLOADS_MAX_PER_IDENTITY", "many"), "MOAT_UPLOADS_MAX_PER_IDENTITY"},
 		{"bad pool size", env("MOAT_DATABASE_MAX_CONNS", "many"), "MOAT_DATABASE_MAX_CONNS"},
 		{"negative pool size", env("MOAT_DATABASE_MAX_CONNS", "-3"), "database.maxConns"},
 		{"invalid after apply", env("MOAT_LOG_FORMAT", "xml"), "log.format"},
@@ -285,6 +287,8 @@ func TestEveryEnvNameApplies(t *testing.T) {
 			values[n] = "7m"
 		case strings.Contains(n, "BYTES"):
 			values[n] = "65536"
+		case strings.Contains(n, "MAX_PER"):
+			values[n] = "17"
 		case strings.Contains(n, "MAX_CONNS"):
 			values[n] = "25"
 		case n == "MOAT_ADDR":
@@ -315,8 +319,9 @@ func TestEveryEnvNameApplies(t *testing.T) {
 		"addr": cfg.Addr != d.Addr, "dataDir": cfg.DataDir != d.DataDir, "database": cfg.Database.DSN != d.Database.DSN,
 		"database.maxConns": cfg.Database.MaxConns != d.Database.MaxConns,
 		"storage.root":      cfg.Storage.Root != d.Storage.Root, "uploads.ttl": cfg.Uploads.TTL != d.Uploads.TTL,
-		"uploads.purgeInterval": cfg.Uploads.PurgeInterval != d.Uploads.PurgeInterval,
-		"gc.interval":           cfg.GC.Interval != d.GC.Interval, "gc.grace": cfg.GC.Grace != d.GC.Grace,
+		"uploads.purgeInterval":  cfg.Uploads.PurgeInterval != d.Uploads.PurgeInterval,
+		"uploads.maxPerIdentity": cfg.Uploads.MaxPerIdentity != d.Uploads.MaxPerIdentity,
+		"gc.interval":            cfg.GC.Interval != d.GC.Interval, "gc.grace": cfg.GC.Grace != d.GC.Grace,
 		"log.level": cfg.Log.Level != d.Log.Level, "log.format": cfg.Log.Format != d.Log.Format,
 		"http.readHeaderTimeout": cfg.HTTP.ReadHeaderTimeout != d.HTTP.ReadHeaderTimeout,
 		"http.idleTimeout":       cfg.HTTP.IdleTimeout != d.HTTP.IdleTimeout,
@@ -353,6 +358,8 @@ func TestValidate(t *testing.T) {
 		{"negative pool size", func(c *Config) { c.Database.MaxConns = -1 }, "database.maxConns"},
 		{"s3 driver", func(c *Config) { c.Storage.Driver = "s3" }, "storage.driver"},
 		{"zero ttl", func(c *Config) { c.Uploads.TTL = 0 }, "uploads.ttl"},
+		{"no upload cap", func(c *Config) { c.Uploads.MaxPerIdentity = 0 }, ""},
+		{"negative upload cap", func(c *Config) { c.Uploads.MaxPerIdentity = -1 }, "uploads.maxPerIdentity"},
 		{"negative gc interval", func(c *Config) { c.GC.Interval = -time.Second }, "gc.interval"},
 		{"short grace", func(c *Config) { c.GC.Grace = time.Second }, "gc.grace"},
 		{"bad level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/moat-dev/moat/internal/auth/policy"
+	"github.com/moat-dev/moat/internal/meta"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -67,7 +68,27 @@ type Event struct {
 	// Moved maps the tags among Tags that pointed at another manifest
 	// before to that manifest's digest.
 	Moved map[string]digest.Digest
-	Err   error
+	// Manifest marks a manifest push or delete (not a blob's).
+	Manifest bool
+	Err      error
+}
+
+// PullGate decides whether a manifest the caller may read is served: nil,
+// or an error (typically wrapping registry.ErrDenied, with a message for
+// the client through registry.Messager) that answers the GET or HEAD
+// instead. It sees the stored manifest, not the request.
+type PullGate func(ctx context.Context, repo string, m *meta.Manifest) error
+
+// WithPullGate checks every manifest GET and HEAD with gate after access
+// control allowed it. Default: none.
+func WithPullGate(gate PullGate) Option {
+	return func(h *handler) error {
+		if gate == nil {
+			return errors.New("distribution: nil pull gate")
+		}
+		h.gate = gate
+		return nil
+	}
 }
 
 // WithObserver calls fn after every manifest GET, PUT and DELETE, every

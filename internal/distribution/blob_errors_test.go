@@ -3,10 +3,17 @@ package distribution_test
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/moat-dev/moat/internal/blob/fs"
+	"github.com/moat-dev/moat/internal/distribution"
+	"github.com/moat-dev/moat/internal/registry"
 )
 
 // TestBlobUploadErrors sends bad uploads. Each gets the spec's error and
@@ -268,4 +275,51 @@ func TestBlobScopingAndDelete(t *testing.T) {
 	}
 	// Without a source, any repository holding the blob serves the mount.
 	expect(t, e.do(t, req{method: "POST", path: "/v2/scope/d/blobs/uploads/?mount=" + d.String()}), 201, "")
+}
+
+// TestUploadSessionCapPerActor opens sessions as one identity until the
+// cap: the next start is 429 TOOMANYREQUESTS saying why, others are not
+// affected, and a cancelled session frees its place.
+func TestUploadSessionCapPerActor(t *testing.T) {
+	md := newStore(t)
+	blobs, err := fs.New(t.TempDir(), fs.WithoutSyncUnsafe())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(blobs, md, registry.WithLogger(slog.New(slog.DiscardHandler)), registry.WithMaxUploadsPerActor(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := distribution.New(reg)
+	as := func(actor string) *testEnv {
+		return &testEnv{reg: reg, md: md, handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r.WithContext(registry.WithActor(r.Context(), actor)))
+		})}
+	}
+	ci, other := as("robot:ci"), as("user:alice")
+	start := func(e *testEnv) *httptest.ResponseRecorder {
+		return e.do(t, req{method: "POST", path: "/v2/team-a/app/blobs/uploads/"})
+	}
+	var locations []string
+	for range 2 {
+		w := start(ci)
+		if w.Code != http.StatusAccepted {
+			t.Fatalf("start within cap: %d %s", w.Code, w.Body)
+		}
+		locations = append(locations, w.Header().Get("Location"))
+	}
+	w := start(ci)
+	if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), `"TOOMANYREQUESTS"`) ||
+		!strings.Contains(w.Body.String(), "too many open upload sessions") {
+		t.Fatalf("start over cap: %d %s", w.Code, w.Body)
+	}
+	if w := start(other); w.Code != http.StatusAccepted {
+		t.Fatalf("another identity: %d %s", w.Code, w.Body)
+	}
+	if w := ci.do(t, req{method: "DELETE", path: locations[0]}); w.Code != http.StatusNoContent {
+		t.Fatalf("cancel: %d %s", w.Code, w.Body)
+	}
+	if w := start(ci); w.Code != http.StatusAccepted {
+		t.Fatalf("start after cancelling one: %d %s", w.Code, w.Body)
+	}
 }

@@ -92,6 +92,10 @@ func writeError(w http.ResponseWriter, req *http.Request, log *slog.Logger, err 
 	entry := errorEntry{Code: k.code, Message: k.message}
 	// A refusal's text names the deciding policy, which is the operator's
 	// business, not the client's.
+	var m registry.Messager
+	if known && errors.As(err, &m) {
+		entry.Message = m.Message()
+	}
 	if known {
 		var d registry.Detailer
 		switch {

@@ -30,6 +30,7 @@ type handler struct {
 	mux     *http.ServeMux
 	authz   Authorizer
 	observe func(context.Context, Event)
+	gate    PullGate // nil: every authorized pull is served
 }
 
 // New returns the handler for everything under /v2/. It panics if reg is

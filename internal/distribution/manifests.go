@@ -24,6 +24,9 @@ func (h *handler) getManifest(w http.ResponseWriter, req *http.Request, rt route
 		get = h.reg.StatManifest
 	}
 	m, err := get(req.Context(), rt.name, rt.arg)
+	if err == nil && h.gate != nil {
+		err = h.gate(req.Context(), rt.name, m)
+	}
 	if req.Method == http.MethodGet {
 		e := Event{Action: policy.ActionPull, Repository: rt.name, Reference: rt.arg, Err: err}
 		if m != nil {
@@ -89,7 +92,7 @@ func (h *handler) putManifest(w http.ResponseWriter, req *http.Request, rt route
 		Body:        body,
 		Tags:        req.URL.Query()["tag"],
 	})
-	e := Event{Action: policy.ActionPush, Repository: rt.name, Reference: rt.arg, Err: err}
+	e := Event{Action: policy.ActionPush, Repository: rt.name, Reference: rt.arg, Manifest: true, Err: err}
 	if res != nil {
 		e.Digest, e.Tags, e.Moved = res.Digest, res.Tags, res.Moved
 	}
@@ -115,7 +118,7 @@ func (h *handler) putManifest(w http.ResponseWriter, req *http.Request, rt route
 // reference is a tag.
 func (h *handler) deleteManifest(w http.ResponseWriter, req *http.Request, rt route) error {
 	err := h.reg.DeleteManifest(req.Context(), rt.name, rt.arg)
-	h.notify(req.Context(), Event{Action: policy.ActionDelete, Repository: rt.name, Reference: rt.arg, Err: err})
+	h.notify(req.Context(), Event{Action: policy.ActionDelete, Repository: rt.name, Reference: rt.arg, Manifest: true, Err: err})
 	if err != nil {
 		return err
 	}

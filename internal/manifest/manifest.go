@@ -62,6 +62,11 @@ type Parsed struct {
 	// config and the distributable layers. Layers that are non-distributable
 	// or carry urls are fetched from elsewhere and excluded.
 	Blobs []digest.Digest
+	// External are the distinct digests of layers that need not be pushed
+	// (non-distributable, foreign, or with urls) and are not in Blobs. A
+	// client may upload them all the same; the registry must then keep
+	// them as long as the manifest does.
+	External []digest.Digest
 	// Children are the distinct digests of an index's child manifests.
 	Children []digest.Digest
 }
@@ -248,20 +253,26 @@ func parseImage(p *Parsed, doc *document) error {
 		p.ArtifactType = doc.Config.MediaType
 	}
 	seen := make(map[digest.Digest]bool, len(doc.Layers)+1)
-	add := func(d digest.Digest) {
-		if !seen[d] {
-			seen[d] = true
-			p.Blobs = append(p.Blobs, d)
-		}
-	}
-	add(doc.Config.Digest)
+	seen[doc.Config.Digest] = true
+	p.Blobs = append(p.Blobs, doc.Config.Digest)
+	var external []digest.Digest
 	for i := range doc.Layers {
 		l := &doc.Layers[i]
 		if err := validDescriptor(fmt.Sprintf("layers[%d]", i), l); err != nil {
 			return err
 		}
-		if distributable(l) {
-			add(l.Digest)
+		if !distributable(l) {
+			external = append(external, l.Digest)
+		} else if !seen[l.Digest] {
+			seen[l.Digest] = true
+			p.Blobs = append(p.Blobs, l.Digest)
+		}
+	}
+	// A digest listed both ways must be pushed; it is a Blob only.
+	for _, d := range external {
+		if !seen[d] {
+			seen[d] = true
+			p.External = append(p.External, d)
 		}
 	}
 	return nil

@@ -343,6 +343,18 @@ func TestParseAccepts(t *testing.T) {
 			if len(p.Blobs) != 1 || len(p.Layers) != 3 {
 				t.Errorf("Blobs = %v, %d layers", p.Blobs, len(p.Layers))
 			}
+			want := []digest.Digest{digest.Digest(strings.Trim(goodDigest, `"`)), digest.Digest("sha256:" + strings.Repeat("1", 64)), digest.Digest("sha256:" + strings.Repeat("2", 64))}
+			if !slices.Equal(p.External, want) {
+				t.Errorf("External = %v, want %v", p.External, want)
+			}
+		}},
+		{"a digest both pushed and external is a blob only", ociM, image(cfg,
+			desc(`"application/vnd.oci.image.layer.v1.tar"`, goodDigest, "10", `"urls":["https://example.com/layer"]`),
+			desc(`"application/vnd.oci.image.layer.v1.tar"`, goodDigest, "10", ""),
+		), func(t *testing.T, p *Parsed) {
+			if len(p.Blobs) != 2 || len(p.External) != 0 {
+				t.Errorf("Blobs = %v, External = %v", p.Blobs, p.External)
+			}
 		}},
 		{"embedded data matching its digest", ociM, image(`{"mediaType":"application/vnd.oci.empty.v1+json","digest":"` + string(emptyJSON) + `","size":2,"data":"e30="}`), func(t *testing.T, p *Parsed) {
 			if string(p.Config.Data) != "{}" || p.ArtifactType != v1.MediaTypeEmptyJSON {

@@ -22,6 +22,9 @@ var (
 	// name, manifest bytes that do not match their digest or size...).
 	// Nothing was stored.
 	ErrInvalid = errors.New("meta: invalid argument")
+	// ErrLimit: the operation would exceed a limit the caller set (e.g.
+	// open upload sessions per owner). Nothing was stored.
+	ErrLimit = errors.New("meta: limit reached")
 )
 
 // MissingError names the digests a manifest referenced but the repository
@@ -59,6 +62,11 @@ type Manifest struct {
 	// Blobs are the config and layer digests the manifest references and
 	// the repository must hold (non-distributable layers excluded).
 	Blobs []digest.Digest
+	// External are layers fetched from elsewhere (non-distributable,
+	// foreign, or with urls): they need not be in the repository, but
+	// whenever their bytes are stored, before or after the manifest is
+	// put, garbage collection keeps them as long as the manifest exists.
+	External []digest.Digest
 	// Children are the manifests an index references; they must exist in
 	// the repository.
 	Children []digest.Digest
@@ -66,6 +74,41 @@ type Manifest struct {
 	PushedBy string
 	// PulledAt is the last pull time, zero if never pulled.
 	PulledAt time.Time
+}
+
+type actorKey struct{}
+
+// WithActor returns a context naming who makes the changes done with it
+// ("user:alice"), for the events a store records with them.
+func WithActor(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, actorKey{}, name)
+}
+
+// Actor returns the name set by WithActor, or "" for anonymous callers.
+func Actor(ctx context.Context) string {
+	s, _ := ctx.Value(actorKey{}).(string)
+	return s
+}
+
+type sourceIPKey struct{}
+
+// WithSourceIP returns a context naming the address the changes done with
+// it come from, for the events a store records with them.
+func WithSourceIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, sourceIPKey{}, ip)
+}
+
+// SourceIP returns the address set by WithSourceIP, or "".
+func SourceIP(ctx context.Context) string {
+	s, _ := ctx.Value(sourceIPKey{}).(string)
+	return s
+}
+
+// Location is a repository holding a manifest, with the tags that point
+// at it there.
+type Location struct {
+	Repository string
+	Tags       []string
 }
 
 // Descriptor is what the referrers API lists for one referring manifest.
@@ -81,6 +124,9 @@ type Descriptor struct {
 type Upload struct {
 	ID         string
 	Repository string
+	// Owner names who opened the session ("robot:ci"), "" for anonymous
+	// callers; open sessions are capped per owner.
+	Owner string
 	// Offset is how many bytes have been received and hashed.
 	Offset int64
 	// HashState is the marshaled state of the streaming sha256 hash after
@@ -146,8 +192,10 @@ type Store interface {
 	// MarkPulled records a pull of a manifest (best effort bookkeeping).
 	MarkPulled(ctx context.Context, repo string, d digest.Digest, at time.Time) error
 
-	// CreateUpload starts an upload session.
-	CreateUpload(ctx context.Context, u *Upload) error
+	// CreateUpload starts an upload session. When maxOpen > 0 and u.Owner
+	// is not empty, it fails with ErrLimit if the owner already has
+	// maxOpen sessions open.
+	CreateUpload(ctx context.Context, u *Upload, maxOpen int) error
 	// GetUpload returns a session; ErrNotFound if absent.
 	GetUpload(ctx context.Context, id string) (*Upload, error)
 	// AdvanceUpload moves a session from offset from to u.Offset, storing

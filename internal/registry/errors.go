@@ -37,6 +37,12 @@ type Detailer interface {
 	Detail() any
 }
 
+// Messager is implemented by errors that tell the client more than their
+// kind's generic message: the text a user sees in "podman pull".
+type Messager interface {
+	Message() string
+}
+
 // DigestMismatchError: the uploaded or pushed bytes do not hash to the
 // digest the client named. errors.Is(err, ErrDigestInvalid) holds.
 type DigestMismatchError struct {
@@ -92,6 +98,28 @@ func (e *MissingContentError) Detail() any {
 	}
 	return d
 }
+
+// UploadLimitError: the actor already holds the most upload sessions it
+// may. errors.Is(err, ErrTooManyRequests) holds; sessions free up as they
+// finish, are cancelled, or expire.
+type UploadLimitError struct {
+	Actor string
+	Limit int
+}
+
+func (e *UploadLimitError) Error() string {
+	return fmt.Sprintf("%s has %d upload sessions open, the most allowed; finish or cancel some (DELETE the upload URL) or wait for them to expire", e.Actor, e.Limit)
+}
+
+func (e *UploadLimitError) Unwrap() error { return ErrTooManyRequests }
+
+// Message is what the client is told.
+func (e *UploadLimitError) Message() string {
+	return fmt.Sprintf("too many open upload sessions (the limit is %d per identity); finish or cancel some, or wait for them to expire", e.Limit)
+}
+
+// Detail is what the client is told.
+func (e *UploadLimitError) Detail() any { return map[string]any{"limit": e.Limit} }
 
 // BusyError: another request is working on the same upload session right
 // now. errors.Is(err, ErrTooManyRequests) holds; the client may retry.

@@ -96,6 +96,7 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 		Content:      body,
 		Annotations:  p.Annotations,
 		Blobs:        p.Blobs,
+		External:     p.External,
 		Children:     p.Children,
 		PushedAt:     r.now(),
 		PushedBy:     Actor(ctx),

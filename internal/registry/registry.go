@@ -25,6 +25,7 @@ type Registry struct {
 	log            *slog.Logger
 	anonymousMount bool
 	maxPage        int
+	maxUploads     int // open upload sessions per actor; 0: unlimited
 
 	uploadLocks *keyedMutex // one request per upload session at a time
 	digestLocks *keyedMutex // commit+record versus garbage collection
@@ -92,6 +93,21 @@ func WithMaxPage(n int) Option {
 	}
 }
 
+// WithMaxUploadsPerActor caps the upload sessions one actor (see
+// WithActor) may hold open at once; 0 means no cap. Sessions end when
+// finished or cancelled, or when purged after the uploads TTL. Anonymous
+// requests are not capped: without an identity there is nothing to count
+// them by. Default: 0.
+func WithMaxUploadsPerActor(n int) Option {
+	return func(r *Registry) error {
+		if n < 0 {
+			return fmt.Errorf("registry: max uploads per actor %d is negative", n)
+		}
+		r.maxUploads = n
+		return nil
+	}
+}
+
 // New returns a Registry storing bytes in blobs and metadata in md.
 func New(blobs blob.Driver, md meta.Store, opts ...Option) (*Registry, error) {
 	if blobs == nil || md == nil {
@@ -116,19 +132,12 @@ func New(blobs blob.Driver, md meta.Store, opts ...Option) (*Registry, error) {
 	return r, nil
 }
 
-type actorKey struct{}
-
 // WithActor returns a context naming who performs the requests made with
-// it; pushes record it. The authentication layer sets it.
-func WithActor(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, actorKey{}, name)
-}
+// it; pushes and deletes record it. The authentication layer sets it.
+func WithActor(ctx context.Context, name string) context.Context { return meta.WithActor(ctx, name) }
 
 // Actor returns the name set by WithActor, or "" for anonymous requests.
-func Actor(ctx context.Context) string {
-	s, _ := ctx.Value(actorKey{}).(string)
-	return s
-}
+func Actor(ctx context.Context) string { return meta.Actor(ctx) }
 
 func validRepo(repo string) error {
 	if err := reference.ValidRepository(repo); err != nil {

@@ -446,6 +446,54 @@ func TestGarbageCollection(t *testing.T) {
 	})
 }
 
+// Layers that need not be pushed (with urls, non-distributable, foreign)
+// are kept by GC whenever a client did upload them, before or after the
+// manifest: every blob the manifest names and the store holds stays
+// pullable.
+func TestGarbageCollectionKeepsExternalLayers(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		const repo = "gc/external"
+		cfg := e.push(t, repo, []byte("{}"))
+		withURLs := e.push(t, repo, []byte("layer with urls"))
+		nondist := e.push(t, repo, []byte("non-distributable layer"))
+		lateBytes := []byte("foreign layer uploaded after the manifest")
+		late := digest.FromBytes(lateBytes)
+		m := v1.Manifest{
+			MediaType: v1.MediaTypeImageManifest,
+			Config:    v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: cfg, Size: 2},
+			Layers: []v1.Descriptor{
+				{MediaType: v1.MediaTypeImageLayerGzip, Digest: withURLs, Size: 15, URLs: []string{"https://example.com/layer"}},
+				{MediaType: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", Digest: nondist, Size: 23},
+				{MediaType: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", Digest: late, Size: int64(len(lateBytes))},
+			},
+		}
+		m.SchemaVersion = 2
+		body, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.reg.PutManifest(ctx, registry.PutManifestRequest{Repository: repo, Reference: "v1", ContentType: v1.MediaTypeImageManifest, Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+		e.push(t, repo, lateBytes)
+		e.clock.Advance(2 * time.Hour)
+		if st, err := e.reg.CollectGarbage(ctx, time.Hour); err != nil || st.Deleted != 0 {
+			t.Fatalf("GC past the grace period: %+v, %v; want nothing deleted", st, err)
+		}
+		for _, d := range []digest.Digest{cfg, withURLs, nondist, late} {
+			readBlob(t, e.reg, repo, d)
+		}
+		if err := e.reg.DeleteManifest(ctx, repo, digest.FromBytes(body).String()); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(2 * time.Hour)
+		if st, err := e.reg.CollectGarbage(ctx, time.Hour); err != nil || st.Deleted != 4 {
+			t.Fatalf("GC after the manifest went: %+v, %v; want 4 deleted", st, err)
+		}
+	})
+}
+
 func TestPurgeUploads(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		ctx := context.Background()

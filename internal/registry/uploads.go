@@ -45,8 +45,12 @@ func (r *Registry) StartUpload(ctx context.Context, repo string) (*Upload, error
 		return nil, err
 	}
 	now := r.now()
-	u := &meta.Upload{ID: r.newID(), Repository: repo, StartedAt: now, UpdatedAt: now}
-	if err := r.md.CreateUpload(ctx, u); err != nil {
+	u := &meta.Upload{ID: r.newID(), Repository: repo, Owner: Actor(ctx), StartedAt: now, UpdatedAt: now}
+	err := r.md.CreateUpload(ctx, u, r.maxUploads)
+	if errors.Is(err, meta.ErrLimit) {
+		return nil, &UploadLimitError{Actor: u.Owner, Limit: r.maxUploads}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("start upload in %s: %w", repo, err)
 	}
 	return uploadOf(u), nil

@@ -417,6 +417,31 @@ func TestMigrate(t *testing.T) {
 	}
 }
 
+// A version may come as one file per engine where their SQL differs.
+func TestMigrateEngineSpecific(t *testing.T) {
+	fsys := fstest.MapFS{
+		"m/0001_init.sql":          v1["m/0001_init.sql"],
+		"m/0002_view.sqlite.sql":   {Data: []byte(`CREATE VIEW engine AS SELECT 'sqlite' AS name`)},
+		"m/0002_view.postgres.sql": {Data: []byte(`CREATE VIEW engine AS SELECT 'postgres'::text AS name`)},
+	}
+	for _, e := range engines {
+		t.Run(string(e.name), func(t *testing.T) {
+			t.Parallel()
+			db := open(t, e.dsn(t))
+			if err := db.Migrate(t.Context(), fsys, "m", "test_migrations", 3); err != nil {
+				t.Fatal(err)
+			}
+			var name string
+			if err := db.R.QueryRowContext(t.Context(), `SELECT name FROM engine`).Scan(&name); err != nil || name != string(db.Engine()) {
+				t.Fatalf("view says %q, %v; want %q", name, err, db.Engine())
+			}
+			if got := fmt.Sprint(versions(t, db, "test_migrations")); got != "[1:init 2:view]" {
+				t.Fatalf("recorded migrations %s", got)
+			}
+		})
+	}
+}
+
 func TestMigrateBadInput(t *testing.T) {
 	ctx := t.Context()
 	db := open(t, filepath.Join(t.TempDir(), "x.db"))
@@ -425,14 +450,16 @@ func TestMigrateBadInput(t *testing.T) {
 		table string
 		want  string
 	}{
-		"misnamed file":  {fstest.MapFS{"m/.keep": {}}, "t_migrations", `".keep" is not named NNNN_name.sql`},
-		"upper case":     {fstest.MapFS{"m/0001_Init.sql": {}}, "t_migrations", "not named"},
-		"gap":            {fstest.MapFS{"m/0001_a.sql": {}, "m/0003_c.sql": {}}, "t_migrations", "not numbered 1..n"},
-		"duplicate":      {fstest.MapFS{"m/0001_a.sql": {}, "m/0001_b.sql": {}}, "t_migrations", "not numbered 1..n"},
-		"missing dir":    {fstest.MapFS{}, "t_migrations", "m"},
-		"bad table name": {v1, "bad-name", "not a plain identifier"},
-		"injection":      {v1, "t; DROP TABLE a", "not a plain identifier"},
-		"broken sql":     {fstest.MapFS{"m/0001_a.sql": {Data: []byte(`CREATE TABLEX`)}}, "t_migrations", "apply migration 0001_a"},
+		"misnamed file":   {fstest.MapFS{"m/.keep": {}}, "t_migrations", `".keep" is not named NNNN_name.sql`},
+		"upper case":      {fstest.MapFS{"m/0001_Init.sql": {}}, "t_migrations", "not named"},
+		"gap":             {fstest.MapFS{"m/0001_a.sql": {}, "m/0003_c.sql": {}}, "t_migrations", "not numbered 1..n"},
+		"duplicate":       {fstest.MapFS{"m/0001_a.sql": {}, "m/0001_b.sql": {}}, "t_migrations", "not numbered 1..n"},
+		"missing dir":     {fstest.MapFS{}, "t_migrations", "m"},
+		"bad table name":  {v1, "bad-name", "not a plain identifier"},
+		"injection":       {v1, "t; DROP TABLE a", "not a plain identifier"},
+		"broken sql":      {fstest.MapFS{"m/0001_a.sql": {Data: []byte(`CREATE TABLEX`)}}, "t_migrations", "apply migration 0001_a"},
+		"one engine only": {fstest.MapFS{"m/0001_a.sqlite.sql": {}}, "t_migrations", "needs both"},
+		"unknown engine":  {fstest.MapFS{"m/0001_a.mysql.sql": {}}, "t_migrations", "not named"},
 	} {
 		err := db.Migrate(ctx, tc.fsys, "m", tc.table, 1)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

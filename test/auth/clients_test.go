@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moat-dev/moat/internal/testutil/moatproc"
 )
@@ -167,14 +168,23 @@ func TestClients(t *testing.T) {
 		refused(t, podman.Runner, podman.Bin, podman.Args("pull", "--tls-verify=false", s.Addr+"/team-b/base:v1")...)
 	})
 
-	// The robot's pushes and refusals are in the audit log.
-	type record struct{ Actor, Action, Resource, Result string }
+	// The robot's pushes and refusals are in the audit log; the pushes
+	// reach it through the events outbox, a moment after the push.
+	type record struct {
+		Actor, Action, Resource, Result string
+		SourceIP                        string `json:"source_ip"`
+	}
 	var pushes, refusals struct{ Records []record }
-	s.API(t, "GET", "/api/v1/audit?actor=robot:ci-a&action=registry:Push&result=success&limit=1000", nil, &pushes)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		s.API(t, "GET", "/api/v1/audit?actor=robot:ci-a&action=registry:Push&result=success&limit=1000", nil, &pushes)
+		if len(pushes.Records) >= 6 || time.Now().After(deadline) {
+			break
+		}
+	}
 	s.API(t, "GET", "/api/v1/audit?actor=robot:ci-a&result=denied&limit=1000", nil, &refusals)
 	for _, rec := range pushes.Records {
-		if !strings.HasPrefix(rec.Resource, "repository/team-a/") {
-			t.Errorf("audited push outside team-a: %+v", rec)
+		if !strings.HasPrefix(rec.Resource, "repository/team-a/") || rec.SourceIP != "127.0.0.1" {
+			t.Errorf("audited push outside team-a, or without its address: %+v", rec)
 		}
 	}
 	catalog := false

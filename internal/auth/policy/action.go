@@ -17,25 +17,34 @@ const (
 	ActionListRepositories Action = "registry:ListRepositories"
 	ActionScanRead         Action = "scan:Read"
 	ActionScanWrite        Action = "scan:Write"
-	ActionAdminIdentities  Action = "admin:ManageIdentities"
-	ActionAdminPolicies    Action = "admin:ManagePolicies"
-	ActionAdminAudit       Action = "admin:ReadAudit"
-	ActionAdminRegistry    Action = "admin:ManageRegistry"
+	// ActionScanBypassPullGate exempts a principal from the pull gates
+	// of scanning rules (see scanrules.PreventPull).
+	ActionScanBypassPullGate Action = "scan:BypassPullGate"
+	ActionAdminIdentities    Action = "admin:ManageIdentities"
+	ActionAdminPolicies      Action = "admin:ManagePolicies"
+	ActionAdminAudit         Action = "admin:ReadAudit"
+	ActionAdminRegistry      Action = "admin:ManageRegistry"
 	// ActionManageTokens lets a caller that did not log in with a
 	// password (a personal access token, a robot, a client certificate)
 	// mint personal access tokens, which never outlive that credential.
 	// A password login needs no grant for its own tokens. Registry bearer
 	// tokens never can, whatever the policy says.
 	ActionManageTokens Action = "identity:ManageTokens"
+	// Webhooks: Read lists webhooks and their delivery logs; Write
+	// creates, changes, deletes and pings them. Apart from admin:* because
+	// a team that runs a receiver needs them without identity or policy
+	// rights.
+	ActionWebhooksRead  Action = "webhooks:Read"
+	ActionWebhooksWrite Action = "webhooks:Write"
 )
 
 // knownActions lists every known action in a fixed order; an action's position
 // is its bit in compiled statements.
 var knownActions = [...]Action{
 	ActionPull, ActionPush, ActionDelete, ActionListTags, ActionListRepositories,
-	ActionScanRead, ActionScanWrite,
+	ActionScanRead, ActionScanWrite, ActionScanBypassPullGate,
 	ActionAdminIdentities, ActionAdminPolicies, ActionAdminAudit, ActionAdminRegistry,
-	ActionManageTokens,
+	ActionManageTokens, ActionWebhooksRead, ActionWebhooksWrite,
 }
 
 // Actions returns the known actions.

@@ -135,7 +135,7 @@ func TestCompileAction(t *testing.T) {
 		{"REGISTRY:pull", []Action{ActionPull}},
 		{"registry:List*", []Action{ActionListTags, ActionListRepositories}},
 		{"admin:*", []Action{ActionAdminIdentities, ActionAdminPolicies, ActionAdminAudit, ActionAdminRegistry}},
-		{"scan:*", []Action{ActionScanRead, ActionScanWrite}},
+		{"scan:*", []Action{ActionScanRead, ActionScanWrite, ActionScanBypassPullGate}},
 		{"*", Actions()},
 	} {
 		set, err := compileAction(tc.pattern)

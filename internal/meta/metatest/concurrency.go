@@ -248,7 +248,7 @@ func testGCRacesLinkBlob(t *testing.T, s meta.Store) {
 
 func testConcurrentAdvanceUpload(t *testing.T, s meta.Store) {
 	ctx := t.Context()
-	noErr(t, "CreateUpload", s.CreateUpload(ctx, &meta.Upload{ID: "up", Repository: "app"}))
+	noErr(t, "CreateUpload", s.CreateUpload(ctx, &meta.Upload{ID: "up", Repository: "app"}, 0))
 	const workers = 8
 	errs := parallel(workers, func(i int) error {
 		return s.AdvanceUpload(ctx, &meta.Upload{ID: "up", Offset: int64(100 + i), HashState: []byte{byte(i)}}, 0)

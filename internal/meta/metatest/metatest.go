@@ -43,9 +43,11 @@ func Run(t *testing.T, open Opener) {
 		{"MarkPulled", testMarkPulled},
 		{"Uploads", testUploads},
 		{"StaleUploads", testStaleUploads},
+		{"UploadLimitPerOwner", testUploadLimitPerOwner},
 		{"GCCandidates", testGCCandidates},
 		{"DeleteBlobIfUnreferenced", testDeleteBlobIfUnreferenced},
 		{"TouchProtectsFromGC", testTouchProtectsFromGC},
+		{"ExternalBlobsKept", testExternalBlobsKept},
 		{"CanceledContext", testCanceledContext},
 		{"ConcurrentPushesDifferentRepos", testConcurrentPushesDifferentRepos},
 		{"ConcurrentPushesSharedBlobs", testConcurrentPushesSharedBlobs},
@@ -724,10 +726,10 @@ func testUploads(t *testing.T, s meta.Store) {
 	ctx := t.Context()
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	u := &meta.Upload{ID: "u-1", Repository: "app", StartedAt: start, UpdatedAt: start}
-	noErr(t, "CreateUpload", s.CreateUpload(ctx, u))
-	wantErr(t, "CreateUpload duplicate id", s.CreateUpload(ctx, &meta.Upload{ID: "u-1", Repository: "x"}), meta.ErrConflict)
-	wantErr(t, "CreateUpload empty id", s.CreateUpload(ctx, &meta.Upload{Repository: "x"}), meta.ErrInvalid)
-	wantErr(t, "CreateUpload empty repo", s.CreateUpload(ctx, &meta.Upload{ID: "u-2"}), meta.ErrInvalid)
+	noErr(t, "CreateUpload", s.CreateUpload(ctx, u, 0))
+	wantErr(t, "CreateUpload duplicate id", s.CreateUpload(ctx, &meta.Upload{ID: "u-1", Repository: "x"}, 0), meta.ErrConflict)
+	wantErr(t, "CreateUpload empty id", s.CreateUpload(ctx, &meta.Upload{Repository: "x"}, 0), meta.ErrInvalid)
+	wantErr(t, "CreateUpload empty repo", s.CreateUpload(ctx, &meta.Upload{ID: "u-2"}, 0), meta.ErrInvalid)
 
 	got, err := s.GetUpload(ctx, "u-1")
 	noErr(t, "GetUpload", err)
@@ -771,7 +773,7 @@ func testUploads(t *testing.T, s meta.Store) {
 	h.Write(data[:64])
 	st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
 	noErr(t, "marshal sha256 state", err)
-	noErr(t, "CreateUpload", s.CreateUpload(ctx, &meta.Upload{ID: "u-h", Repository: "app"}))
+	noErr(t, "CreateUpload", s.CreateUpload(ctx, &meta.Upload{ID: "u-h", Repository: "app"}, 0))
 	noErr(t, "AdvanceUpload", s.AdvanceUpload(ctx, &meta.Upload{ID: "u-h", Offset: 64, HashState: st}, 0))
 	got, err = s.GetUpload(ctx, "u-h")
 	noErr(t, "GetUpload", err)
@@ -785,11 +787,54 @@ func testUploads(t *testing.T, s meta.Store) {
 	// Zero times are filled in.
 	before := time.Now().Add(-time.Second)
 	z := &meta.Upload{ID: "u-3", Repository: "app"}
-	noErr(t, "CreateUpload without times", s.CreateUpload(ctx, z))
+	noErr(t, "CreateUpload without times", s.CreateUpload(ctx, z, 0))
 	got, err = s.GetUpload(ctx, "u-3")
 	noErr(t, "GetUpload", err)
 	if got.StartedAt.Before(before) || got.UpdatedAt.Before(before) {
 		t.Fatalf("zero times stored as %v / %v", got.StartedAt, got.UpdatedAt)
+	}
+}
+
+// Open sessions are capped per owner; anonymous sessions, other owners and
+// a zero limit are not, and a finished session frees its place.
+func testUploadLimitPerOwner(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	for i := range 3 {
+		noErr(t, "CreateUpload within limit", s.CreateUpload(ctx, &meta.Upload{ID: fmt.Sprintf("ci-%d", i), Repository: "app", Owner: "robot:ci"}, 3))
+	}
+	wantErr(t, "CreateUpload over limit", s.CreateUpload(ctx, &meta.Upload{ID: "ci-3", Repository: "app", Owner: "robot:ci"}, 3), meta.ErrLimit)
+	if _, err := s.GetUpload(ctx, "ci-3"); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("refused session was stored: %v", err)
+	}
+	got, err := s.GetUpload(ctx, "ci-0")
+	noErr(t, "GetUpload", err)
+	if got.Owner != "robot:ci" {
+		t.Fatalf("Owner = %q", got.Owner)
+	}
+	noErr(t, "CreateUpload other owner", s.CreateUpload(ctx, &meta.Upload{ID: "other", Repository: "app", Owner: "user:alice"}, 3))
+	noErr(t, "CreateUpload no limit", s.CreateUpload(ctx, &meta.Upload{ID: "ci-nolimit", Repository: "app", Owner: "robot:ci"}, 0))
+	for i := range 5 {
+		noErr(t, "CreateUpload anonymous", s.CreateUpload(ctx, &meta.Upload{ID: fmt.Sprintf("anon-%d", i), Repository: "app"}, 3))
+	}
+	noErr(t, "DeleteUpload", s.DeleteUpload(ctx, "ci-0"))
+	noErr(t, "DeleteUpload", s.DeleteUpload(ctx, "ci-nolimit"))
+	noErr(t, "CreateUpload after one finished", s.CreateUpload(ctx, &meta.Upload{ID: "ci-4", Repository: "app", Owner: "robot:ci"}, 3))
+
+	// Concurrent starts of one owner never overshoot.
+	errs := parallel(10, func(i int) error {
+		return s.CreateUpload(ctx, &meta.Upload{ID: fmt.Sprintf("burst-%d", i), Repository: "app", Owner: "robot:burst"}, 4)
+	})
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, meta.ErrLimit):
+			t.Fatalf("concurrent CreateUpload: %v", err)
+		}
+	}
+	if ok != 4 {
+		t.Fatalf("%d of 10 concurrent sessions started under a limit of 4", ok)
 	}
 }
 
@@ -798,7 +843,7 @@ func testStaleUploads(t *testing.T, s meta.Store) {
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i, id := range []string{"c", "a", "d", "b"} {
 		at := base.Add(time.Duration(i) * time.Minute)
-		noErr(t, "CreateUpload", s.CreateUpload(ctx, &meta.Upload{ID: id, Repository: "app", StartedAt: at, UpdatedAt: at}))
+		noErr(t, "CreateUpload", s.CreateUpload(ctx, &meta.Upload{ID: id, Repository: "app", StartedAt: at, UpdatedAt: at}, 0))
 	}
 	ids := func(us []meta.Upload) []string {
 		var out []string
@@ -913,6 +958,47 @@ func testDeleteBlobIfUnreferenced(t *testing.T, s meta.Store) {
 	}
 	// It can be put again afterwards.
 	noErr(t, "PutBlob after GC", s.PutBlob(ctx, "app", loose, 100))
+}
+
+// Layers a manifest need not have (non-distributable, or with urls) are
+// kept by garbage collection whenever their bytes are stored, whether
+// they were uploaded before the manifest or after it, and collected once
+// the manifest goes.
+func testExternalBlobsKept(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	ds := putBlobs(t, s, "app", 2)
+	before, missing, late := ds[1], blob(t), blob(t)
+	m := manifest(t, "app", ds[:1])
+	m.External = []digest.Digest{before, missing, late}
+	noErr(t, "PutManifest with absent external layers", errOf(s.PutManifest(ctx, m, "v1")))
+	noErr(t, "PutBlob after the manifest", s.PutBlob(ctx, "app", late, 7))
+
+	got, err := s.GetManifest(ctx, "app", m.Digest)
+	noErr(t, "GetManifest", err)
+	if !slices.Equal(got.External, m.External) || !slices.Equal(got.Blobs, m.Blobs) {
+		t.Fatalf("GetManifest: Blobs %v External %v, want %v and %v", got.Blobs, got.External, m.Blobs, m.External)
+	}
+	cands, err := s.GCCandidates(ctx, far(), 0)
+	noErr(t, "GCCandidates", err)
+	if len(cands) != 0 {
+		t.Fatalf("GCCandidates = %v, want none: every stored blob is referenced", cands)
+	}
+	for _, d := range []digest.Digest{before, late} {
+		ok, err := s.DeleteBlobIfUnreferenced(ctx, d, far())
+		noErr(t, "DeleteBlobIfUnreferenced", err)
+		if ok {
+			t.Fatalf("deleted external layer %s of a tagged manifest", d)
+		}
+	}
+	noErr(t, "DeleteManifest", s.DeleteManifest(ctx, "app", m.Digest))
+	cands, err = s.GCCandidates(ctx, far(), 0)
+	noErr(t, "GCCandidates after delete", err)
+	slices.Sort(cands)
+	want := []digest.Digest{ds[0], before, late}
+	slices.Sort(want)
+	if !slices.Equal(cands, want) {
+		t.Fatalf("GCCandidates after the manifest went = %v, want %v", cands, want)
+	}
 }
 
 // Uploads, mounts and manifest pushes each refresh the touch time.

@@ -20,6 +20,7 @@ func (s *Store) GCCandidates(ctx context.Context, before time.Time, limit int) (
 		SELECT b.digest FROM blobs b
 		WHERE b.touched_at < ?
 		AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
+		AND NOT EXISTS (SELECT 1 FROM manifest_external_blobs me WHERE me.digest = b.digest)
 		ORDER BY b.touched_at, b.digest`+limitClause(limit)), before.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("gc candidates: %w", err)
@@ -59,8 +60,12 @@ func (s *Store) DeleteBlobIfUnreferenced(ctx context.Context, d digest.Digest, b
 		}
 		var referenced int
 		if err := tx.QueryRowContext(ctx, s.db.Q(`
-			SELECT COUNT(*) FROM (SELECT 1 FROM manifest_blobs WHERE digest = ? LIMIT 1) r`),
-			string(d)).Scan(&referenced); err != nil {
+			SELECT COUNT(*) FROM (
+				SELECT 1 FROM manifest_blobs WHERE digest = ?
+				UNION ALL
+				SELECT 1 FROM manifest_external_blobs WHERE digest = ?
+				LIMIT 1) r`),
+			string(d), string(d)).Scan(&referenced); err != nil {
 			return fmt.Errorf("find references: %w", err)
 		}
 		if referenced > 0 {

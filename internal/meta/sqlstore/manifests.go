@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/moat-dev/moat/internal/events"
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/sqldb"
 )
@@ -29,7 +30,7 @@ import (
 // m must carry a valid digest that matches Content, and Size must equal
 // len(Content); otherwise meta.ErrInvalid.
 func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) (previous digest.Digest, err error) {
-	blobs, children, annotations, err := checkManifest(m)
+	refs, annotations, err := checkManifest(m)
 	if err != nil {
 		return "", fmt.Errorf("put manifest: %w", err)
 	}
@@ -54,37 +55,45 @@ func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) (
 			}
 		}
 		missing := &meta.MissingError{}
-		if missing.Blobs, err = s.lockLinkedBlobs(ctx, tx, repoID, blobs, now); err != nil {
+		// External layers whose bytes are here are locked and touched like
+		// the others; those absent are no error.
+		if missing.Blobs, err = s.lockLinkedBlobs(ctx, tx, repoID, append(slices.Clone(refs.blobs), refs.external...), now); err != nil {
 			return err
 		}
-		if missing.Manifests, err = s.missingChildren(ctx, tx, repoID, children); err != nil {
+		missing.Blobs = slices.DeleteFunc(missing.Blobs, func(d digest.Digest) bool { return slices.Contains(refs.external, d) })
+		if missing.Manifests, err = s.missingChildren(ctx, tx, repoID, refs.children); err != nil {
 			return err
 		}
 		if len(missing.Blobs) > 0 || len(missing.Manifests) > 0 {
 			return missing
 		}
-		id, err := s.upsertManifest(ctx, tx, repoID, m, annotations, pushedAt, blobs, children)
+		id, err := s.upsertManifest(ctx, tx, repoID, m, annotations, pushedAt, refs)
 		if err != nil {
 			return err
 		}
-		if tag == "" {
-			return nil
+		if tag != "" {
+			if previous, err = s.tagTarget(ctx, tx, repoID, tag); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, s.db.Q(`
+				INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (repository_id, name) DO UPDATE
+				SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`),
+				repoID, tag, id, now); err != nil {
+				return fmt.Errorf("set tag %q: %w", tag, err)
+			}
 		}
-		if previous, err = s.tagTarget(ctx, tx, repoID, tag); err != nil {
-			return err
+		data := imageData(m)
+		data.Tag = tag
+		if previous != m.Digest {
+			data.Previous = string(previous)
 		}
-		if _, err := tx.ExecContext(ctx, s.db.Q(`
-			INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (repository_id, name) DO UPDATE
-			SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`),
-			repoID, tag, id, now); err != nil {
-			return fmt.Errorf("set tag %q: %w", tag, err)
-		}
-		return nil
+		return s.emit(ctx, tx, events.ImagePushed, data)
 	})
 	if err != nil {
 		return "", fmt.Errorf("put manifest %s@%s: %w", m.Repository, m.Digest, err)
 	}
+	s.wake()
 	return previous, nil
 }
 
@@ -116,38 +125,48 @@ func (s *Store) tagTarget(ctx context.Context, tx *sql.Tx, repoID int64, tag str
 	return digest.Digest(d), nil
 }
 
-func checkManifest(m *meta.Manifest) (blobs, children []digest.Digest, annotations any, err error) {
+// manifestRefs are a manifest's checked, de-duplicated references.
+type manifestRefs struct {
+	blobs, external, children []digest.Digest
+}
+
+func checkManifest(m *meta.Manifest) (refs manifestRefs, annotations any, err error) {
 	if err := checkName("repository", m.Repository); err != nil {
-		return nil, nil, nil, err
+		return refs, nil, err
 	}
 	if err := checkDigest(m.Digest); err != nil {
-		return nil, nil, nil, err
+		return refs, nil, err
 	}
 	if m.Size != int64(len(m.Content)) {
-		return nil, nil, nil, fmt.Errorf("manifest %s: size %d but %d content bytes: %w", m.Digest, m.Size, len(m.Content), meta.ErrInvalid)
+		return refs, nil, fmt.Errorf("manifest %s: size %d but %d content bytes: %w", m.Digest, m.Size, len(m.Content), meta.ErrInvalid)
 	}
 	if got := m.Digest.Algorithm().FromBytes(m.Content); got != m.Digest {
-		return nil, nil, nil, fmt.Errorf("manifest %s: content digest is %s: %w", m.Digest, got, meta.ErrInvalid)
+		return refs, nil, fmt.Errorf("manifest %s: content digest is %s: %w", m.Digest, got, meta.ErrInvalid)
 	}
 	if m.Subject != "" {
 		if err := checkDigest(m.Subject); err != nil {
-			return nil, nil, nil, fmt.Errorf("subject: %w", err)
+			return refs, nil, fmt.Errorf("subject: %w", err)
 		}
 	}
-	if blobs, err = dedupe(m.Blobs); err != nil {
-		return nil, nil, nil, fmt.Errorf("blobs: %w", err)
+	if refs.blobs, err = dedupe(m.Blobs); err != nil {
+		return refs, nil, fmt.Errorf("blobs: %w", err)
 	}
-	if children, err = dedupe(m.Children); err != nil {
-		return nil, nil, nil, fmt.Errorf("children: %w", err)
+	if refs.external, err = dedupe(m.External); err != nil {
+		return refs, nil, fmt.Errorf("external blobs: %w", err)
+	}
+	// A digest that must be pushed is a blob reference, not an external one.
+	refs.external = slices.DeleteFunc(refs.external, func(d digest.Digest) bool { return slices.Contains(refs.blobs, d) })
+	if refs.children, err = dedupe(m.Children); err != nil {
+		return refs, nil, fmt.Errorf("children: %w", err)
 	}
 	if len(m.Annotations) > 0 {
 		b, err := json.Marshal(m.Annotations)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("annotations: %v: %w", err, meta.ErrInvalid)
+			return refs, nil, fmt.Errorf("annotations: %v: %w", err, meta.ErrInvalid)
 		}
 		annotations = string(b)
 	}
-	return blobs, children, annotations, nil
+	return refs, annotations, nil
 }
 
 // lockLinkedBlobs locks and touches those of blobs that are linked to the
@@ -234,7 +253,7 @@ func (s *Store) missingChildren(ctx context.Context, tx *sql.Tx, repoID int64, c
 
 // upsertManifest inserts the manifest with its references, or updates push
 // time and pusher of an existing one, and returns its id.
-func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m *meta.Manifest, annotations any, pushedAt int64, blobs, children []digest.Digest) (int64, error) {
+func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m *meta.Manifest, annotations any, pushedAt int64, refs manifestRefs) (int64, error) {
 	var subject any
 	if m.Subject != "" {
 		subject = string(m.Subject)
@@ -252,10 +271,13 @@ func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m 
 			repoID, string(m.Digest), m.MediaType, m.ArtifactType, m.Size, m.Content,
 			subject, annotations, pushedAt, m.PushedBy).Scan(&id)
 		if err == nil {
-			if err := s.insertRefs(ctx, tx, "manifest_blobs", "digest", id, blobs); err != nil {
+			if err := s.insertRefs(ctx, tx, "manifest_blobs", "digest", id, refs.blobs, ""); err != nil {
 				return 0, err
 			}
-			return id, s.insertRefs(ctx, tx, "manifest_children", "child_digest", id, children)
+			if err := s.insertRefs(ctx, tx, "manifest_external_blobs", "digest", id, refs.external, ""); err != nil {
+				return 0, err
+			}
+			return id, s.insertRefs(ctx, tx, "manifest_children", "child_digest", id, refs.children, "")
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("insert manifest: %w", err)
@@ -265,7 +287,10 @@ func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m 
 			WHERE repository_id = ? AND digest = ? RETURNING id`),
 			pushedAt, m.PushedBy, repoID, string(m.Digest)).Scan(&id)
 		if err == nil {
-			return id, nil
+			// Manifests stored before external references were kept gain
+			// them when pushed again.
+			return id, s.insertRefs(ctx, tx, "manifest_external_blobs", "digest", id, refs.external,
+				" ON CONFLICT (manifest_id, digest) DO NOTHING")
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("update manifest: %w", err)
@@ -274,8 +299,9 @@ func (s *Store) upsertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m 
 	return 0, fmt.Errorf("manifest %s kept appearing and disappearing: %w", m.Digest, meta.ErrConflict)
 }
 
-// insertRefs writes a manifest's blob or child references, keeping order.
-func (s *Store) insertRefs(ctx context.Context, tx *sql.Tx, table, column string, id int64, ds []digest.Digest) error {
+// insertRefs writes a manifest's blob or child references, keeping order;
+// suffix ends the INSERT (an ON CONFLICT clause, or "").
+func (s *Store) insertRefs(ctx context.Context, tx *sql.Tx, table, column string, id int64, ds []digest.Digest, suffix string) error {
 	return batches(ds, func(start int, part []digest.Digest) error {
 		args := make([]any, 0, 3*len(part))
 		for i, d := range part {
@@ -283,7 +309,7 @@ func (s *Store) insertRefs(ctx context.Context, tx *sql.Tx, table, column string
 		}
 		values := strings.Repeat("(?, ?, ?), ", len(part)-1) + "(?, ?, ?)"
 		if _, err := tx.ExecContext(ctx, s.db.Q(
-			`INSERT INTO `+table+` (manifest_id, `+column+`, ordinal) VALUES `+values), args...); err != nil {
+			`INSERT INTO `+table+` (manifest_id, `+column+`, ordinal) VALUES `+values+suffix), args...); err != nil {
 			return fmt.Errorf("insert %s: %w", table, err)
 		}
 		return nil
@@ -326,7 +352,9 @@ func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (
 			SELECT 0, digest, ordinal FROM manifest_blobs WHERE manifest_id = ?
 			UNION ALL
 			SELECT 1, child_digest, ordinal FROM manifest_children WHERE manifest_id = ?
-			ORDER BY 1, 3`), id, id)
+			UNION ALL
+			SELECT 2, digest, ordinal FROM manifest_external_blobs WHERE manifest_id = ?
+			ORDER BY 1, 3`), id, id, id)
 		if err != nil {
 			return err
 		}
@@ -339,10 +367,13 @@ func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (
 			if err := rows.Scan(&kind, &ref, &ordinal); err != nil {
 				return err
 			}
-			if kind == 0 {
+			switch kind {
+			case 0:
 				m.Blobs = append(m.Blobs, digest.Digest(ref))
-			} else {
+			case 1:
 				m.Children = append(m.Children, digest.Digest(ref))
+			default:
+				m.External = append(m.External, digest.Digest(ref))
 			}
 		}
 		return rows.Err()
@@ -388,14 +419,60 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest
 // reference dangles, so pulling that child then fails with not found.
 // Referrers whose subject is the deleted manifest are kept as well.
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
-	err := s.execOne(ctx, `
-		DELETE FROM manifests
-		WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`,
-		repo, string(d))
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		var (
+			mediaType, artifactType string
+			subject                 sql.NullString
+		)
+		err := tx.QueryRowContext(ctx, s.db.Q(`
+			DELETE FROM manifests
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?
+			RETURNING media_type, artifact_type, subject`),
+			repo, string(d)).Scan(&mediaType, &artifactType, &subject)
+		if errors.Is(err, sql.ErrNoRows) {
+			return meta.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, events.ImageDeleted, events.ImageData{Repository: repo, Digest: string(d), MediaType: mediaType,
+			ArtifactType: artifactType, Subject: subject.String, Actor: meta.Actor(ctx)})
+	})
 	if err != nil {
 		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)
 	}
+	s.wake()
 	return nil
+}
+
+// imageData describes m for an image event.
+func imageData(m *meta.Manifest) events.ImageData {
+	d := events.ImageData{Repository: m.Repository, Digest: string(m.Digest), MediaType: m.MediaType,
+		ArtifactType: m.ArtifactType, Size: m.Size, Subject: string(m.Subject), Actor: m.PushedBy}
+	for _, c := range m.Children {
+		d.Children = append(d.Children, string(c))
+	}
+	return d
+}
+
+// emit appends an event in tx when the store has an outbox.
+func (s *Store) emit(ctx context.Context, tx *sql.Tx, typ string, data events.ImageData) error {
+	if s.outbox == nil {
+		return nil
+	}
+	data.SourceIP = meta.SourceIP(ctx)
+	e, err := events.NewEvent(typ, data.Repository+"@"+data.Digest, data)
+	if err != nil {
+		return err
+	}
+	return s.outbox.AppendTx(ctx, tx, e)
+}
+
+// wake tells this process's event consumers about a committed change.
+func (s *Store) wake() {
+	if s.outbox != nil {
+		s.outbox.Wake()
+	}
 }
 
 // DeleteTag removes one tag; meta.ErrNotFound if absent.
@@ -512,4 +589,37 @@ func (s *Store) MarkPulled(ctx context.Context, repo string, d digest.Digest, at
 		return fmt.Errorf("mark pulled %s@%s: %w", repo, d, err)
 	}
 	return nil
+}
+
+// LocateTx lists, inside tx (a transaction on the store's database, such
+// as another store's), the repositories holding manifest d and the tags
+// pointing at it in each, by repository name.
+func (s *Store) LocateTx(ctx context.Context, tx *sql.Tx, d digest.Digest) ([]meta.Location, error) {
+	rows, err := tx.QueryContext(ctx, s.db.Q(`
+		SELECT r.name, t.name FROM manifests m
+		JOIN repositories r ON r.id = m.repository_id
+		LEFT JOIN tags t ON t.manifest_id = m.id
+		WHERE m.digest = ?
+		ORDER BY r.name, t.name`), string(d))
+	if err != nil {
+		return nil, fmt.Errorf("locate %s: %w", d, err)
+	}
+	defer rows.Close()
+	var out []meta.Location
+	for rows.Next() {
+		var (
+			repo string
+			tag  sql.NullString
+		)
+		if err := rows.Scan(&repo, &tag); err != nil {
+			return nil, fmt.Errorf("locate %s: %w", d, err)
+		}
+		if len(out) == 0 || out[len(out)-1].Repository != repo {
+			out = append(out, meta.Location{Repository: repo})
+		}
+		if tag.Valid {
+			out[len(out)-1].Tags = append(out[len(out)-1].Tags, tag.String)
+		}
+	}
+	return out, rows.Err()
 }

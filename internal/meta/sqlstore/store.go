@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/moat-dev/moat/internal/events"
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/sqldb"
 )
@@ -31,14 +32,16 @@ const (
 
 // Store implements meta.Store over SQLite or PostgreSQL.
 type Store struct {
-	db  *sqldb.DB
-	now func() time.Time
+	db     *sqldb.DB
+	now    func() time.Time
+	outbox *events.Outbox // nil: no events
 }
 
 var _ meta.Store = (*Store)(nil)
 
 type options struct {
-	now func() time.Time
+	now    func() time.Time
+	outbox *events.Outbox
 }
 
 // Option configures New.
@@ -52,6 +55,20 @@ func WithClock(now func() time.Time) Option {
 			return errors.New("nil clock")
 		}
 		o.now = now
+		return nil
+	}
+}
+
+// WithOutbox appends image.pushed and image.deleted events to o in the
+// transactions that push and delete manifests, so whatever follows from
+// them (scans, webhooks) cannot be lost. o must keep its events in the
+// store's database. Default: no events.
+func WithOutbox(o *events.Outbox) Option {
+	return func(opts *options) error {
+		if o == nil {
+			return errors.New("nil outbox")
+		}
+		opts.outbox = o
 		return nil
 	}
 }
@@ -77,7 +94,7 @@ func New(ctx context.Context, db *sqldb.DB, opts ...Option) (*Store, error) {
 	if err := db.Migrate(ctx, migrations, "migrations", migrationTable, migrationLockKey); err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
-	return &Store{db: db, now: o.now}, nil
+	return &Store{db: db, now: o.now, outbox: o.outbox}, nil
 }
 
 // Close releases nothing: the database belongs to New's caller, who

@@ -12,8 +12,11 @@ import (
 )
 
 // CreateUpload starts a session. Zero StartedAt/UpdatedAt become now (and
-// are set on u); an ID already in use is meta.ErrConflict.
-func (s *Store) CreateUpload(ctx context.Context, u *meta.Upload) error {
+// are set on u); an ID already in use is meta.ErrConflict. With maxOpen > 0
+// an owner holding maxOpen sessions gets meta.ErrLimit; on PostgreSQL the
+// count and the insert run under a per-owner advisory lock, so concurrent
+// starts of one owner cannot overshoot.
+func (s *Store) CreateUpload(ctx context.Context, u *meta.Upload, maxOpen int) error {
 	if err := checkName("upload id", u.ID); err != nil {
 		return err
 	}
@@ -31,10 +34,24 @@ func (s *Store) CreateUpload(ctx context.Context, u *meta.Upload) error {
 		u.UpdatedAt = u.StartedAt
 	}
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		if maxOpen > 0 && u.Owner != "" {
+			if s.db.Engine() == sqldb.Postgres {
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "moat-uploads:"+u.Owner); err != nil {
+					return fmt.Errorf("lock owner's uploads: %w", err)
+				}
+			}
+			var open int
+			if err := tx.QueryRowContext(ctx, s.db.Q(`SELECT COUNT(*) FROM uploads WHERE owner = ?`), u.Owner).Scan(&open); err != nil {
+				return fmt.Errorf("count owner's uploads: %w", err)
+			}
+			if open >= maxOpen {
+				return fmt.Errorf("%s has %d upload sessions open, the limit is %d: %w", u.Owner, open, maxOpen, meta.ErrLimit)
+			}
+		}
 		_, err := tx.ExecContext(ctx, s.db.Q(`
-			INSERT INTO uploads (id, repository, byte_offset, hash_state, started_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?)`),
-			u.ID, u.Repository, u.Offset, u.HashState, u.StartedAt.UnixNano(), u.UpdatedAt.UnixNano())
+			INSERT INTO uploads (id, repository, owner, byte_offset, hash_state, started_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			u.ID, u.Repository, u.Owner, u.Offset, u.HashState, u.StartedAt.UnixNano(), u.UpdatedAt.UnixNano())
 		if sqldb.IsUniqueViolation(err) {
 			return fmt.Errorf("id in use: %w", meta.ErrConflict)
 		}
@@ -51,8 +68,8 @@ func (s *Store) GetUpload(ctx context.Context, id string) (*meta.Upload, error) 
 	u := meta.Upload{ID: id}
 	var started, updated int64
 	err := s.db.R.QueryRowContext(ctx, s.db.Q(`
-		SELECT repository, byte_offset, hash_state, started_at, updated_at FROM uploads WHERE id = ?`), id).
-		Scan(&u.Repository, &u.Offset, &u.HashState, &started, &updated)
+		SELECT repository, owner, byte_offset, hash_state, started_at, updated_at FROM uploads WHERE id = ?`), id).
+		Scan(&u.Repository, &u.Owner, &u.Offset, &u.HashState, &started, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("upload %s: %w", id, meta.ErrNotFound)
 	}
@@ -113,7 +130,7 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 // updated first; limit <= 0 means no limit.
 func (s *Store) StaleUploads(ctx context.Context, before time.Time, limit int) ([]meta.Upload, error) {
 	rows, err := s.db.R.QueryContext(ctx, s.db.Q(`
-		SELECT id, repository, byte_offset, hash_state, started_at, updated_at FROM uploads
+		SELECT id, repository, owner, byte_offset, hash_state, started_at, updated_at FROM uploads
 		WHERE updated_at < ? ORDER BY updated_at, id`+limitClause(limit)), before.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("stale uploads: %w", err)
@@ -123,7 +140,7 @@ func (s *Store) StaleUploads(ctx context.Context, before time.Time, limit int) (
 	for rows.Next() {
 		var u meta.Upload
 		var started, updated int64
-		if err := rows.Scan(&u.ID, &u.Repository, &u.Offset, &u.HashState, &started, &updated); err != nil {
+		if err := rows.Scan(&u.ID, &u.Repository, &u.Owner, &u.Offset, &u.HashState, &started, &updated); err != nil {
 			return nil, fmt.Errorf("stale uploads: %w", err)
 		}
 		u.StartedAt, u.UpdatedAt = fromNS(started), fromNS(updated)

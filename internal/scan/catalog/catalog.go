@@ -29,6 +29,11 @@ const resultSchema = 2
 // ErrDigestMismatch reports a layer whose bytes do not hash to its digest.
 var ErrDigestMismatch = errors.New("layer digest mismatch")
 
+// ErrDiffID reports a layer whose uncompressed content does not hash to
+// the diff_id its image configuration names (see DiffIDLayer), or could
+// not be read to its end to check.
+var ErrDiffID = errors.New("layer does not match its diff_id")
+
 // Catalog reads images into inventories. It is safe for concurrent use.
 type Catalog struct {
 	analyzers    []Analyzer
@@ -52,6 +57,17 @@ type Option func(*Catalog) error
 // WithCache stores and reuses per-layer results. Default: no cache.
 func WithCache(c Cache) Option {
 	return func(cat *Catalog) error { cat.cache = c; return nil }
+}
+
+// WithLogger sets the logger for cache problems. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(cat *Catalog) error {
+		if l == nil {
+			return errors.New("catalog: nil logger")
+		}
+		cat.log = l
+		return nil
+	}
 }
 
 // WithMaxFileSize caps the size of a file handed to an analyzer; larger

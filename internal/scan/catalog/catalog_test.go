@@ -251,6 +251,55 @@ func TestDigestMismatchIsAnError(t *testing.T) {
 	}
 }
 
+// diffIDLayer is a layer whose image configuration names a diff_id.
+type diffIDLayer struct {
+	*ct.Layer
+	diffID string
+}
+
+func (l diffIDLayer) DiffID() string { return l.diffID }
+
+// The uncompressed content must hash to the configuration's diff_id,
+// compressed or not; a mismatch or a layer that cannot be read to its end
+// fails the catalog, and nothing is cached.
+func TestDiffIDChecked(t *testing.T) {
+	tarball := ct.Tar(ct.File("pkgs/a", "a 1"), ct.File("pkgs/b", "b 2"))
+	good := ct.Digest(tarball)
+	for name, tc := range map[string]struct {
+		blob   []byte
+		diffID string
+		opts   []catalog.Option
+		want   error
+	}{
+		"gzip matching":  {ct.Gzip(tarball), good, nil, nil},
+		"plain matching": {tarball, good, nil, nil},
+		"zstd matching":  {ct.Zstd(tarball), good, nil, nil},
+		"gzip mismatch":  {ct.Gzip(tarball), ct.Digest([]byte("another layer")), nil, catalog.ErrDiffID},
+		"plain mismatch": {tarball, ct.Digest(append(tarball, 0)), nil, catalog.ErrDiffID},
+		"not a digest":   {tarball, "sha256:xyz", nil, catalog.ErrDiffID},
+		"stopped early":  {ct.Gzip(tarball), good, []catalog.Option{catalog.WithMaxEntries(1)}, catalog.ErrDiffID},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cache := &memCache{m: map[catalog.CacheKey]*catalog.LayerResult{}}
+			l := diffIDLayer{ct.NewLayer(tc.blob), tc.diffID}
+			opts := append([]catalog.Option{catalog.WithCache(cache)}, tc.opts...)
+			inv, err := newCatalog(t, &listAnalyzer{}, opts...).Catalog(context.Background(), &ct.Image{Ls: []catalog.Layer{l}})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if tc.want != nil {
+				if len(cache.m) != 0 {
+					t.Error("a layer failing its diff_id was cached")
+				}
+				return
+			}
+			if len(inv.Packages) != 2 {
+				t.Fatalf("packages = %v", inv.Packages)
+			}
+		})
+	}
+}
+
 func TestSameLayerTwiceReadOnce(t *testing.T) {
 	blob := layer(ct.File("pkgs/a", "a 1"))
 	a := &listAnalyzer{}

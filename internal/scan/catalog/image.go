@@ -29,6 +29,16 @@ type Layer interface {
 	Open(ctx context.Context) (io.ReadCloser, error)
 }
 
+// DiffIDLayer is an optional extension of Layer: the catalog checks the
+// layer's uncompressed content against DiffID (the image configuration's
+// rootfs.diff_ids entry) and fails with ErrDiffID on a mismatch, so what
+// is scanned is what a runtime would unpack. A result already cached for
+// the layer's digest is trusted without reading it again.
+type DiffIDLayer interface {
+	Layer
+	DiffID() string
+}
+
 // FSLayer is an optional extension of Layer for content that is already a
 // file tree (a root filesystem directory): the catalog walks FS instead of
 // a tar stream and opens only the files analyzers want. Open is not called.

@@ -284,13 +284,22 @@ func (c *Catalog) walkTar(ctx context.Context, l Layer) (*LayerResult, error) {
 			src = io.TeeReader(rc, h)
 		}
 	}
+	var diffID digest.Digest
+	if dl, ok := l.(DiffIDLayer); ok && dl.DiffID() != "" {
+		if diffID, err = digest.Parse(dl.DiffID()); err != nil || !diffID.Algorithm().Available() {
+			return nil, fmt.Errorf("%w: diff_id %q is not a digest", ErrDiffID, dl.DiffID())
+		}
+	}
 	w := c.newWalker(l.Digest())
 	pr, stop := readAhead(src)
 	defer stop()
 	br := bufio.NewReaderSize(pr, 1<<20)
-	tarErr := c.readTar(ctx, w, br)
+	tarErr := c.readTar(ctx, w, br, diffID)
 	if ctx.Err() != nil {
 		return nil, errors.Join(tarErr, ctx.Err())
+	}
+	if errors.Is(tarErr, ErrDiffID) {
+		return nil, tarErr
 	}
 	// Drain what the tar reader left (padding, a stopped bomb) so the
 	// digest covers the whole blob. A failing source fails here too: the
@@ -310,8 +319,10 @@ func (c *Catalog) walkTar(ctx context.Context, l Layer) (*LayerResult, error) {
 	return w.finish(), nil
 }
 
-// readTar decompresses br as needed and walks the tar.
-func (c *Catalog) readTar(ctx context.Context, w *walker, br *bufio.Reader) error {
+// readTar decompresses br as needed and walks the tar. With a diffID it
+// also hashes the decompressed stream to its end and fails with ErrDiffID
+// unless it matches, or when the walk stopped before the end.
+func (c *Catalog) readTar(ctx context.Context, w *walker, br *bufio.Reader, diffID digest.Digest) error {
 	magic, _ := br.Peek(4)
 	var r io.Reader = br
 	switch {
@@ -334,7 +345,31 @@ func (c *Catalog) readTar(ctx context.Context, w *walker, br *bufio.Reader) erro
 		defer zr.Close()
 		r = zr
 	}
-	tr := tar.NewReader(&countingReader{r: r, limit: c.maxLayerSize})
+	var h hash.Hash
+	if diffID != "" {
+		h = diffID.Algorithm().Hash()
+		r = io.TeeReader(r, h)
+	}
+	counted := &countingReader{r: r, limit: c.maxLayerSize}
+	err := c.walkEntries(ctx, w, tar.NewReader(counted))
+	if h == nil {
+		return err
+	}
+	if err != nil {
+		return errors.Join(err, fmt.Errorf("%w: the layer was not read to its end, so it cannot be checked against %s", ErrDiffID, diffID))
+	}
+	// What follows the tar's end marker (zero padding) is hashed too.
+	if _, err := io.Copy(io.Discard, counted); err != nil {
+		return fmt.Errorf("%w: reading past the tar's end: %w", ErrDiffID, err)
+	}
+	if got := digest.NewDigestFromBytes(diffID.Algorithm(), h.Sum(nil)); got != diffID {
+		return fmt.Errorf("%w: uncompressed content is %s, the config says %s", ErrDiffID, got, diffID)
+	}
+	return nil
+}
+
+// walkEntries hands each tar entry to the walker until the end.
+func (c *Catalog) walkEntries(ctx context.Context, w *walker, tr *tar.Reader) error {
 	for idx := 0; ; idx++ {
 		if idx%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()

@@ -253,3 +253,60 @@ func TestGoStdlib(t *testing.T) {
 		}
 	}
 }
+
+// Matching many inventories at once gives each what matching it alone
+// gives, judged once for packages they share.
+func TestMatchAllEqualsMatch(t *testing.T) {
+	db := openFixtureDB(t)
+	m, err := match.New(db, match.WithClock(func() time.Time { return scanTime }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := appInventory(t)
+	// b: the same image with one package older and one gone.
+	b := appInventory(t)
+	b.Packages = slices.Clone(b.Packages[1:])
+	for i := range b.Packages {
+		if b.Packages[i].Name == "lodash" {
+			b.Packages[i].Version = "4.17.4"
+		}
+	}
+	empty := &catalog.Inventory{}
+	all, err := m.MatchAll(t.Context(), []*catalog.Inventory{a, b, empty, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, inv := range []*catalog.Inventory{a, b, empty, a} {
+		alone, err := m.Match(t.Context(), inv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := mustJSON(t, all[i]), mustJSON(t, alone)
+		if got != want {
+			t.Fatalf("inventory %d: MatchAll and Match differ:\n%s\n%s", i, got, want)
+		}
+	}
+	if len(all[0].Findings) == 0 || len(all[2].Findings) != 0 {
+		t.Fatalf("findings: %d for the app, %d for an empty inventory", len(all[0].Findings), len(all[2].Findings))
+	}
+
+	keys := m.Keys(a)
+	want := []vulndb.Key{{Ecosystem: "Debian:12", Name: "glibc"}, {Ecosystem: "npm", Name: "lodash"}, {Ecosystem: "Go", Name: "github.com/gin-gonic/gin"}}
+	for _, k := range want {
+		if !slices.Contains(keys, k) {
+			t.Errorf("Keys lacks %v", k)
+		}
+	}
+	if slices.Contains(keys, vulndb.Key{Ecosystem: "Debian:12", Name: "libc6"}) {
+		t.Error("Keys names a binary package; Debian advisories are keyed by source")
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -50,6 +50,17 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(m *Matcher) error {
+		if l == nil {
+			return errors.New("nil logger")
+		}
+		m.log = l
+		return nil
+	}
+}
+
 // Matcher matches inventories against a database. It is safe for
 // concurrent use.
 type Matcher struct {
@@ -95,108 +106,190 @@ type hit struct {
 }
 
 // Match finds the vulnerabilities and end-of-life releases of inv.
+func (m *Matcher) Match(ctx context.Context, inv *catalog.Inventory) (*Result, error) {
+	rs, err := m.MatchAll(ctx, []*catalog.Inventory{inv})
+	if err != nil {
+		return nil, err
+	}
+	return rs[0], nil
+}
+
+// item is one package of one of the inventories being matched.
+type item struct{ inv, pkg int }
+
+// MatchAll matches many inventories at once, the result of each at the
+// same index: what a rescan of stored inventories after an advisory
+// update does.
 //
 // Packages are sharded by advisory key over GOMAXPROCS workers, each with
-// its own caches, so binary packages of one source land on one worker and
-// are judged once.
-func (m *Matcher) Match(ctx context.Context, inv *catalog.Inventory) (*Result, error) {
+// its own caches, so binary packages of one source land on one worker,
+// and each (advisory key, version) is judged once across all the
+// inventories: a thousand images on one base image cost little more than
+// one.
+func (m *Matcher) MatchAll(ctx context.Context, invs []*catalog.Inventory) ([]*Result, error) {
 	n := runtime.GOMAXPROCS(0)
-	shards := make([][]int, n)
-	var pre []string
-	preWarn := func(format string, args ...any) { pre = append(pre, fmt.Sprintf(format, args...)) }
-	targets := make([]target, len(inv.Packages))
-	for i := range inv.Packages {
-		t, ok := m.targetOf(inv.Distro, &inv.Packages[i], preWarn)
-		if !ok {
-			continue
+	shards := make([][]item, n)
+	results := make([]*Result, len(invs))
+	warned := make([]map[string]bool, len(invs))
+	targets := make([][]target, len(invs))
+	for ii, inv := range invs {
+		results[ii], warned[ii] = &Result{}, map[string]bool{}
+		warn := func(format string, args ...any) { addWarning(results[ii], warned[ii], fmt.Sprintf(format, args...)) }
+		targets[ii] = make([]target, len(inv.Packages))
+		for i := range inv.Packages {
+			t, ok := m.targetOf(inv.Distro, &inv.Packages[i], warn)
+			if !ok {
+				continue
+			}
+			targets[ii][i] = t
+			h := fnv.New32a()
+			h.Write([]byte(t.keys[0].String()))
+			w := h.Sum32() % uint32(n)
+			shards[w] = append(shards[w], item{ii, i})
 		}
-		targets[i] = t
-		h := fnv.New32a()
-		h.Write([]byte(t.keys[0].String()))
-		shards[h.Sum32()%uint32(n)] = append(shards[h.Sum32()%uint32(n)], i)
 	}
-	results := make([]*Result, n)
+	parts := make([][]*Result, n) // per shard, per inventory
 	g, gctx := errgroup.WithContext(ctx)
 	for w := range n {
 		g.Go(func() error {
-			r, err := m.matchShard(gctx, inv, targets, shards[w])
-			results[w] = r
+			r, err := m.matchShard(gctx, invs, targets, shards[w])
+			parts[w] = r
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	res := &Result{}
-	warned := map[string]bool{}
-	for _, w := range pre {
-		if !warned[w] {
-			warned[w] = true
-			res.Warnings = append(res.Warnings, w)
-		}
-	}
-	for _, r := range results {
-		res.Findings = append(res.Findings, r.Findings...)
-		for _, w := range r.Warnings {
-			if !warned[w] {
-				warned[w] = true
-				res.Warnings = append(res.Warnings, w)
+	for ii, inv := range invs {
+		res := results[ii]
+		for _, part := range parts {
+			if r := part[ii]; r != nil {
+				res.Findings = append(res.Findings, r.Findings...)
+				for _, w := range r.Warnings {
+					addWarning(res, warned[ii], w)
+				}
 			}
 		}
+		fs, err := m.endOfLife(inv)
+		if err != nil {
+			return nil, err
+		}
+		res.Findings = append(res.Findings, fs...)
+		Sort(res.Findings)
+		sort.Strings(res.Warnings)
 	}
-	fs, err := m.endOfLife(inv)
-	if err != nil {
-		return nil, err
-	}
-	res.Findings = append(res.Findings, fs...)
-	Sort(res.Findings)
-	sort.Strings(res.Warnings)
-	return res, nil
+	return results, nil
 }
 
-// matchShard judges the packages idx of inv; it owns its caches.
-func (m *Matcher) matchShard(ctx context.Context, inv *catalog.Inventory, targets []target, idx []int) (*Result, error) {
-	res := &Result{}
-	warned := map[string]bool{}
-	warn := func(format string, args ...any) {
-		w := fmt.Sprintf(format, args...)
-		if !warned[w] {
-			warned[w] = true
-			res.Warnings = append(res.Warnings, w)
-		}
+func addWarning(r *Result, seen map[string]bool, w string) {
+	if !seen[w] {
+		seen[w] = true
+		r.Warnings = append(r.Warnings, w)
 	}
-	// Binary packages built from one source share their advisories; judge
-	// each (key, version) once.
+}
+
+// judged is the outcome for one (advisory keys, version): the findings
+// with the package left to fill in, and the warnings met on the way.
+type judged struct {
+	findings []report.Finding
+	warnings []string
+}
+
+// matchShard judges the packages items of invs, returning per inventory
+// what it found; it owns its caches.
+func (m *Matcher) matchShard(ctx context.Context, invs []*catalog.Inventory, targets [][]target, items []item) ([]*Result, error) {
+	out := make([]*Result, len(invs))
+	// Binary packages built from one source, and the same package in
+	// many images, share their advisories; judge each (key, version) once.
 	type cacheKey struct{ keys, version string }
-	cache := map[cacheKey][]hit{}
+	cache := map[cacheKey]*judged{}
 	cmps := map[string]*cachingComparator{}
-	for j, i := range idx {
+	for j, it := range items {
 		if j%256 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		p, t := &inv.Packages[i], targets[i]
+		p, t := &invs[it.inv].Packages[it.pkg], targets[it.inv][it.pkg]
 		ck := cacheKey{fmt.Sprint(t.keys), t.version}
-		hits, seen := cache[ck]
+		jd, seen := cache[ck]
 		if !seen {
-			var err error
-			hits, err = m.judgeTarget(t, cmps, warn, p)
+			jd = &judged{}
+			hits, err := m.judgeTarget(t, cmps, func(format string, args ...any) {
+				jd.warnings = append(jd.warnings, fmt.Sprintf(format, args...))
+			}, p)
 			if err != nil {
 				return nil, err
 			}
-			cache[ck] = hits
+			if len(hits) > 0 {
+				if jd.findings, err = m.findings(t, hits, cmps); err != nil {
+					return nil, err
+				}
+			}
+			cache[ck] = jd
 		}
-		if len(hits) == 0 {
+		if len(jd.findings) == 0 && len(jd.warnings) == 0 {
 			continue
 		}
-		fs, err := m.findings(p, t, hits, cmps)
-		if err != nil {
-			return nil, err
+		r := out[it.inv]
+		if r == nil {
+			r = &Result{}
+			out[it.inv] = r
 		}
-		res.Findings = append(res.Findings, fs...)
+		r.Warnings = append(r.Warnings, jd.warnings...)
+		pkg := packageOf(p)
+		for _, f := range jd.findings {
+			f.Package = pkg
+			r.Findings = append(r.Findings, f)
+		}
 	}
-	return res, nil
+	return out, nil
+}
+
+// Keys returns the advisory keys inv's packages are judged by, each
+// once: a change to the advisories of other keys cannot change inv's
+// vulnerability findings. End-of-life findings depend on the release data
+// instead.
+func (m *Matcher) Keys(inv *catalog.Inventory) []vulndb.Key {
+	seen := map[vulndb.Key]bool{}
+	var out []vulndb.Key
+	for i := range inv.Packages {
+		t, ok := m.targetOf(inv.Distro, &inv.Packages[i], func(string, ...any) {})
+		if !ok {
+			continue
+		}
+		for _, k := range t.keys {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// Judged returns an inventory of the packages of inv that are judged by
+// any of keys (compared as the database compares names): what a change
+// to those keys' advisories can change. It keeps inv's image and distro.
+func (m *Matcher) Judged(inv *catalog.Inventory, keys []vulndb.Key) *catalog.Inventory {
+	want := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		want[k.String()] = true
+	}
+	out := &catalog.Inventory{Image: inv.Image, Distro: inv.Distro, Layers: inv.Layers}
+	for i := range inv.Packages {
+		t, ok := m.targetOf(inv.Distro, &inv.Packages[i], func(string, ...any) {})
+		if !ok {
+			continue
+		}
+		for _, k := range t.keys {
+			if want[k.String()] {
+				out.Packages = append(out.Packages, inv.Packages[i])
+				break
+			}
+		}
+	}
+	return out
 }
 
 // targetOf decides which advisories judge p, and by which version.
@@ -356,8 +449,9 @@ func (m *Matcher) judgeTarget(t target, cmps map[string]*cachingComparator, warn
 }
 
 // findings merges hits that are aliases of each other and builds one
-// finding per vulnerability.
-func (m *Matcher) findings(p *catalog.Package, t target, hits []hit, cmps map[string]*cachingComparator) ([]report.Finding, error) {
+// finding per vulnerability, without the package: the caller fills in
+// each package judged by t.
+func (m *Matcher) findings(t target, hits []hit, cmps map[string]*cachingComparator) ([]report.Finding, error) {
 	groups := groupByAlias(hits)
 	base, _, _ := strings.Cut(hits[0].af.Ecosystem, ":")
 	var cmp version.Comparator = cmps[base]
@@ -368,7 +462,6 @@ func (m *Matcher) findings(p *catalog.Package, t target, hits []hit, cmps map[st
 	for _, g := range groups {
 		f := report.Finding{
 			Kind:      report.KindVulnerability,
-			Package:   packageOf(p),
 			Installed: t.version,
 			Status:    "affected",
 		}

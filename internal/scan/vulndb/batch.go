@@ -286,6 +286,13 @@ func (b *Batch) AddPath(ctx context.Context, path string) error {
 	}
 	var docs []doc
 	var zips [][2]string
+	// A feed folder of the tree (kev/, epss/, eol/) imported by its own
+	// path is read as that feed, not as OSV records.
+	feedDir := ""
+	switch b := filepath.Base(filepath.Clean(path)); b {
+	case "kev", "epss", "eol":
+		feedDir = b
+	}
 	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -302,6 +309,9 @@ func (b *Batch) AddPath(ctx context.Context, path string) error {
 			return nil
 		}
 		top, _, _ := strings.Cut(rel, "/")
+		if feedDir != "" {
+			top = feedDir
+		}
 		switch {
 		case top == "kev" && strings.HasSuffix(p, ".json"):
 			// Feeds ship a schema beside the catalog: a file that is not

@@ -39,6 +39,17 @@ func WithClock(now func() time.Time) CommitOption {
 	}
 }
 
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) CommitOption {
+	return func(c *commitConfig) error {
+		if l == nil {
+			return errors.New("nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
 // Commit merges the batch into the current version of the database in dir
 // (creating it if needed) and atomically makes the result current. Readers
 // that opened the old version keep reading it.

@@ -309,6 +309,53 @@ func (db *DB) Changes() ([]Key, error) {
 	return out, nil
 }
 
+// Difference is what changed from one version to another.
+type Difference struct {
+	// Keys are the advisory keys whose advisories differ (added, changed
+	// or removed), sorted.
+	Keys []Key
+	// Context reports changed KEV, EPSS or end-of-life data, which can
+	// change any finding's details or end-of-life findings.
+	Context bool
+}
+
+// Diff compares two versions of a database, however many versions lie
+// between them, by the per-key fingerprints each version records.
+func Diff(from, to *DB) Difference {
+	var d Difference
+	for k, h := range to.idx.KeyHash {
+		if old, ok := from.idx.KeyHash[k]; !ok || old != h {
+			d.Keys = append(d.Keys, keyFromString(k))
+		}
+	}
+	for k := range from.idx.KeyHash {
+		if _, ok := to.idx.KeyHash[k]; !ok {
+			d.Keys = append(d.Keys, keyFromString(k))
+		}
+	}
+	sort.Slice(d.Keys, func(i, j int) bool { return d.Keys[i].String() < d.Keys[j].String() })
+	context := func(m Meta) map[string]Source {
+		out := map[string]Source{}
+		for _, s := range m.Sources {
+			if s.Kind != KindOSV {
+				s.Messages = nil
+				out[s.Kind+"\x00"+s.Name] = s
+			}
+		}
+		return out
+	}
+	a, b := context(from.meta), context(to.meta)
+	if len(a) != len(b) {
+		d.Context = true
+	}
+	for k, s := range b {
+		if old, ok := a[k]; !ok || old.Origin != s.Origin || !old.Imported.Equal(s.Imported) || old.Records != s.Records {
+			d.Context = true
+		}
+	}
+	return d
+}
+
 func (db *DB) record(r uint32) (*osv.Advisory, error) {
 	db.mu.Lock()
 	a, ok := db.cache[r]

@@ -49,6 +49,20 @@ func DefaultFeeds() Feeds {
 	}
 }
 
+// MirrorFeeds returns feeds served from one base URL laid out as moat db
+// import reads a directory: <base>/<Ecosystem>/all.zip,
+// <base>/kev/known_exploited_vulnerabilities.json,
+// <base>/epss/epss_scores-current.csv.gz and <base>/eol/<product>.json.
+func MirrorFeeds(base string) Feeds {
+	base = strings.TrimRight(base, "/")
+	f := DefaultFeeds()
+	f.OSVBase = base
+	f.KEVURL = base + "/kev/known_exploited_vulnerabilities.json"
+	f.EPSSURL = base + "/epss/epss_scores-current.csv.gz"
+	f.EOLBase = base + "/eol"
+	return f
+}
+
 // HTTPStatusError is a download answered with a non-2xx status.
 type HTTPStatusError struct {
 	URL    string

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -407,5 +408,149 @@ func TestHugeRecord(t *testing.T) {
 	s := source(m, "npm")
 	if s == nil || s.Records != 1 || s.Warnings != 1 || !strings.Contains(s.Messages[0], "exceeds") {
 		t.Errorf("source %+v, want 1 record and a size warning", s)
+	}
+}
+
+// Diff spans any number of versions: the keys whose advisories differ
+// between the two compared, and whether context data changed.
+func TestDiffAcrossVersions(t *testing.T) {
+	dir, in := t.TempDir(), t.TempDir()
+	writeZip(t, filepath.Join(in, "v1", "npm", "all.zip"), map[string]string{"A-1.json": recA1, "B-1.json": recB})
+	writeZip(t, filepath.Join(in, "v1", "PyPI", "all.zip"), map[string]string{"C-1.json": recC})
+	importPath(t, dir, t0, filepath.Join(in, "v1"))
+	v1 := open(t, dir)
+	// v2 changes A, v3 removes B; PyPI stays as it was throughout.
+	writeZip(t, filepath.Join(in, "v2", "npm", "all.zip"), map[string]string{"A-1.json": recA2, "B-1.json": recB})
+	importPath(t, dir, t0.Add(time.Hour), filepath.Join(in, "v2"))
+	writeZip(t, filepath.Join(in, "v3", "npm", "all.zip"), map[string]string{"A-1.json": recA2})
+	importPath(t, dir, t0.Add(2*time.Hour), filepath.Join(in, "v3"))
+	v3 := open(t, dir)
+	d := vulndb.Diff(v1, v3)
+	want := []vulndb.Key{{Ecosystem: "npm", Name: "a"}, {Ecosystem: "npm", Name: "b"}}
+	if len(d.Keys) != 2 || d.Keys[0] != want[0] || d.Keys[1] != want[1] || d.Context {
+		t.Fatalf("Diff(v1, v3) = %+v, want keys %v and no context change", d, want)
+	}
+	if d := vulndb.Diff(v3, v3); len(d.Keys) != 0 || d.Context {
+		t.Fatalf("Diff of a version with itself = %+v", d)
+	}
+	feeds := t.TempDir()
+	kev := filepath.Join(feeds, "kev", "known_exploited_vulnerabilities.json")
+	if err := os.MkdirAll(filepath.Dir(kev), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kev, []byte(`{"vulnerabilities":[{"cveID":"CVE-2024-0001","dateAdded":"2024-01-02","dueDate":"2024-01-23","knownRansomwareCampaignUse":"Unknown"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	importPath(t, dir, t0.Add(3*time.Hour), feeds)
+	if d := vulndb.Diff(v3, open(t, dir)); len(d.Keys) != 0 || !d.Context {
+		t.Fatalf("Diff after a KEV import = %+v, want only a context change", d)
+	}
+}
+
+// A server's view of a database another process replaces: each scan
+// keeps the version it started with, and Refresh hands over both versions
+// of a change for the rescan to compare.
+func TestLive(t *testing.T) {
+	dir, in := t.TempDir(), t.TempDir()
+	live, err := vulndb.OpenLive(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if _, _, err := live.Acquire(); !errors.Is(err, vulndb.ErrNoDatabase) {
+		t.Fatalf("Acquire before any import = %v", err)
+	}
+	if c, err := live.Refresh(); !errors.Is(err, vulndb.ErrNoDatabase) || c != nil {
+		t.Fatalf("Refresh before any import = %v, %v", c, err)
+	}
+	writeZip(t, filepath.Join(in, "v1", "npm", "all.zip"), map[string]string{"A-1.json": recA1})
+	m1 := importPath(t, dir, t0, filepath.Join(in, "v1"))
+	c, err := live.Refresh()
+	if err != nil || c == nil || c.From != nil || c.To.Meta().Version != m1.Version {
+		t.Fatalf("first Refresh = %+v, %v", c, err)
+	}
+	c.Release()
+	if c, err := live.Refresh(); err != nil || c != nil {
+		t.Fatalf("Refresh without a change = %+v, %v", c, err)
+	}
+	scanning, done, err := live.Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeZip(t, filepath.Join(in, "v2", "npm", "all.zip"), map[string]string{"A-1.json": recA2})
+	m2 := importPath(t, dir, t0.Add(time.Hour), filepath.Join(in, "v2"))
+	c, err = live.Refresh()
+	if err != nil || c == nil || c.From.Meta().Version != m1.Version || c.To.Meta().Version != m2.Version {
+		t.Fatalf("Refresh after an import = %+v, %v", c, err)
+	}
+	if d := vulndb.Diff(c.From, c.To); len(d.Keys) != 1 {
+		t.Fatalf("Diff = %+v", d)
+	}
+	c.Release()
+	// The scan that began on v1 still reads it.
+	if a, err := scanning.Advisory("A-1"); err != nil || a.Affected[0].Ranges[0].Events[1].Fixed != "1.0.0" {
+		t.Fatalf("v1 after the swap: %+v, %v", a, err)
+	}
+	done()
+	done() // releasing twice is harmless
+	now, release, err := live.Acquire()
+	if err != nil || now.Meta().Version != m2.Version {
+		t.Fatalf("Acquire after the swap = %v, %v", now, err)
+	}
+	release()
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				db, rel, err := live.Acquire()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := db.Lookup("npm", "a"); err != nil {
+					t.Error(err)
+				}
+				rel()
+			}
+		})
+	}
+	for i := range 3 {
+		writeZip(t, filepath.Join(in, fmt.Sprint("r", i), "npm", "all.zip"), map[string]string{"A-1.json": recA1, "B-1.json": recB})
+		importPath(t, dir, t0.Add(time.Duration(2+i)*time.Hour), filepath.Join(in, fmt.Sprint("r", i)))
+		if c, err := live.Refresh(); err != nil {
+			t.Error(err)
+		} else if c != nil {
+			c.Release()
+		}
+	}
+	wg.Wait()
+}
+
+// A feed folder of the tree imported by its own path is read as that
+// feed: kev/, epss/ and eol/ are not OSV sources.
+func TestImportFeedFolderByPath(t *testing.T) {
+	tree := t.TempDir()
+	for name, body := range map[string]string{
+		"kev/known_exploited_vulnerabilities.json": `{"vulnerabilities":[{"cveID":"CVE-2024-0001","dateAdded":"2024-01-02","dueDate":"2024-01-23","knownRansomwareCampaignUse":"Known"}]}`,
+		"epss/epss.csv":   "CVE-2024-0001;0.5;0.9\n",
+		"eol/debian.json": `{"releases":{"12":{"name":"12","eolFrom":"2026-06-10"}}}`,
+	} {
+		p := filepath.Join(tree, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := importPath(t, t.TempDir(), t0, filepath.Join(tree, "kev"), filepath.Join(tree, "epss"), filepath.Join(tree, "eol")+"/")
+	if m.KEV != 1 || m.EPSS != 1 || m.EOL != 1 || m.Advisories != 0 {
+		t.Fatalf("feed folders imported as %+v", m)
+	}
+	for _, s := range m.Sources {
+		if s.Kind == vulndb.KindOSV || s.Warnings > 0 {
+			t.Errorf("source %+v", s)
+		}
 	}
 }

@@ -6,9 +6,11 @@ package sqldbtest
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/moat-dev/moat/internal/sqldb"
+	"github.com/moat-dev/moat/internal/testutil/pgtest"
 )
 
 // Open opens dsn (a SQLite file path or a PostgreSQL URL, e.g. from
@@ -22,4 +24,25 @@ func Open(tb testing.TB, dsn string, opts ...sqldb.Option) *sqldb.DB {
 	}
 	tb.Cleanup(func() { db.Close() })
 	return db
+}
+
+// Fresh opens a new, empty database on engine ("sqlite", or "postgres"
+// through pgtest, which skips or fails without a server), closed when
+// the test ends.
+func Fresh(tb testing.TB, engine string) *sqldb.DB {
+	tb.Helper()
+	dsn := filepath.Join(tb.TempDir(), "moat.db")
+	if engine == "postgres" {
+		dsn = pgtest.NewDatabase(tb)
+	}
+	return Open(tb, dsn)
+}
+
+// ForEach runs fn as a subtest on a fresh database of each engine, so a
+// store's suite runs on SQLite and PostgreSQL alike.
+func ForEach(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
+	t.Helper()
+	for _, e := range []string{"sqlite", "postgres"} {
+		t.Run(e, func(t *testing.T) { fn(t, Fresh(t, e)) })
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -22,6 +22,8 @@ import (
 	"github.com/moat-dev/moat/internal/auth/token"
 	"github.com/moat-dev/moat/internal/config"
 	"github.com/moat-dev/moat/internal/distribution"
+	"github.com/moat-dev/moat/internal/events"
+	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/registry"
 	"github.com/moat-dev/moat/internal/server"
 	"github.com/moat-dev/moat/internal/sqldb"
@@ -158,11 +160,18 @@ func ensureAdminPolicy(ctx context.Context, ps *policystore.Store, log auth.Reco
 }
 
 // v2 wraps the distribution handler: the guard identifies the caller and
-// the registry records who pushed.
+// the registry records who pushed, and from where.
 func (a *accessControl) v2(next http.Handler) http.Handler {
 	return a.guard.Middleware(a.listener, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c, ok := auth.CallerFrom(r.Context()); ok && c.Principal.Type != policy.Anonymous {
-			r = r.WithContext(registry.WithActor(r.Context(), c.Principal.String()))
+		if c, ok := auth.CallerFrom(r.Context()); ok {
+			ctx := r.Context()
+			if c.Principal.Type != policy.Anonymous {
+				ctx = registry.WithActor(ctx, c.Principal.String())
+			}
+			if c.Context.SourceIP.IsValid() {
+				ctx = meta.WithSourceIP(ctx, c.Context.SourceIP.String())
+			}
+			r = r.WithContext(ctx)
 		}
 		next.ServeHTTP(w, r)
 	}))
@@ -176,15 +185,22 @@ func (a *accessControl) tokenEndpoint(log *slog.Logger) http.Handler {
 }
 
 // management serves /api/v1/ behind the guard.
-func (a *accessControl) management(log *slog.Logger) (http.Handler, error) {
+func (a *accessControl) management(log *slog.Logger, scans api.Scans, hooks api.Webhooks) (http.Handler, error) {
 	h, err := api.New(api.Config{
 		Identities: a.ids, Policies: a.policies, Audit: a.audit, Authorizer: a.guard,
 		Engine: a.holder.Load, Reload: a.loader.Reload, Checkpoints: a.audited.verifier,
+		Scans: scans, Webhooks: hooks,
 	}, api.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
 	return a.guard.Middleware(a.listener, h), nil
+}
+
+// outboxConsumer records the pushes and deletes the outbox holds in the
+// audit log.
+func (a *accessControl) outboxConsumer() events.Consumer {
+	return events.Consumer{Name: "audit", Handle: auth.OutboxAudit(a.audit)}
 }
 
 // distributionOptions enforce policy in the /v2/ handlers and record
@@ -214,3 +230,15 @@ func (a *accessControl) refreshTask(ctx context.Context) error {
 	}
 	return errors.Join(idErr, err)
 }
+
+// openAccess authorizes everything: the API's authorizer when access
+// control is off.
+type openAccess struct{}
+
+func (openAccess) Authorize(context.Context, policy.Action, string) error { return nil }
+
+func (openAccess) AuthorizeTokenMint(context.Context, string) (time.Time, error) {
+	return time.Time{}, nil
+}
+
+func (openAccess) AuthorizeTokenAccess(context.Context, string) error { return nil }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"path/filepath"
@@ -27,7 +27,7 @@ func TestOpenDatabasePoolSize(t *testing.T) {
 				cfg := config.Default()
 				cfg.Database.DSN = dsn
 				cfg.Database.MaxConns = tc.maxConns
-				db, err := openDatabase(t.Context(), cfg)
+				db, err := OpenDatabase(t.Context(), cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
