@@ -255,20 +255,27 @@ func (c *Catalog) Catalog(ctx context.Context, img Image) (*Inventory, error) {
 
 // sharedLayer is layer, deduplicated across concurrent calls by digest.
 // A caller whose context ends stops waiting; the shared read goes on for
-// the others only while its own (first) caller's context lives.
+// the others only while its own (first) caller's context lives, and when
+// that context ends the others, still waiting, read the layer again
+// rather than fail with an error that is not theirs.
 func (c *Catalog) sharedLayer(ctx context.Context, l Layer) (*LayerResult, error) {
 	if l.Digest() == "" {
 		return c.layer(ctx, l)
 	}
-	ch := c.inflight.DoChan(l.Digest(), func() (any, error) { return c.layer(ctx, l) })
-	select {
-	case r := <-ch:
-		if r.Err != nil {
+	for {
+		ch := c.inflight.DoChan(l.Digest(), func() (any, error) { return c.layer(ctx, l) })
+		select {
+		case r := <-ch:
+			if r.Err == nil {
+				return r.Val.(*LayerResult), nil
+			}
+			if ctx.Err() == nil && (errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded)) {
+				continue // the first caller gave up, not this one
+			}
 			return nil, r.Err
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
-		return r.Val.(*LayerResult), nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 }
 

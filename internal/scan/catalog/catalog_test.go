@@ -391,3 +391,49 @@ func TestConcurrentCatalogsShareLayerReads(t *testing.T) {
 		}
 	}
 }
+
+// A caller sharing a read that another, first caller gave up on reads the
+// layer itself instead of failing with the other's cancellation.
+func TestSharedReadOutlivesItsFirstCaller(t *testing.T) {
+	l := &ctxLayer{Layer: ct.NewLayer(layer(ct.File("pkgs/a", "a 1"))), opened: make(chan struct{}, 2)}
+	c := newCatalog(t, &listAnalyzer{})
+	first, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Catalog(first, &ct.Image{Ls: []catalog.Layer{l}})
+		errc <- err
+	}()
+	<-l.opened // the first caller's read is under way
+	done := make(chan []string, 1)
+	go func() {
+		inv, err := c.Catalog(context.Background(), &ct.Image{Ls: []catalog.Layer{l}})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- names(inv)
+	}()
+	time.Sleep(100 * time.Millisecond) // the second caller joins the read
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("first caller: %v", err)
+	}
+	if got := <-done; !slices.Equal(got, []string{"a@1@0"}) {
+		t.Fatalf("second caller got %v", got)
+	}
+}
+
+// ctxLayer's reads block until their context ends, the first one only.
+type ctxLayer struct {
+	*ct.Layer
+	opened chan struct{}
+	n      atomic.Int64
+}
+
+func (l *ctxLayer) Open(ctx context.Context) (io.ReadCloser, error) {
+	l.opened <- struct{}{}
+	if l.n.Add(1) == 1 {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return l.Layer.Open(ctx)
+}
