@@ -568,3 +568,37 @@ func PublicPEM(pub crypto.PublicKey) ([]byte, error) {
 func CertificatePEM(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
+
+// Generation changes whenever a key is made, rotated, imported or
+// retired.
+func (s *Store) Generation(ctx context.Context) (string, error) {
+	var n, created, retired int64
+	err := s.db.R.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(created_at), 0), COALESCE(MAX(retired_at), 0) FROM signing_keys`).
+		Scan(&n, &created, &retired)
+	return fmt.Sprint(n, "-", created, "-", retired), err
+}
+
+// Trusted returns what the built-in trust stores hold: the root
+// certificate of every key's chain (the registry CA, and imported roots)
+// and every public key, current and retired.
+func (s *Store) Trusted(ctx context.Context) ([]*x509.Certificate, []crypto.PublicKey, error) {
+	ks, err := s.Keys(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		roots []*x509.Certificate
+		pubs  []crypto.PublicKey
+	)
+	for _, k := range ks {
+		pubs = append(pubs, k.Public())
+		seen := false
+		for _, r := range roots {
+			seen = seen || r.Equal(k.Root())
+		}
+		if !seen {
+			roots = append(roots, k.Root())
+		}
+	}
+	return roots, pubs, nil
+}
