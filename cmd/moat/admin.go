@@ -131,11 +131,7 @@ func (s *adminStores) identities(ctx context.Context) (*identity.Service, error)
 // record audits a change made from the command line and returns err,
 // joined with a failure to record it.
 func (s *adminStores) record(ctx context.Context, action, resource string, details map[string]any, err error) error {
-	actor := "local:unknown"
-	if u := os.Getenv("USER"); u != "" {
-		actor = "local:" + u
-	}
-	if aerr := s.audit.Record(ctx, audit.Op{Actor: actor, Action: action, Resource: resource, Details: details, Err: err}); aerr != nil {
+	if aerr := s.audit.Record(ctx, audit.Op{Actor: localActor(), Action: action, Resource: resource, Details: details, Err: err}); aerr != nil {
 		return errors.Join(err, fmt.Errorf("audit: %w", aerr))
 	}
 	return err

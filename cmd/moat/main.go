@@ -56,6 +56,7 @@ func newRootCmd() *cobra.Command {
 		newScanCmd(), newDBCmd(),
 		newLintCmd(),
 		newUserCmd(), newRobotCmd(), newPolicyCmd(), newAuditCmd(),
+		newSigningCmd(), newTrustCmd(),
 		newVersionCmd(),
 	)
 	root.SetHelpCommand(newHelpCmd())

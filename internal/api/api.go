@@ -21,6 +21,9 @@ import (
 	"github.com/moat-dev/moat/internal/registry"
 	"github.com/moat-dev/moat/internal/scanning"
 	"github.com/moat-dev/moat/internal/scanrules"
+	"github.com/moat-dev/moat/internal/sign/keystore"
+	"github.com/moat-dev/moat/internal/sign/truststore"
+	"github.com/moat-dev/moat/internal/signing"
 	"github.com/moat-dev/moat/internal/webhooks"
 )
 
@@ -109,6 +112,9 @@ type Config struct {
 	// Webhooks serves /api/v1/webhooks; optional: nil leaves those
 	// endpoints out.
 	Webhooks Webhooks
+	// Signing serves image signatures, /api/v1/signing and /api/v1/trust;
+	// optional.
+	Signing Signing
 }
 
 // Option configures New.
@@ -150,6 +156,9 @@ func New(c Config, opts ...Option) (http.Handler, error) {
 	}
 	if h.Webhooks != nil {
 		h.webhookRoutes()
+	}
+	if h.Signing != nil {
+		h.signingRoutes()
 	}
 	h.scanRoutes()
 	return h, nil
@@ -250,6 +259,12 @@ var errorKinds = []struct {
 	{webhooks.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
 	{webhooks.ErrExists, "EXISTS", http.StatusConflict},
 	{webhooks.ErrManaged, "CONFLICT", http.StatusConflict},
+	{keystore.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{keystore.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
+	{truststore.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{truststore.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
+	{truststore.ErrBuiltIn, "CONFLICT", http.StatusConflict},
+	{signing.ErrNoTrustPolicy, "NOT_FOUND", http.StatusNotFound},
 }
 
 // writeError answers err. Refusals keep their reason to the log: it names

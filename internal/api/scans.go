@@ -38,12 +38,14 @@ const (
 )
 
 func (h *handler) scanRoutes() {
+	// Repository names hold slashes, so the image routes are parsed by
+	// hand: /api/v1/repositories/{name}/manifests/{reference}/{scan|sbom|signatures}.
+	if h.Scans != nil || h.Signing != nil {
+		h.handle("GET /api/v1/repositories/", op{"", h.imageGet})
+	}
 	if h.Scans == nil {
 		return
 	}
-	// Repository names hold slashes, so the image routes are parsed by
-	// hand: /api/v1/repositories/{name}/manifests/{reference}/{scan|sbom}.
-	h.handle("GET /api/v1/repositories/", op{"", h.imageGet})
 	h.handle("POST /api/v1/repositories/", op{"", h.imagePost})
 	reg := policy.ActionAdminRegistry
 	h.handle("GET /api/v1/scanning/configuration", op{reg, h.getScanConfig})
@@ -73,7 +75,10 @@ var errNoRoute = errors.New("no such endpoint")
 
 func (h *handler) imageGet(w http.ResponseWriter, r *http.Request) error {
 	repo, ref, what, ok := imagePath(r.URL.Path)
-	if !ok || (what != "scan" && what != "sbom") {
+	if ok && what == "signatures" && h.Signing != nil {
+		return h.signatures(w, r, repo, ref)
+	}
+	if !ok || (what != "scan" && what != "sbom") || h.Scans == nil {
 		return errNoRoute
 	}
 	if err := h.Authorizer.Authorize(r.Context(), policy.ActionScanRead, repo); err != nil {

@@ -185,11 +185,11 @@ func (a *accessControl) tokenEndpoint(log *slog.Logger) http.Handler {
 }
 
 // management serves /api/v1/ behind the guard.
-func (a *accessControl) management(log *slog.Logger, scans api.Scans, hooks api.Webhooks) (http.Handler, error) {
+func (a *accessControl) management(log *slog.Logger, scans api.Scans, hooks api.Webhooks, sig api.Signing) (http.Handler, error) {
 	h, err := api.New(api.Config{
 		Identities: a.ids, Policies: a.policies, Audit: a.audit, Authorizer: a.guard,
 		Engine: a.holder.Load, Reload: a.loader.Reload, Checkpoints: a.audited.verifier,
-		Scans: scans, Webhooks: hooks,
+		Scans: scans, Webhooks: hooks, Signing: sig,
 	}, api.WithLogger(log))
 	if err != nil {
 		return nil, err

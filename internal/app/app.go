@@ -171,7 +171,15 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err := metrics.Register(prometheusCollectors(sc.service.Collectors())); err != nil {
 		return err
 	}
-	distOpts = append(distOpts, distribution.WithPullGate(sc.service.PullGate))
+	sig, err := openSigning(ctx, cfg, db, queue, outbox, md, reg, sc.service.Findings, log)
+	if err != nil {
+		return err
+	}
+	if err := sig.Register(runner); err != nil {
+		return err
+	}
+	distOpts = append(distOpts, distribution.WithPullGate(sc.service.PullGate), distribution.WithPullGate(sig.PullGate),
+		signatureObserver(sig))
 	hooks, err := openWebhooks(ctx, cfg, db, queue, metrics, log)
 	if err != nil {
 		return err
@@ -180,7 +188,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		return err
 	}
 	if ac != nil {
-		mgmt, err := ac.management(log, sc.service, hooks)
+		mgmt, err := ac.management(log, sc.service, hooks, sig)
 		if err != nil {
 			return err
 		}
@@ -191,7 +199,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	} else {
 		// Without access control everyone may do everything, as on /v2/:
 		// the scan and webhook endpoints are served to all.
-		mgmt, err := api.New(api.Config{Authorizer: openAccess{}, Scans: sc.service, Webhooks: hooks}, api.WithLogger(log))
+		mgmt, err := api.New(api.Config{Authorizer: openAccess{}, Scans: sc.service, Webhooks: hooks, Signing: sig}, api.WithLogger(log))
 		if err != nil {
 			return err
 		}
@@ -251,7 +259,8 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { runner.Run(bg) })
 	wg.Go(func() { sc.service.Run(bg) })
-	consumers := []events.Consumer{sc.service.Consumer(), hooks.Consumer()}
+	wg.Go(func() { sig.Run(bg) })
+	consumers := []events.Consumer{sc.service.Consumer(), hooks.Consumer(), sig.Consumer()}
 	if ac != nil {
 		consumers = append(consumers, ac.outboxConsumer())
 	}

@@ -236,10 +236,11 @@ func RefusalAudit(rec Recorder, log *slog.Logger) func(context.Context, Refusal)
 
 // OutboxAudit returns an events consumer's handler that records each
 // image.pushed and image.deleted event in the audit log as the registry
-// push or delete it describes: actor, source address, repository, digest,
-// the tag set and where it pointed before, and the event's id. An append
-// that fails fails the batch, which is offered again: a record may then
-// repeat (with the same event id), never go missing.
+// push or delete it describes (actor, source address, repository, digest,
+// the tag set and where it pointed before, and the event's id), and each
+// image.signed as the registry's signing:Sign. An append that fails fails
+// the batch, which is offered again: a record may then repeat (with the
+// same event id), never go missing.
 func OutboxAudit(rec Recorder) func(context.Context, []events.Event) error {
 	return func(ctx context.Context, evs []events.Event) error {
 		for _, e := range evs {
@@ -248,6 +249,11 @@ func OutboxAudit(rec Recorder) func(context.Context, []events.Event) error {
 			case events.ImagePushed:
 			case events.ImageDeleted:
 				action = policy.ActionDelete
+			case events.ImageSigned:
+				if err := recordSigned(ctx, rec, e); err != nil {
+					return err
+				}
+				continue
 			default:
 				continue
 			}
@@ -273,4 +279,26 @@ func OutboxAudit(rec Recorder) func(context.Context, []events.Event) error {
 		}
 		return nil
 	}
+}
+
+// recordSigned records an image.signed event as the registry's
+// signing:Sign of the image.
+func recordSigned(ctx context.Context, rec Recorder, e events.Event) error {
+	var d struct {
+		Repository string   `json:"repository"`
+		Digest     string   `json:"digest"`
+		KeyID      string   `json:"keyId"`
+		Formats    []string `json:"formats"`
+		Signatures []string `json:"signatures"`
+		Actor      string   `json:"actor"`
+	}
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return fmt.Errorf("audit event %d: %w", e.ID, err)
+	}
+	op := audit.Op{Actor: d.Actor, Action: "signing:Sign", Resource: policy.RepositoryResource(d.Repository),
+		Details: map[string]any{"digest": d.Digest, "keyId": d.KeyID, "formats": d.Formats, "signatures": d.Signatures, "event": e.ID}}
+	if err := rec.Record(ctx, op); err != nil {
+		return fmt.Errorf("audit event %d: %w", e.ID, err)
+	}
+	return nil
 }

@@ -61,6 +61,13 @@ type Config struct {
 	Listeners []Listener `yaml:"listeners"`
 	// Webhooks receive moat's events as signed CloudEvents (webhooks.go).
 	Webhooks []Webhook `yaml:"webhooks"`
+	// Signing says what the registry signs on push and which
+	// repositories serve only signed images (signing.go).
+	Signing Signing `yaml:"signing"`
+	// MasterKeyFile holds the key that seals the registry's secrets
+	// (signing keys) in the database, unless MOAT_MASTER_KEY is set;
+	// replicas must share it. Default <dataDir>/master.key.
+	MasterKeyFile string `yaml:"masterKeyFile"`
 }
 
 // Database is the metadata database.
@@ -398,7 +405,8 @@ func EnvNames() []string {
 // allEnvVars lists every override, the audit block's included.
 func allEnvVars() []envVar {
 	all := append(envVars[:len(envVars):len(envVars)], auditEnvVars...)
-	return append(all, envVar{"SCANNING_DB", str(func(c *Config) *string { return &c.Scanning.DB })})
+	return append(all, envVar{"SCANNING_DB", str(func(c *Config) *string { return &c.Scanning.DB })},
+		envVar{"MASTER_KEY_FILE", str(func(c *Config) *string { return &c.MasterKeyFile })})
 }
 
 // ApplyEnv overrides fields from environment variables found by lookup
@@ -567,6 +575,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Audit.validate()...)
 	errs = append(errs, c.validateScanning()...)
 	errs = append(errs, c.validateWebhooks()...)
+	errs = append(errs, c.validateSigning()...)
 	return errors.Join(errs...)
 }
 

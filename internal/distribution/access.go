@@ -68,6 +68,9 @@ type Event struct {
 	// Moved maps the tags among Tags that pointed at another manifest
 	// before to that manifest's digest.
 	Moved map[string]digest.Digest
+	// Subject is the manifest a pushed referrer (a signature, an SBOM)
+	// refers to.
+	Subject digest.Digest
 	// Manifest marks a manifest push or delete (not a blob's).
 	Manifest bool
 	Err      error
@@ -80,26 +83,28 @@ type Event struct {
 type PullGate func(ctx context.Context, repo string, m *meta.Manifest) error
 
 // WithPullGate checks every manifest GET and HEAD with gate after access
-// control allowed it. Default: none.
+// control allowed it; several gates run in the order given, the first
+// refusal answering. Default: none.
 func WithPullGate(gate PullGate) Option {
 	return func(h *handler) error {
 		if gate == nil {
 			return errors.New("distribution: nil pull gate")
 		}
-		h.gate = gate
+		h.gates = append(h.gates, gate)
 		return nil
 	}
 }
 
 // WithObserver calls fn after every manifest GET, PUT and DELETE, every
-// blob DELETE, and every refused request. fn runs on the request's
-// goroutine and should be quick. Default: none.
+// blob DELETE, and every refused request; several observers are called
+// in the order given. fn runs on the request's goroutine and should be
+// quick. Default: none.
 func WithObserver(fn func(ctx context.Context, e Event)) Option {
 	return func(h *handler) error {
 		if fn == nil {
 			return errors.New("distribution: nil observer")
 		}
-		h.observe = fn
+		h.observers = append(h.observers, fn)
 		return nil
 	}
 }
@@ -195,8 +200,8 @@ func (h *handler) visible(ctx context.Context, repo string) (bool, error) {
 
 // notify reports e to the observer, if any.
 func (h *handler) notify(ctx context.Context, e Event) {
-	if h.observe != nil {
-		h.observe(ctx, e)
+	for _, fn := range h.observers {
+		fn(ctx, e)
 	}
 }
 

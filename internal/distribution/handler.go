@@ -25,12 +25,12 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 type handler struct {
-	reg     *registry.Registry
-	log     *slog.Logger
-	mux     *http.ServeMux
-	authz   Authorizer
-	observe func(context.Context, Event)
-	gate    PullGate // nil: every authorized pull is served
+	reg       *registry.Registry
+	log       *slog.Logger
+	mux       *http.ServeMux
+	authz     Authorizer
+	observers []func(context.Context, Event)
+	gates     []PullGate // none: every authorized pull is served
 }
 
 // New returns the handler for everything under /v2/. It panics if reg is

@@ -24,8 +24,11 @@ func (h *handler) getManifest(w http.ResponseWriter, req *http.Request, rt route
 		get = h.reg.StatManifest
 	}
 	m, err := get(req.Context(), rt.name, rt.arg)
-	if err == nil && h.gate != nil {
-		err = h.gate(req.Context(), rt.name, m)
+	for _, gate := range h.gates {
+		if err != nil {
+			break
+		}
+		err = gate(req.Context(), rt.name, m)
 	}
 	if req.Method == http.MethodGet {
 		e := Event{Action: policy.ActionPull, Repository: rt.name, Reference: rt.arg, Err: err}
@@ -94,7 +97,7 @@ func (h *handler) putManifest(w http.ResponseWriter, req *http.Request, rt route
 	})
 	e := Event{Action: policy.ActionPush, Repository: rt.name, Reference: rt.arg, Manifest: true, Err: err}
 	if res != nil {
-		e.Digest, e.Tags, e.Moved = res.Digest, res.Tags, res.Moved
+		e.Digest, e.Tags, e.Moved, e.Subject = res.Digest, res.Tags, res.Moved, res.Subject
 	}
 	h.notify(req.Context(), e)
 	if err != nil {

@@ -33,6 +33,7 @@ const (
 	ScanFailed      = "dev.moat.scan.failed"
 	FindingNew      = "dev.moat.finding.new"
 	FindingResolved = "dev.moat.finding.resolved"
+	ImageSigned     = "dev.moat.image.signed"
 )
 
 // ImageData is the data of image.pushed and image.deleted events: the

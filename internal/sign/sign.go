@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/notaryproject/notation-go"
@@ -219,4 +220,26 @@ func signPayload(s crypto.Signer, payload []byte) ([]byte, error) {
 	}
 	sum := sha256.Sum256(payload)
 	return s.Sign(rand.Reader, sum[:], crypto.SHA256)
+}
+
+// IsCosignTag reports whether tag is one cosign keeps its artifacts of an
+// image under: sha256-<hex>.sig, .att or .sbom.
+func IsCosignTag(tag string) bool {
+	_, ok := CosignTagSubject(tag)
+	return ok
+}
+
+// CosignTagSubject returns the image a cosign tag (sha256-<hex>.sig, .att
+// or .sbom) is about.
+func CosignTagSubject(tag string) (digest.Digest, bool) {
+	alg, rest, ok := strings.Cut(tag, "-")
+	if !ok || alg != "sha256" || len(rest) < 64+4 {
+		return "", false
+	}
+	switch rest[64:] {
+	case ".sig", ".att", ".sbom":
+		d := digest.Digest("sha256:" + rest[:64])
+		return d, d.Validate() == nil
+	}
+	return "", false
 }

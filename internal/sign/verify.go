@@ -391,3 +391,29 @@ const (
 func IsSignature(artifactType string) bool {
 	return artifactType == NotationArtifactType || artifactType == CosignArtifactType
 }
+
+// cosignLayerTypes are the layer media types of what cosign stores as
+// image manifests: signatures, attestations (DSSE envelopes) and
+// attached SBOMs.
+var cosignLayerTypes = []string{CosignPayloadType, "application/vnd.dsse.envelope.v1+json",
+	"application/vnd.in-toto+json", "text/spdx", "text/spdx+json", "application/vnd.cyclonedx+json", "application/vnd.syft+json"}
+
+// IsCosignArtifact reports whether an image manifest is one of cosign's
+// artifacts rather than an image: its layers hold signatures,
+// attestations or SBOMs.
+func IsCosignArtifact(manifest []byte) bool {
+	var m struct {
+		Layers []struct {
+			MediaType string `json:"mediaType"`
+		} `json:"layers"`
+	}
+	if json.Unmarshal(manifest, &m) != nil || len(m.Layers) == 0 {
+		return false
+	}
+	for _, l := range m.Layers {
+		if !slices.Contains(cosignLayerTypes, l.MediaType) {
+			return false
+		}
+	}
+	return true
+}

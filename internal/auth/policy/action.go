@@ -36,6 +36,10 @@ const (
 	// rights.
 	ActionWebhooksRead  Action = "webhooks:Read"
 	ActionWebhooksWrite Action = "webhooks:Write"
+	// ActionSigningRead reads an image's signatures and their
+	// verification, the registry's public signing keys and the trust
+	// stores and policies. Changing keys and trust is admin:ManageRegistry.
+	ActionSigningRead Action = "signing:Read"
 )
 
 // knownActions lists every known action in a fixed order; an action's position
@@ -44,7 +48,7 @@ var knownActions = [...]Action{
 	ActionPull, ActionPush, ActionDelete, ActionListTags, ActionListRepositories,
 	ActionScanRead, ActionScanWrite, ActionScanBypassPullGate,
 	ActionAdminIdentities, ActionAdminPolicies, ActionAdminAudit, ActionAdminRegistry,
-	ActionManageTokens, ActionWebhooksRead, ActionWebhooksWrite,
+	ActionManageTokens, ActionWebhooksRead, ActionWebhooksWrite, ActionSigningRead,
 }
 
 // Actions returns the known actions.

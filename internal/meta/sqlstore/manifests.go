@@ -623,3 +623,25 @@ func (s *Store) LocateTx(ctx context.Context, tx *sql.Tx, d digest.Digest) ([]me
 	}
 	return out, rows.Err()
 }
+
+// Parents lists the indexes in repo that hold the manifest d.
+func (s *Store) Parents(ctx context.Context, repo string, d digest.Digest) ([]digest.Digest, error) {
+	rows, err := s.db.R.QueryContext(ctx, s.db.Q(`
+		SELECT m.digest FROM manifest_children c
+		JOIN manifests m ON m.id = c.manifest_id
+		WHERE c.child_digest = ? AND m.repository_id = (SELECT id FROM repositories WHERE name = ?)
+		ORDER BY m.digest`), string(d), repo)
+	if err != nil {
+		return nil, fmt.Errorf("parents of %s@%s: %w", repo, d, err)
+	}
+	defer rows.Close()
+	var out []digest.Digest
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("parents of %s@%s: %w", repo, d, err)
+		}
+		out = append(out, digest.Digest(p))
+	}
+	return out, rows.Err()
+}

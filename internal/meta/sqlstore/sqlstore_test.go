@@ -464,3 +464,45 @@ func TestEvents(t *testing.T) {
 		})
 	}
 }
+
+// Parents finds the indexes of one repository holding a manifest.
+func TestParents(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := open(t, e.dsn(t))
+			child := &meta.Manifest{Repository: "team/app", MediaType: "application/vnd.oci.image.manifest.v1+json",
+				Content: []byte(`{"schemaVersion":2,"child":1}`)}
+			child.Digest, child.Size = digest.FromBytes(child.Content), int64(len(child.Content))
+			for _, repo := range []string{"team/app", "team/other"} {
+				c := *child
+				c.Repository = repo
+				if _, err := s.PutManifest(ctx, &c, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			index := func(repo, n string) digest.Digest {
+				m := &meta.Manifest{Repository: repo, MediaType: "application/vnd.oci.image.index.v1+json",
+					Content: []byte(`{"schemaVersion":2,"n":"` + n + `"}`), Children: []digest.Digest{child.Digest}}
+				m.Digest, m.Size = digest.FromBytes(m.Content), int64(len(m.Content))
+				if _, err := s.PutManifest(ctx, m, ""); err != nil {
+					t.Fatal(err)
+				}
+				return m.Digest
+			}
+			a, b := index("team/app", "a"), index("team/app", "b")
+			index("team/other", "c")
+			got, err := s.Parents(ctx, "team/app", child.Digest)
+			want := []digest.Digest{a, b}
+			if a > b {
+				want = []digest.Digest{b, a}
+			}
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("Parents = %v, %v; want %v", got, err, want)
+			}
+			if got, err := s.Parents(ctx, "team/app", digest.FromString("none")); err != nil || len(got) != 0 {
+				t.Fatalf("Parents of nothing = %v, %v", got, err)
+			}
+		})
+	}
+}
