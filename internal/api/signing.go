@@ -297,4 +297,3 @@ func rawOrString(b []byte) any {
 	}
 	return string(b)
 }
-

@@ -25,12 +25,14 @@ type GateError struct {
 	Reason string
 }
 
-func (e *GateError) Error() string  { return "pull refused: " + e.Reason }
-func (e *GateError) Unwrap() error  { return registry.ErrDenied }
+func (e *GateError) Error() string   { return "pull refused: " + e.Reason }
+func (e *GateError) Unwrap() error   { return registry.ErrDenied }
 func (e *GateError) Message() string { return e.Reason }
 
 // AuditRefusal records the refusal as denied by the signature gate.
-func (e *GateError) AuditRefusal() (result, reason string) { return audit.ResultDenied, ReasonSignatureGate }
+func (e *GateError) AuditRefusal() (result, reason string) {
+	return audit.ResultDenied, ReasonSignatureGate
+}
 
 // ReasonSignatureGate is the audit reason of a pull the signature gate
 // refused.
