@@ -3,6 +3,9 @@
 #   - apt: skopeo, podman, containerd, umoci and curl (the real clients of
 #     the e2e and README tests) and PostgreSQL when no initdb is found;
 #   - go install: crane and oras at pinned versions into ./.tools/bin;
+#   - cosign, which takes minutes to build, built once per version into a
+#     cache outside the checkout ($MOAT_TOOLS_CACHE, default
+#     ~/.cache/moat/tools/cosign@VERSION) and linked from ./.tools/bin;
 #   - the OCI distribution-spec conformance suite, built once per version
 #     into ./.tools/conformance/<version>/conformance.
 # Run it again at will: finished steps are skipped. apt-get update runs only
@@ -18,6 +21,7 @@ TOOLS="$ROOT/.tools"
 # Pinned versions; bump deliberately.
 CRANE_VERSION=v0.22.1
 ORAS_VERSION=v1.3.6
+COSIGN_VERSION=v2.6.5
 CONFORMANCE_MODULE=github.com/opencontainers/distribution-spec/conformance
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 
@@ -97,6 +101,27 @@ go_tool() {
 	ln -sfn "../$name/$version/$name" "$TOOLS/bin/$name"
 }
 
+# cached_go_tool NAME VERSION PACKAGE is go_tool for tools slow to build:
+# the binary is kept in a cache shared by every checkout, keyed by
+# NAME@VERSION, and linked from .tools/bin.
+cached_go_tool() {
+	local name=$1 version=$2 pkg=$3
+	local cache="${MOAT_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/moat/tools}"
+	local dir="$cache/$name@$version"
+	if [[ ! -x "$dir/$name" ]]; then
+		log "go install $pkg@$version into $dir (several minutes, once per version)"
+		mkdir -p "$cache"
+		local tmp
+		tmp="$(mktemp -d "$cache/.build-$name-XXXXXX")"
+		GOBIN="$tmp" GOFLAGS=-mod=mod go install "$pkg@$version"
+		mkdir -p "$dir"
+		mv "$tmp/$name" "$dir/$name"
+		rmdir "$tmp"
+	fi
+	mkdir -p "$TOOLS/bin"
+	ln -sfn "$dir/$name" "$TOOLS/bin/$name"
+}
+
 build_conformance() {
 	local dir="$TOOLS/conformance/$CONFORMANCE_VERSION"
 	if [[ ! -x "$dir/conformance" ]]; then
@@ -132,5 +157,6 @@ fi
 mkdir -p "$TOOLS"
 go_tool crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
 go_tool oras "$ORAS_VERSION" oras.land/oras/cmd/oras
+cached_go_tool cosign "$COSIGN_VERSION" github.com/sigstore/cosign/v2/cmd/cosign
 build_conformance
 log "tools ready in $TOOLS/bin"
