@@ -56,7 +56,7 @@ func newRootCmd() *cobra.Command {
 		newScanCmd(), newDBCmd(),
 		newLintCmd(),
 		newUserCmd(), newRobotCmd(), newPolicyCmd(), newAuditCmd(),
-		newSigningCmd(), newTrustCmd(),
+		newSigningCmd(), newTrustCmd(), newVerifyCmd(),
 		newVersionCmd(),
 	)
 	root.SetHelpCommand(newHelpCmd())

@@ -151,6 +151,18 @@ func TestSigning(t *testing.T) {
 		if sig := signaturesOf(t, s, "gated/other", "1"); sig.Trusted || len(sig.Signatures) != 1 || sig.Signatures[0].Verified {
 			t.Errorf("signatures of gated/other:1: %+v", sig)
 		}
+		// moat verify says the same, with an exit status per outcome.
+		client.Run(bin, "verify", "--insecure", s.Addr+"/prod/app:1")
+		client.Run(bin, "verify", "--insecure", s.Addr+"/gated/app:1")
+		for ref, want := range map[string]string{
+			"gated/other:1":                      "exit status 1",
+			"prod/app:1 --trust-policy missing": "exit status 2",
+		} {
+			args := append([]string{"verify", "--insecure"}, strings.Fields(s.Addr+"/"+ref)...)
+			if _, err := client.Try(bin, args...); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("moat verify %s: %v, want %s", ref, err, want)
+			}
+		}
 
 		// Rotation: new images get the new key; the old one still verifies
 		// what it signed.
