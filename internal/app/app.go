@@ -282,6 +282,11 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		"auth", cfg.Auth.Enabled,
 		"vulndb", cfg.VulnDBDir(),
 		"startup", time.Since(start).Round(time.Millisecond))
+	// Start-up output (the admin password, trust instructions) is on the
+	// operator's terminal before the first request is answered.
+	if err := lw.Flush(); err != nil {
+		return fmt.Errorf("writing the log: %w", err)
+	}
 	if err := srv.ServeListeners(ctx, lns...); err != nil {
 		return err
 	}
