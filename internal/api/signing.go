@@ -69,10 +69,14 @@ type signaturesJSON struct {
 }
 
 // signatures answers GET .../manifests/{ref}/signatures: the managed
-// signing status and every signature with its verification.
+// signing status and every signature with its verification. Whoever may
+// pull the image may read them, as cosign or notation would fetch and
+// verify them; signing:Read grants them without the image.
 func (h *handler) signatures(w http.ResponseWriter, r *http.Request, repo, ref string) error {
-	if err := h.Authorizer.Authorize(r.Context(), policy.ActionSigningRead, repo); err != nil {
-		return err
+	if h.Authorizer.Authorize(r.Context(), policy.ActionPull, repo) != nil {
+		if err := h.Authorizer.Authorize(r.Context(), policy.ActionSigningRead, repo); err != nil {
+			return err
+		}
 	}
 	is, err := h.Signing.Signatures(r.Context(), repo, ref, r.URL.Query().Get("trustPolicy"))
 	if err != nil {

@@ -171,7 +171,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err := metrics.Register(prometheusCollectors(sc.service.Collectors())); err != nil {
 		return err
 	}
-	sig, err := openSigning(ctx, cfg, db, queue, outbox, md, reg, sc.service.Findings, log)
+	sig, err := openSigning(ctx, cfg, db, queue, outbox, md, reg, sc.service.Findings, ac, log)
 	if err != nil {
 		return err
 	}

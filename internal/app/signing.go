@@ -47,13 +47,22 @@ func OpenSigningStores(ctx context.Context, cfg config.Config, db *sqldb.DB) (*k
 
 // openSigning builds the signing service.
 func openSigning(ctx context.Context, cfg config.Config, db *sqldb.DB, queue *jobs.Queue, outbox *events.Outbox,
-	md *sqlstore.Store, reg *registry.Registry, scans *findings.Store, log *slog.Logger) (*signing.Service, error) {
+	md *sqlstore.Store, reg *registry.Registry, scans *findings.Store, ac *accessControl, log *slog.Logger) (*signing.Service, error) {
 	keys, trust, err := OpenSigningStores(ctx, cfg, db)
 	if err != nil {
 		return nil, err
 	}
+	opts := []signing.Option{signing.WithLogger(log)}
+	if ac != nil {
+		// The principal's grant counts, not the token's scope: cosign reads
+		// the image to sign with a pull-scoped token before it asks for
+		// push. Runtime pullers should hold pull-only credentials.
+		opts = append(opts, signing.WithWriters(func(ctx context.Context, repo string) bool {
+			return ac.guard.Exempt(ctx, policy.ActionPush, repo)
+		}))
+	}
 	return signing.New(ctx, signing.Deps{DB: db, Queue: queue, Outbox: outbox, Registry: reg, Keys: keys, Trust: trust,
-		Scans: scans, Parents: md.Parents}, cfg.Signing, signing.WithLogger(log))
+		Scans: scans, Parents: md.Parents}, cfg.Signing, opts...)
 }
 
 // signatureObserver drops the signature gate's cached verdicts of an

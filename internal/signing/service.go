@@ -93,6 +93,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	gate     *gateCache
+	writer   func(ctx context.Context, repo string) bool
 }
 
 // Option configures New.
@@ -105,6 +106,20 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("signing: nil logger")
 		}
 		s.log = l
+		return nil
+	}
+}
+
+// WithWriters tells the signature gate who may push to a repository:
+// they pass it, since a signer (cosign sign, notation sign) must read the
+// unsigned image to sign it, and whoever may replace an image gains
+// nothing from being refused it. Default: nobody passes.
+func WithWriters(mayPush func(ctx context.Context, repo string) bool) Option {
+	return func(s *Service) error {
+		if mayPush == nil {
+			return errors.New("signing: nil writers check")
+		}
+		s.writer = mayPush
 		return nil
 	}
 }

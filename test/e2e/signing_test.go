@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -114,17 +117,8 @@ func TestSigning(t *testing.T) {
 			}
 		}
 
-		// The gate: unsigned images are refused.
-		gated := push("gated/app:1")
-		pull := func(ref string) error {
-			_, err := client.Try(skopeo, "copy", "--src-tls-verify=false", "--src-creds="+s.Robot.Pair(),
-				"docker://"+s.Addr+"/"+ref, "oci:"+filepath.Join(t.TempDir(), "pulled")+":x")
-			return err
-		}
-		if err := pull("gated/app:1"); err == nil || !strings.Contains(err.Error(), "not signed by a trusted identity") {
-			t.Fatalf("pull of an unsigned image under the gate: %v", err)
-		}
-		// A key the trust policy trusts signs it from the client side.
+		// The gate's trust policy trusts the registry's keys and one key
+		// of the client's; another key signs too.
 		client.Env = append(client.Env, "COSIGN_PASSWORD=")
 		for _, name := range []string{"trusted", "stranger"} {
 			client.Run(cosign, "generate-key-pair", "--output-key-prefix", name)
@@ -134,6 +128,21 @@ func TestSigning(t *testing.T) {
 		writeFile(t, policyFile, `{"version":"1.0","trustPolicies":[{"name":"gated","registryScopes":["*"],
 			"signatureVerification":{"level":"strict"},"trustStores":["cosign:ci","ca:moat","cosign:moat"],"trustedIdentities":["*"]}]}`)
 		moat("trust", "policy", "put", "gate", "--file", policyFile)
+
+		// The gate: unsigned images are refused to pullers, here a robot
+		// that may only pull. The tester robot may push, so it may read
+		// the unsigned image, as cosign sign must.
+		puller := pullOnlyRobot(t, s, moat, "gated/*")
+		gated := push("gated/app:1")
+		pull := func(ref string) error {
+			_, err := client.Try(skopeo, "copy", "--src-tls-verify=false", "--src-creds="+puller,
+				"docker://"+s.Addr+"/"+ref, "oci:"+filepath.Join(t.TempDir(), "pulled")+":x")
+			return err
+		}
+		if err := pull("gated/app:1"); err == nil || !strings.Contains(err.Error(), "not signed by a trusted identity") {
+			t.Fatalf("pull of an unsigned image under the gate: %v", err)
+		}
+		// A key the trust policy trusts signs it from the client side.
 		client.Run(cosign, append([]string{"sign", "--key", filepath.Join(work, "trusted.key"), "--tlog-upload=false", "-y"},
 			append(cosignFlags, s.Addr+"/gated/app@"+gated)...)...)
 		waitFor(t, "a pull of the image signed with a trusted key", 10*time.Second, func() (bool, string) {
@@ -155,7 +164,7 @@ func TestSigning(t *testing.T) {
 		client.Run(bin, "verify", "--insecure", s.Addr+"/prod/app:1")
 		client.Run(bin, "verify", "--insecure", s.Addr+"/gated/app:1")
 		for ref, want := range map[string]string{
-			"gated/other:1":                      "exit status 1",
+			"gated/other:1":                     "exit status 1",
 			"prod/app:1 --trust-policy missing": "exit status 2",
 		} {
 			args := append([]string{"verify", "--insecure"}, strings.Fields(s.Addr+"/"+ref)...)
@@ -216,8 +225,10 @@ func verifyNotation(t *testing.T, s *moatproc.Server, repo, ref, caPEM string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Notation verifies a reference by digest.
+	d := signaturesOf(t, s, repo, ref).Digest
 	_, outcomes, err := notation.Verify(ctx, v, notationregistry.NewRepository(r), notation.VerifyOptions{
-		ArtifactReference: s.Addr + "/" + repo + ":" + ref, MaxSignatureAttempts: 10})
+		ArtifactReference: s.Addr + "/" + repo + "@" + d, MaxSignatureAttempts: 10})
 	if err != nil {
 		t.Fatalf("notation-go verify of %s:%s: %v", repo, ref, err)
 	}
@@ -293,4 +304,37 @@ func TestSigningReplicas(t *testing.T) {
 			}
 		}
 	}
+}
+
+// pullOnlyRobot creates a robot allowed registry:Pull on repositories
+// matching pattern, made with the moat CLI, and waits until the server
+// has its policy. It returns the robot's "username:secret".
+func pullOnlyRobot(t *testing.T, s *moatproc.Server, moat func(...string) string, pattern string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^secret: (moat_rbt_\S+)$`).FindStringSubmatch(moat("robot", "create", "puller"))
+	if m == nil {
+		t.Fatal("moat robot create printed no secret")
+	}
+	doc := filepath.Join(t.TempDir(), "puller.json")
+	writeFile(t, doc, `{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":["registry:Pull"],"Resource":"repository/`+pattern+`"}]}`)
+	moat("policy", "put", "pull-only", "--kind", "identity", "--file", doc)
+	moat("policy", "attach", "pull-only", "robot:puller")
+	creds := moatproc.Credentials{Username: "robot+puller", Password: m[1]}
+	repo := strings.TrimSuffix(pattern, "*") + "probe"
+	waitFor(t, "the puller's policy", 15*time.Second, func() (bool, string) {
+		req, _ := http.NewRequest("GET", s.URL+"/auth/token?service=moat&scope=repository:"+repo+":pull", nil)
+		req.SetBasicAuth(creds.Username, creds.Password)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var tok struct{ Token string }
+		if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.Token == "" {
+			return false, fmt.Sprintf("%d %v", resp.StatusCode, err)
+		}
+		claims, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok.Token, ".")[1])
+		return strings.Contains(string(claims), `"actions":["pull"]`), string(claims)
+	})
+	return creds.Pair()
 }
