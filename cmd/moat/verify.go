@@ -104,7 +104,9 @@ func fetchSignatures(ref name.Reference, policy string) (*verification, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
 			return nil, fmt.Errorf("%s: %s (%s)", resp.Status, e.Error.Message, e.Error.Code)
 		}
