@@ -50,8 +50,8 @@ signing:
       trustPolicy: moat
 `), 0o600))
 	addr := freeAddr()
-	srv := exec.Command(*moat, "serve", "--auth=false", "--addr", addr, "--data-dir", filepath.Join(work, "data"), "--config", cfg,
-		"--log-level", "warn")
+	srv := exec.Command(*moat, "serve", "--auth=false", "--addr", addr, "--data-dir", filepath.Join(work, "data"), "--config", cfg)
+	srv.Env = append(os.Environ(), "MOAT_LOG_LEVEL=warn")
 	srv.Stdout, srv.Stderr = os.Stderr, os.Stderr
 	check(srv.Start())
 	defer func() {
