@@ -7,7 +7,10 @@
 #     cache outside the checkout ($MOAT_TOOLS_CACHE, default
 #     ~/.cache/moat/tools/cosign@VERSION) and linked from ./.tools/bin;
 #   - the OCI distribution-spec conformance suite, built once per version
-#     into ./.tools/conformance/<version>/conformance.
+#     into ./.tools/conformance/<version>/conformance;
+#   - kube-apiserver and kubectl (etcd comes from apt), built from the
+#     Kubernetes source modules once per version into the same cache
+#     (~20 minutes) and linked from ./.tools/bin.
 # Run it again at will: finished steps are skipped. apt-get update runs only
 # when a package is missing. Installing apt packages needs root (or sudo).
 #
@@ -24,8 +27,9 @@ ORAS_VERSION=v1.3.6
 COSIGN_VERSION=v2.6.5
 CONFORMANCE_MODULE=github.com/opencontainers/distribution-spec/conformance
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
+KUBERNETES_VERSION=v1.34.2
 
-APT_PACKAGES=(skopeo podman containerd umoci curl)
+APT_PACKAGES=(skopeo podman containerd umoci curl etcd-server)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -122,6 +126,44 @@ cached_go_tool() {
 	ln -sfn "$dir/$name" "$TOOLS/bin/$name"
 }
 
+# build_kubernetes builds kube-apiserver and kubectl. k8s.io/kubernetes
+# cannot be installed with go install: its go.mod points the k8s.io
+# staging modules at ./staging. A wrapper module points them at their
+# published releases (v0.X.Y for vX.Y.Z) instead.
+build_kubernetes() {
+	local cache="${MOAT_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/moat/tools}"
+	local dir="$cache/kubernetes@$KUBERNETES_VERSION"
+	if [[ ! -x "$dir/kube-apiserver" || ! -x "$dir/kubectl" ]]; then
+		log "building kube-apiserver and kubectl $KUBERNETES_VERSION into $dir (about 20 minutes, once per version)"
+		mkdir -p "$cache"
+		local tmp staging=v0${KUBERNETES_VERSION#v1}
+		tmp="$(mktemp -d "$cache/.build-kubernetes-XXXXXX")"
+		{
+			printf 'module moat.local/kubernetes-tools\n\ngo 1.24.0\n\nreplace (\n'
+			for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-go \
+				cloud-provider cluster-bootstrap code-generator component-base component-helpers \
+				controller-manager cri-api cri-client csi-translation-lib dynamic-resource-allocation \
+				endpointslice externaljwt kms kube-aggregator kube-controller-manager kube-proxy \
+				kube-scheduler kubectl kubelet metrics mount-utils pod-security-admission \
+				sample-apiserver sample-cli-plugin sample-controller; do
+				printf '\tk8s.io/%s => k8s.io/%s %s\n' "$m" "$m" "$staging"
+			done
+			printf ')\n'
+		} >"$tmp/go.mod"
+		printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n\t_ "k8s.io/kubectl/pkg/cmd"\n)\n' >"$tmp/tools.go"
+		local ver="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION"
+		(cd "$tmp" && GOFLAGS=-mod=mod go get "k8s.io/kubernetes@$KUBERNETES_VERSION" &&
+			GOFLAGS=-mod=mod go build -trimpath -ldflags "$ver" -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver &&
+			GOFLAGS=-mod=mod go build -trimpath -ldflags "$ver" -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl)
+		mkdir -p "$dir"
+		mv "$tmp/kube-apiserver" "$tmp/kubectl" "$dir/"
+		rm -rf "$tmp"
+	fi
+	mkdir -p "$TOOLS/bin"
+	ln -sfn "$dir/kube-apiserver" "$TOOLS/bin/kube-apiserver"
+	ln -sfn "$dir/kubectl" "$TOOLS/bin/kubectl"
+}
+
 build_conformance() {
 	local dir="$TOOLS/conformance/$CONFORMANCE_VERSION"
 	if [[ ! -x "$dir/conformance" ]]; then
@@ -159,4 +201,5 @@ go_tool crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
 go_tool oras "$ORAS_VERSION" oras.land/oras/cmd/oras
 cached_go_tool cosign "$COSIGN_VERSION" github.com/sigstore/cosign/v2/cmd/cosign
 build_conformance
+build_kubernetes
 log "tools ready in $TOOLS/bin"

@@ -56,7 +56,7 @@ func newRootCmd() *cobra.Command {
 		newScanCmd(), newDBCmd(),
 		newLintCmd(),
 		newUserCmd(), newRobotCmd(), newPolicyCmd(), newAuditCmd(),
-		newSigningCmd(), newTrustCmd(), newVerifyCmd(),
+		newSigningCmd(), newTrustCmd(), newVerifyCmd(), newCheckCmd(), newInventoryCmd(),
 		newVersionCmd(),
 	)
 	root.SetHelpCommand(newHelpCmd())

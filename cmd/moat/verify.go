@@ -1,16 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 )
@@ -76,45 +73,14 @@ type verification struct {
 }
 
 func fetchSignatures(ref name.Reference, policy string) (*verification, error) {
-	reg := ref.Context().Registry
-	u := url.URL{Scheme: reg.Scheme(), Host: reg.RegistryStr(),
-		Path:     fmt.Sprintf("/api/v1/repositories/%s/manifests/%s/signatures", ref.Context().RepositoryStr(), ref.Identifier()),
-		RawQuery: url.Values{"trustPolicy": {policy}}.Encode()}
-	if policy == "" {
-		u.RawQuery = ""
-	}
-	req, err := http.NewRequest(http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	auth, err := authn.DefaultKeychain.Resolve(reg)
-	if err != nil {
-		return nil, err
-	}
-	if cfg, err := auth.Authorization(); err == nil && cfg.Username != "" {
-		req.SetBasicAuth(cfg.Username, cfg.Password)
-	}
-	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error struct{ Code, Message string }
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
-			return nil, fmt.Errorf("%s: %s (%s)", resp.Status, e.Error.Message, e.Error.Code)
-		}
-		return nil, fmt.Errorf("%s from %s", resp.Status, u.Host)
+	q := url.Values{}
+	if policy != "" {
+		q.Set("trustPolicy", policy)
 	}
 	var v verification
-	if err := json.Unmarshal(body, &v); err != nil {
-		return nil, fmt.Errorf("the registry's answer: %w", err)
+	path := fmt.Sprintf("/api/v1/repositories/%s/manifests/%s/signatures", ref.Context().RepositoryStr(), ref.Identifier())
+	if err := newAPIClient(ref.Context().Registry).call(http.MethodGet, path, q, nil, &v); err != nil {
+		return nil, err
 	}
 	return &v, nil
 }

@@ -10,13 +10,16 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/moat-dev/moat/internal/admission"
 	"github.com/moat-dev/moat/internal/audit"
 	"github.com/moat-dev/moat/internal/audit/checkpoint"
 	"github.com/moat-dev/moat/internal/auth"
 	"github.com/moat-dev/moat/internal/auth/identity"
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/policystore"
+	"github.com/moat-dev/moat/internal/config"
 	"github.com/moat-dev/moat/internal/findings"
+	"github.com/moat-dev/moat/internal/inventory"
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/registry"
 	"github.com/moat-dev/moat/internal/scanning"
@@ -115,6 +118,12 @@ type Config struct {
 	// Signing serves image signatures, /api/v1/signing and /api/v1/trust;
 	// optional.
 	Signing Signing
+	// Admission serves /api/v1/check and /api/v1/admission/rules, and
+	// Details image details; Inventory serves /api/v1/inventory and
+	// /api/v1/vulnerabilities/{id}/running. Optional.
+	Admission Admission
+	Details   Details
+	Inventory Inventory
 }
 
 // Option configures New.
@@ -159,6 +168,12 @@ func New(c Config, opts ...Option) (http.Handler, error) {
 	}
 	if h.Signing != nil {
 		h.signingRoutes()
+	}
+	if h.Admission != nil {
+		h.admissionRoutes()
+	}
+	if h.Inventory != nil {
+		h.inventoryRoutes()
 	}
 	h.scanRoutes()
 	return h, nil
@@ -265,6 +280,9 @@ var errorKinds = []struct {
 	{truststore.ErrNotFound, "NOT_FOUND", http.StatusNotFound},
 	{truststore.ErrBuiltIn, "CONFLICT", http.StatusConflict},
 	{signing.ErrNoTrustPolicy, "NOT_FOUND", http.StatusNotFound},
+	{config.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{inventory.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{admission.ErrNoRuleStore, "CONFLICT", http.StatusConflict},
 }
 
 // writeError answers err. Refusals keep their reason to the log: it names

@@ -63,8 +63,8 @@ func imagePath(p string) (repo, ref, what string, ok bool) {
 		return "", "", "", false
 	}
 	repo, tail := rest[:i], rest[i+len("/manifests/"):]
-	ref, what, ok = strings.Cut(tail, "/")
-	if !ok || ref == "" || strings.Contains(what, "/") {
+	ref, what, _ = strings.Cut(tail, "/")
+	if ref == "" || strings.Contains(what, "/") {
 		return "", "", "", false
 	}
 	return repo, ref, what, true
@@ -77,6 +77,9 @@ func (h *handler) imageGet(w http.ResponseWriter, r *http.Request) error {
 	repo, ref, what, ok := imagePath(r.URL.Path)
 	if ok && what == "signatures" && h.Signing != nil {
 		return h.signatures(w, r, repo, ref)
+	}
+	if ok && what == "" && h.Details != nil {
+		return h.imageDetails(w, r, repo, ref)
 	}
 	if !ok || (what != "scan" && what != "sbom") || h.Scans == nil {
 		return errNoRoute

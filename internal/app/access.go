@@ -184,13 +184,12 @@ func (a *accessControl) tokenEndpoint(log *slog.Logger) http.Handler {
 	return mux
 }
 
-// management serves /api/v1/ behind the guard.
-func (a *accessControl) management(log *slog.Logger, scans api.Scans, hooks api.Webhooks, sig api.Signing) (http.Handler, error) {
-	h, err := api.New(api.Config{
-		Identities: a.ids, Policies: a.policies, Audit: a.audit, Authorizer: a.guard,
-		Engine: a.holder.Load, Reload: a.loader.Reload, Checkpoints: a.audited.verifier,
-		Scans: scans, Webhooks: hooks, Signing: sig,
-	}, api.WithLogger(log))
+// management serves /api/v1/ behind the guard: c's services, with the
+// access-control endpoints added.
+func (a *accessControl) management(log *slog.Logger, c api.Config) (http.Handler, error) {
+	c.Identities, c.Policies, c.Audit, c.Authorizer = a.ids, a.policies, a.audit, a.guard
+	c.Engine, c.Reload, c.Checkpoints = a.holder.Load, a.loader.Reload, a.audited.verifier
+	h, err := api.New(c, api.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

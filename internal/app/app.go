@@ -26,6 +26,7 @@ import (
 	"github.com/moat-dev/moat/internal/config"
 	"github.com/moat-dev/moat/internal/distribution"
 	"github.com/moat-dev/moat/internal/events"
+	"github.com/moat-dev/moat/internal/inventory"
 	"github.com/moat-dev/moat/internal/jobs"
 	"github.com/moat-dev/moat/internal/meta/sqlstore"
 	"github.com/moat-dev/moat/internal/registry"
@@ -161,7 +162,11 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sc, err := openScanning(ctx, cfg, scanningDeps{db: db, queue: queue, outbox: outbox, md: md, reg: reg, log: log, access: ac})
+	inv, err := inventory.New(ctx, db)
+	if err != nil {
+		return err
+	}
+	sc, err := openScanning(ctx, cfg, scanningDeps{db: db, queue: queue, outbox: outbox, md: md, reg: reg, inv: inv, log: log, access: ac})
 	if err != nil {
 		return err
 	}
@@ -187,8 +192,16 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err := hooks.Register(runner); err != nil {
 		return err
 	}
+	adm, err := openAdmission(ctx, cfg, admissionDeps{db: db, reg: reg, md: md, scans: sc.service.Findings, sig: sig,
+		inv: inv, socks: socks, specs: specs, log: log})
+	if err != nil {
+		return err
+	}
+	services := api.Config{Scans: sc.service, Webhooks: hooks, Signing: sig,
+		Admission: adm.service, Details: adm.details, Inventory: inv}
+	srvOpts = append(srvOpts, server.WithHandler("/admission/", adm.webhook(), func(string) string { return "/admission/v1/validate" }))
 	if ac != nil {
-		mgmt, err := ac.management(log, sc.service, hooks, sig)
+		mgmt, err := ac.management(log, services)
 		if err != nil {
 			return err
 		}
@@ -199,7 +212,8 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	} else {
 		// Without access control everyone may do everything, as on /v2/:
 		// the scan and webhook endpoints are served to all.
-		mgmt, err := api.New(api.Config{Authorizer: openAccess{}, Scans: sc.service, Webhooks: hooks, Signing: sig}, api.WithLogger(log))
+		services.Authorizer = openAccess{}
+		mgmt, err := api.New(services, api.WithLogger(log))
 		if err != nil {
 			return err
 		}
@@ -260,6 +274,10 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	wg.Go(func() { runner.Run(bg) })
 	wg.Go(func() { sc.service.Run(bg) })
 	wg.Go(func() { sig.Run(bg) })
+	wg.Go(func() { adm.service.Run(bg, outbox) })
+	if adm.reporter != nil {
+		wg.Go(func() { adm.reporter.Run(bg) })
+	}
 	consumers := []events.Consumer{sc.service.Consumer(), hooks.Consumer(), sig.Consumer()}
 	if ac != nil {
 		consumers = append(consumers, ac.outboxConsumer())

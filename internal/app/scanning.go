@@ -11,6 +11,7 @@ import (
 	"github.com/moat-dev/moat/internal/config"
 	"github.com/moat-dev/moat/internal/events"
 	"github.com/moat-dev/moat/internal/findings"
+	"github.com/moat-dev/moat/internal/inventory"
 	"github.com/moat-dev/moat/internal/jobs"
 	"github.com/moat-dev/moat/internal/meta/sqlstore"
 	"github.com/moat-dev/moat/internal/registry"
@@ -28,6 +29,7 @@ type scanningDeps struct {
 	outbox *events.Outbox
 	md     *sqlstore.Store
 	reg    *registry.Registry
+	inv    *inventory.Store
 	log    *slog.Logger
 	access *accessControl // nil with access control off
 }
@@ -58,13 +60,27 @@ func openScanning(ctx context.Context, cfg config.Config, d scanningDeps) (*scan
 		live.Close()
 		return nil, err
 	}
+	// Events about an image say where it is stored and where it runs.
 	locateTx := func(ctx context.Context, tx *sql.Tx, dg string) ([]findings.Location, error) {
 		locs, err := d.md.LocateTx(ctx, tx, digest.Digest(dg))
+		if err != nil {
+			return nil, err
+		}
+		running, err := d.inv.RunningTx(ctx, tx, dg)
+		if err != nil {
+			return nil, err
+		}
 		out := make([]findings.Location, len(locs))
 		for i, l := range locs {
 			out[i] = findings.Location{Repository: l.Repository, Tags: l.Tags}
+			for _, p := range running {
+				if p.Repository == "" || p.Repository == l.Repository {
+					out[i].Running = append(out[i].Running, findings.Running{Source: p.Source, Cluster: p.Cluster,
+						Namespace: p.Namespace, WorkloadKind: p.WorkloadKind, WorkloadName: p.WorkloadName, Pod: p.Pod, Container: p.Container})
+				}
+			}
 		}
-		return out, err
+		return out, nil
 	}
 	store, err := findings.New(ctx, d.db, d.outbox, findings.WithLocator(locateTx))
 	if err != nil {

@@ -68,6 +68,9 @@ type Config struct {
 	// (signing keys) in the database, unless MOAT_MASTER_KEY is set;
 	// replicas must share it. Default <dataDir>/master.key.
 	MasterKeyFile string `yaml:"masterKeyFile"`
+	// Admission holds the rules images must pass to run in a cluster and
+	// the inventory of where they run (admission.go).
+	Admission Admission `yaml:"admission"`
 }
 
 // Database is the metadata database.
@@ -576,6 +579,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateScanning()...)
 	errs = append(errs, c.validateWebhooks()...)
 	errs = append(errs, c.validateSigning()...)
+	errs = append(errs, c.validateAdmission()...)
 	return errors.Join(errs...)
 }
 

@@ -535,6 +535,9 @@ func (s *Store) resultEvents(ctx context.Context, tx *sql.Tx, r Result, d Diff) 
 	var evs []events.Event
 	add := func(typ string, loc Location, data map[string]any) error {
 		data["repository"], data["digest"], data["tags"] = loc.Repository, r.Digest, loc.Tags
+		if len(loc.Running) > 0 {
+			data["runningIn"] = loc.Running
+		}
 		e, err := events.NewEvent(typ, loc.Repository+"@"+r.Digest, data)
 		evs = append(evs, e)
 		return err

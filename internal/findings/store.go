@@ -102,6 +102,20 @@ type Finding struct {
 type Location struct {
 	Repository string   `json:"repository"`
 	Tags       []string `json:"tags,omitempty"`
+	// Running lists where the image runs from this repository (the
+	// inventory), for the events to say.
+	Running []Running `json:"runningIn,omitempty"`
+}
+
+// Running is one container running the image.
+type Running struct {
+	Source       string `json:"source"`
+	Cluster      string `json:"cluster"`
+	Namespace    string `json:"namespace,omitempty"`
+	WorkloadKind string `json:"workloadKind,omitempty"`
+	WorkloadName string `json:"workloadName,omitempty"`
+	Pod          string `json:"pod"`
+	Container    string `json:"container"`
 }
 
 // Locator finds the repositories holding digest, inside tx (the store's

@@ -77,7 +77,7 @@ func (s *Service) judge(ctx context.Context, repo string, m *meta.Manifest, poli
 	if !signable(m) {
 		return "", nil
 	}
-	v, err := s.Verify(ctx, repo, m, policy)
+	v, err := s.VerifyImage(ctx, repo, m, policy)
 	if errors.Is(err, sign.ErrNoPolicy) || errors.Is(err, ErrNoTrustPolicy) {
 		return fmt.Sprintf("image %s cannot be verified: %v", short(m.Digest), err), nil
 	}
@@ -87,23 +87,40 @@ func (s *Service) judge(ctx context.Context, repo string, m *meta.Manifest, poli
 	if v.Trusted {
 		return "", nil
 	}
-	if isImage(m.MediaType, m.ArtifactType) {
-		// An image pulled through a trusted index passes.
-		parents, err := s.Parents(ctx, repo, m.Digest)
+	return fmt.Sprintf("image %s is not signed by a trusted identity (trust policy %q): %v", short(m.Digest), policy, v.Err()), nil
+}
+
+// VerifyImage is Verify, where an image that is not trusted itself is
+// trusted through an index holding it that a trusted identity signed
+// (the verdict is then the index's).
+func (s *Service) VerifyImage(ctx context.Context, repo string, m *meta.Manifest, policy string) (sign.Verdict, error) {
+	v, err := s.Verify(ctx, repo, m, policy)
+	if err != nil || v.Trusted || !isImage(m.MediaType, m.ArtifactType) {
+		return v, err
+	}
+	parents, err := s.Parents(ctx, repo, m.Digest)
+	if err != nil {
+		return v, err
+	}
+	for _, p := range parents {
+		pm, err := s.Registry.GetManifest(ctx, repo, p.String())
 		if err != nil {
-			return "", err
+			continue
 		}
-		for _, p := range parents {
-			pm, err := s.Registry.GetManifest(ctx, repo, p.String())
-			if err != nil {
-				continue
-			}
-			if pv, err := s.Verify(ctx, repo, pm, policy); err == nil && pv.Trusted {
-				return "", nil
-			}
+		if pv, err := s.Verify(ctx, repo, pm, policy); err == nil && pv.Trusted {
+			return pv, nil
 		}
 	}
-	return fmt.Sprintf("image %s is not signed by a trusted identity (trust policy %q): %v", short(m.Digest), policy, v.Err()), nil
+	return v, nil
+}
+
+// PolicyFor is the trust policy repo's images are judged by when none is
+// named: its signature gate's, else the built-in one.
+func (s *Service) PolicyFor(repo string) string {
+	if g := s.cfg.GateFor(repo); g != nil {
+		return g.TrustPolicy
+	}
+	return truststore.BuiltIn
 }
 
 func short(d digest.Digest) string {
@@ -201,6 +218,11 @@ func (s *Service) TrustChanged(ctx context.Context) {
 	}
 }
 
+// TrustVersion names the trust material this process last saw: it
+// changes whenever a trust store, a trust policy or a key does (seen
+// within a second of the change, or at once when made here).
+func (s *Service) TrustVersion() string { return s.gate.currentVersion() }
+
 // gateTTL bounds how long a verdict is reused: a signature pushed through
 // another replica is seen here at the latest this much later.
 const gateTTL = 5 * time.Second
@@ -249,6 +271,12 @@ func (c *gateCache) forget(repo, digest string) {
 			delete(c.m, k)
 		}
 	}
+}
+
+func (c *gateCache) currentVersion() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.version
 }
 
 // setVersion records the trust version, dropping every verdict when it

@@ -6,7 +6,6 @@ import (
 
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/sign"
-	"github.com/moat-dev/moat/internal/sign/truststore"
 )
 
 // ImageSignatures is what an image's signatures API answers: the managed
@@ -34,10 +33,7 @@ func (s *Service) Signatures(ctx context.Context, repo, ref, policy string) (*Im
 		return nil, err
 	}
 	if policy == "" {
-		policy = truststore.BuiltIn
-		if g := s.cfg.GateFor(repo); g != nil {
-			policy = g.TrustPolicy
-		}
+		policy = s.PolicyFor(repo)
 	}
 	out := &ImageSignatures{Repository: repo, Manifest: m, TrustPolicy: policy}
 	st, err := s.StatusOf(ctx, repo, m.Digest.String())

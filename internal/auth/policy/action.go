@@ -40,6 +40,14 @@ const (
 	// verification, the registry's public signing keys and the trust
 	// stores and policies. Changing keys and trust is admin:ManageRegistry.
 	ActionSigningRead Action = "signing:Read"
+	// ActionAdmissionCheck asks whether images may run (POST
+	// /api/v1/check, what a deploy pipeline or an ECS hook calls) and
+	// reads the admission rules; changing them is admin:ManageRegistry.
+	ActionAdmissionCheck Action = "admission:Check"
+	// Inventory: Read lists where images run; Report lets a reporter
+	// (moat inventory report, an ECS hook) say what runs.
+	ActionInventoryRead   Action = "inventory:Read"
+	ActionInventoryReport Action = "inventory:Report"
 )
 
 // knownActions lists every known action in a fixed order; an action's position
@@ -49,6 +57,7 @@ var knownActions = [...]Action{
 	ActionScanRead, ActionScanWrite, ActionScanBypassPullGate,
 	ActionAdminIdentities, ActionAdminPolicies, ActionAdminAudit, ActionAdminRegistry,
 	ActionManageTokens, ActionWebhooksRead, ActionWebhooksWrite, ActionSigningRead,
+	ActionAdmissionCheck, ActionInventoryRead, ActionInventoryReport,
 }
 
 // Actions returns the known actions.
