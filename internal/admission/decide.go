@@ -284,30 +284,36 @@ func (s *Service) judge(ctx context.Context, image string, rules []Rule) ImageDe
 	return im
 }
 
-// failure explains why img failed r: the rule's message or name, and what
-// the image holds that rules usually ask about.
+// failure explains why img failed r: the rule's message or expression,
+// and the facts the expression reads.
 func failure(r Rule, img *Image) string {
 	msg := r.Message
 	if msg == "" {
 		msg = "the expression is false: " + r.Expression
 	}
+	reads := func(field string) bool { return strings.Contains(r.Expression, field) }
 	var facts []string
-	if img.Scan.Status != "COMPLETE" {
+	if reads("scan") && img.Scan.Status != "COMPLETE" {
 		st := img.Scan.Status
 		if st == "" {
 			st = "never scanned"
 		}
+		if img.Scan.Reason != "" {
+			st += " (" + clip(img.Scan.Reason, 160) + ")"
+		}
 		facts = append(facts, "scan "+st)
 	}
 	f := img.Findings
-	if n := f.Critical + f.High + f.Medium + f.Low + f.Unknown; n > 0 {
-		facts = append(facts, fmt.Sprintf("%d critical, %d high, %d medium, %d low findings", f.Critical, f.High, f.Medium, f.Low))
+	if reads("findings") {
+		if n := f.Critical + f.High + f.Medium + f.Low + f.Unknown; n > 0 {
+			facts = append(facts, fmt.Sprintf("%d critical, %d high, %d medium, %d low findings", f.Critical, f.High, f.Medium, f.Low))
+		}
+		if len(f.IDs) > 0 {
+			facts = append(facts, "vulnerabilities "+listIDs(f.IDs, 10))
+		}
 	}
-	if !img.Signed {
-		facts = append(facts, "not signed by a trusted identity")
-	}
-	if len(f.IDs) > 0 {
-		facts = append(facts, "vulnerabilities "+listIDs(f.IDs, 10))
+	if reads("signed") && !img.Signed {
+		facts = append(facts, "not signed by a trusted identity (trust policy "+img.TrustPolicy+")")
 	}
 	if len(facts) > 0 {
 		msg += " (" + strings.Join(facts, "; ") + ")"

@@ -18,6 +18,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -68,6 +69,44 @@ func (ca *CA) Issue(tb testing.TB, subject pkix.Name) tls.Certificate {
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	cert := create(tb, tmpl, ca.Cert, key, ca.Key)
 	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+}
+
+// IssueServer makes a server certificate for hosts (IP addresses or DNS
+// names), signed by ca.
+func (ca *CA) IssueServer(tb testing.TB, hosts ...string) tls.Certificate {
+	tb.Helper()
+	key := newKey(tb)
+	tmpl := template(tb, pkix.Name{CommonName: hosts[0]})
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	cert := create(tb, tmpl, ca.Cert, key, ca.Key)
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+}
+
+// WriteKeyPair writes c's certificate and key as PEM files in a temporary
+// directory and returns their paths.
+func WriteKeyPair(tb testing.TB, c tls.Certificate) (certFile, keyFile string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return certFile, keyFile
 }
 
 func newKey(tb testing.TB) *ecdsa.PrivateKey {
