@@ -52,7 +52,7 @@ func (c *content) allBlobs() map[digest.Digest][]byte {
 
 // seededRand gives each test its own reproducible content, so blobs never
 // collide between tests yet a failure can be replayed.
-func seededRand(t *testing.T, salt string) *rand.Rand {
+func seededRand(t testing.TB, salt string) *rand.Rand {
 	h := fnv.New64a()
 	io.WriteString(h, t.Name()+"/"+salt)
 	return rand.New(rand.NewPCG(h.Sum64(), 0x6d6f6174))
@@ -68,7 +68,7 @@ func randomBytes(r *rand.Rand, n int) []byte {
 
 // newLayer builds a gzip-compressed tar layer of a few files of random
 // (incompressible) bytes, and returns it with its uncompressed digest.
-func newLayer(t *testing.T, r *rand.Rand, name string, size int) (blob []byte, diffID digest.Digest) {
+func newLayer(t testing.TB, r *rand.Rand, name string, size int) (blob []byte, diffID digest.Digest) {
 	t.Helper()
 	var raw bytes.Buffer
 	tw := tar.NewWriter(&raw)
@@ -102,7 +102,7 @@ func newLayer(t *testing.T, r *rand.Rand, name string, size int) (blob []byte, d
 	return gz.Bytes(), digest.FromBytes(raw.Bytes())
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -113,7 +113,7 @@ func mustJSON(t *testing.T, v any) []byte {
 
 // newImage generates an OCI image manifest with nLayers random layers of
 // about layerSize bytes each, for the given platform.
-func newImage(t *testing.T, r *rand.Rand, platform ocispec.Platform, nLayers, layerSize int) *content {
+func newImage(t testing.TB, r *rand.Rand, platform ocispec.Platform, nLayers, layerSize int) *content {
 	t.Helper()
 	c := &content{Blobs: map[digest.Digest][]byte{}}
 	var layers []ocispec.Descriptor
@@ -146,7 +146,7 @@ func newImage(t *testing.T, r *rand.Rand, platform ocispec.Platform, nLayers, la
 }
 
 // newIndex generates an OCI image index over one image per platform.
-func newIndex(t *testing.T, r *rand.Rand, platforms []ocispec.Platform, nLayers, layerSize int) *content {
+func newIndex(t testing.TB, r *rand.Rand, platforms []ocispec.Platform, nLayers, layerSize int) *content {
 	t.Helper()
 	c := &content{Blobs: map[digest.Digest][]byte{}}
 	var manifests []ocispec.Descriptor
@@ -172,7 +172,7 @@ var (
 // writeLayout writes c as an OCI image layout in dir, its root tagged tag.
 // With an empty tag, c must be an index and becomes the layout's index.json
 // byte for byte, which is how `crane push --index` reads a layout.
-func writeLayout(t *testing.T, dir, tag string, c *content) {
+func writeLayout(t testing.TB, dir, tag string, c *content) {
 	t.Helper()
 	blobDir := filepath.Join(dir, "blobs", "sha256")
 	if err := os.MkdirAll(blobDir, 0o755); err != nil {
@@ -212,7 +212,7 @@ func writeLayout(t *testing.T, dir, tag string, c *content) {
 	writeLayoutMarker(t, dir)
 }
 
-func writeLayoutMarker(t *testing.T, dir string) {
+func writeLayoutMarker(t testing.TB, dir string) {
 	t.Helper()
 	layout := mustJSON(t, ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
 	if err := os.WriteFile(filepath.Join(dir, ocispec.ImageLayoutFile), layout, 0o644); err != nil {
@@ -221,7 +221,7 @@ func writeLayoutMarker(t *testing.T, dir string) {
 }
 
 // layoutRootDigest returns the digest tagged tag in an OCI layout.
-func layoutRootDigest(t *testing.T, dir, tag string) digest.Digest {
+func layoutRootDigest(t testing.TB, dir, tag string) digest.Digest {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, ocispec.ImageIndexFile))
 	if err != nil {
