@@ -353,8 +353,8 @@ func TestHandler(t *testing.T) {
 	for body, want := range map[string]string{
 		`not json`: "bad AdmissionReview",
 		`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}}`: "want admission.k8s.io/v1",
-		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`:                           "no request",
-		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`:              "no uid",
+		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`:                            "no request",
+		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`:               "no uid",
 	} {
 		if resp, out := post([]byte(body)); resp.StatusCode != 400 || !strings.Contains(out, want) {
 			t.Errorf("%s: %d %s", body, resp.StatusCode, out)

@@ -79,7 +79,9 @@ func openAdmission(ctx context.Context, cfg config.Config, d admissionDeps) (*ad
 		return nil, err
 	}
 	st := &admissionStack{service: svc, inv: d.inv, cluster: cfg.Admission.Cluster, log: d.log,
-		details: func(ctx context.Context, repo, ref string) (imagefacts.Facts, error) { return facts.Facts(ctx, repo, ref, "") }}
+		details: func(ctx context.Context, repo, ref string) (imagefacts.Facts, error) {
+			return facts.Facts(ctx, repo, ref, "")
+		}}
 	if st.cluster == "" {
 		st.cluster = defaultCluster
 	}
