@@ -25,6 +25,22 @@ type cacheEntry struct {
 	children []string
 	trust    string
 	until    time.Time
+	verdicts *verdicts
+}
+
+// verdicts keeps the rules' verdicts on one entry's facts: a rule reads
+// nothing but the image, so its verdict holds as long as the facts do.
+type verdicts struct{ m sync.Map } // verdictKey → verdict
+
+type verdictKey struct {
+	rule *ruleID
+	host string // image.host differs by the name the pod used
+}
+
+type verdict struct {
+	ok  bool
+	msg string
+	err error
 }
 
 // factCache keeps images' facts by repository and tag or digest. Events

@@ -181,9 +181,14 @@ func (s *Service) Decide(ctx context.Context, req Request) Decision {
 	}
 	rules := s.applicable(req.Namespace)
 	out := make([]ImageDecision, len(images))
+	// Images whose facts are cached are judged here at once; the others'
+	// facts are read concurrently.
 	var wg sync.WaitGroup
 	for i, img := range images {
-		wg.Go(func() { out[i] = s.judge(ctx, img, rules) })
+		var ok bool
+		if out[i], ok = s.judge(ctx, img, rules, true); !ok {
+			wg.Go(func() { out[i], _ = s.judge(ctx, img, rules, false) })
+		}
 	}
 	wg.Wait()
 	d := Decision{Allowed: true, Images: out}
@@ -231,13 +236,14 @@ func (s *Service) applicable(namespace string) []Rule {
 	return out
 }
 
-// judge decides one image.
-func (s *Service) judge(ctx context.Context, image string, rules []Rule) ImageDecision {
+// judge decides one image. With cachedOnly it gives up (false) rather
+// than read facts that are not cached.
+func (s *Service) judge(ctx context.Context, image string, rules []Rule, cachedOnly bool) (ImageDecision, bool) {
 	im := ImageDecision{Image: image}
 	ref, err := ParseImage(image)
 	if err != nil {
 		im.Reason = "invalid image reference: " + err.Error()
-		return im
+		return im, true
 	}
 	im.Host, im.Repository = ref.Host, ref.Repository
 	if !s.hosts.Has(ref.Host) {
@@ -249,9 +255,12 @@ func (s *Service) judge(ctx context.Context, image string, rules []Rule) ImageDe
 		default:
 			im.Reason = fmt.Sprintf("image %s is from %s, not this registry; admission.otherRegistries denies other registries", image, ref.Host)
 		}
-		return im
+		return im, true
 	}
-	img, err := s.image(ctx, ref)
+	img, vs, err := s.image(ctx, ref, cachedOnly)
+	if errors.Is(err, errNotCached) {
+		return im, false
+	}
 	if img != nil {
 		im.Digest = img.Digest
 	}
@@ -261,13 +270,15 @@ func (s *Service) judge(ctx context.Context, image string, rules []Rule) ImageDe
 		if res.Mode == "" {
 			res.Mode = config.ModeEnforce
 		}
-		var ok bool
 		var evalErr error
 		if err != nil {
 			evalErr = err
-		} else if ok, evalErr = r.Eval(img); evalErr == nil && !ok {
-			res.Passed = false
-			res.Message = failure(r, img)
+		} else {
+			v := evaluate(r, img, vs)
+			evalErr = v.err
+			if v.err == nil && !v.ok {
+				res.Passed, res.Message = false, v.msg
+			}
 		}
 		if evalErr != nil {
 			res.Passed, res.Error = false, evalErr.Error()
@@ -281,7 +292,7 @@ func (s *Service) judge(ctx context.Context, image string, rules []Rule) ImageDe
 		}
 		im.Results = append(im.Results, res)
 	}
-	return im
+	return im, true
 }
 
 // failure explains why img failed r: the rule's message or expression,
@@ -329,30 +340,53 @@ func listIDs(ids []string, n int) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(ids[:n], ", "), len(ids)-n)
 }
 
-// image returns ref's facts as rules see them, from the cache when they
-// are current.
-func (s *Service) image(ctx context.Context, ref ImageRef) (*Image, error) {
+// errNotCached: the facts asked for only if cached are not.
+var errNotCached = errors.New("not cached")
+
+// image returns ref's facts as rules see them, and the verdicts on them,
+// from the cache when they are current; with cachedOnly, errNotCached
+// when they are not.
+func (s *Service) image(ctx context.Context, ref ImageRef, cachedOnly bool) (*Image, *verdicts, error) {
 	now := s.now()
 	trust := s.trust()
 	key := cacheKey{repo: ref.Repository, ref: ref.Ref()}
 	if e, ok := s.cache.get(key, trust, now); ok {
 		img := *e.image
 		img.Host = ref.Host
-		return &img, nil
+		return &img, e.verdicts, nil
+	}
+	if cachedOnly {
+		return nil, nil, errNotCached
 	}
 	f, err := s.facts.Facts(ctx, ref.Repository, ref.Ref(), s.trustPolicy)
 	if err != nil {
 		if errors.Is(err, registry.ErrManifestUnknown) || errors.Is(err, registry.ErrNameUnknown) || errors.Is(err, meta.ErrNotFound) {
-			return nil, fmt.Errorf("%s is not in this registry", ref.Repository+refSep(ref)+ref.Ref())
+			return nil, nil, fmt.Errorf("%s is not in this registry", ref.Repository+refSep(ref)+ref.Ref())
 		}
 		s.log.Warn("admission: reading image facts", "image", ref.String(), "err", err)
-		return nil, fmt.Errorf("reading the facts of %s: %v", ref.String(), err)
+		return nil, nil, fmt.Errorf("reading the facts of %s: %v", ref.String(), err)
 	}
 	img := ImageOf(f, now)
-	s.cache.put(key, cacheEntry{image: img, digest: f.Digest, children: f.Children, trust: trust, until: now.Add(cacheTTL)})
+	vs := &verdicts{}
+	s.cache.put(key, cacheEntry{image: img, digest: f.Digest, children: f.Children, trust: trust, until: now.Add(cacheTTL), verdicts: vs})
 	c := *img
 	c.Host = ref.Host
-	return &c, nil
+	return &c, vs, nil
+}
+
+// evaluate returns r's verdict on img, from vs when it was reached before.
+func evaluate(r Rule, img *Image, vs *verdicts) verdict {
+	k := verdictKey{rule: r.id, host: img.Host}
+	if v, ok := vs.m.Load(k); ok {
+		return v.(verdict)
+	}
+	ok, err := r.Eval(img)
+	v := verdict{ok: ok, err: err}
+	if err == nil && !ok {
+		v.msg = failure(r, img)
+	}
+	vs.m.Store(k, v)
+	return v
 }
 
 // Resolve names the repository and digest of image when it is of this
@@ -362,7 +396,7 @@ func (s *Service) Resolve(ctx context.Context, image string) (repo, digest strin
 	if err != nil || !s.hosts.Has(ref.Host) {
 		return "", ""
 	}
-	img, err := s.image(ctx, ref)
+	img, _, err := s.image(ctx, ref, false)
 	if err != nil {
 		return ref.Repository, ref.Digest
 	}

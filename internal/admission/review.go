@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -42,99 +40,104 @@ type Pod struct {
 	Name      string
 	// OwnerKind and OwnerName name the pod's controller.
 	OwnerKind, OwnerName string
-	Spec                 *corev1.PodSpec
+	containers           []Container
 }
 
 // Containers lists the pod's containers, init and ephemeral ones too.
-func (p Pod) Containers() []Container {
-	var out []Container
-	for _, c := range p.Spec.InitContainers {
-		out = append(out, Container{Name: c.Name, Type: "initContainer", Image: c.Image})
-	}
-	for _, c := range p.Spec.Containers {
-		out = append(out, Container{Name: c.Name, Type: "container", Image: c.Image})
-	}
-	for _, c := range p.Spec.EphemeralContainers {
-		out = append(out, Container{Name: c.Name, Type: "ephemeralContainer", Image: c.Image})
-	}
-	return out
-}
+func (p Pod) Containers() []Container { return p.containers }
 
 // errUnknownKind: the review is about a kind that holds no pod template.
 var errUnknownKind = errors.New("not a kind moat judges")
 
+// object is the part of a pod or workload admission reads; decoding only
+// it keeps a review cheap whatever else the object holds.
+type object struct {
+	Metadata struct {
+		Name            string                  `json:"name"`
+		Namespace       string                  `json:"namespace"`
+		Labels          map[string]string       `json:"labels"`
+		OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
+	} `json:"metadata"`
+	Spec struct {
+		podSpec
+		Template    template `json:"template"`
+		JobTemplate struct {
+			Spec struct {
+				Template template `json:"template"`
+			} `json:"spec"`
+		} `json:"jobTemplate"`
+	} `json:"spec"`
+}
+
+type template struct {
+	Spec podSpec `json:"spec"`
+}
+
+type podSpec struct {
+	InitContainers      []container `json:"initContainers"`
+	Containers          []container `json:"containers"`
+	EphemeralContainers []container `json:"ephemeralContainers"`
+}
+
+type container struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+}
+
+func (s podSpec) containers() []Container {
+	out := make([]Container, 0, len(s.InitContainers)+len(s.Containers)+len(s.EphemeralContainers))
+	for _, set := range []struct {
+		typ string
+		cs  []container
+	}{{"initContainer", s.InitContainers}, {"container", s.Containers}, {"ephemeralContainer", s.EphemeralContainers}} {
+		for _, c := range set.cs {
+			out = append(out, Container{Name: c.Name, Type: set.typ, Image: c.Image})
+		}
+	}
+	return out
+}
+
+// workloads are the kinds holding a pod template, by API group.
+var workloads = map[string][]string{
+	"apps":  {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"},
+	"batch": {"Job", "CronJob"},
+}
+
 // PodOf returns the pod or pod template of req's object.
 func PodOf(req *admissionv1.AdmissionRequest) (Pod, error) {
 	gvk := req.Kind
-	obj := req.Object.Raw
-	if len(obj) == 0 {
+	isPod := gvk.Group == "" && gvk.Kind == "Pod"
+	if !isPod && !slices.Contains(workloads[gvk.Group], gvk.Kind) {
+		return Pod{}, fmt.Errorf("%w: %s", errUnknownKind, kindName(gvk))
+	}
+	if len(req.Object.Raw) == 0 {
 		return Pod{}, fmt.Errorf("%w: the request has no object", ErrBadReview)
 	}
+	var o object
+	if err := json.Unmarshal(req.Object.Raw, &o); err != nil {
+		return Pod{}, fmt.Errorf("%w: the %s object: %v", ErrBadReview, gvk.Kind, err)
+	}
 	p := Pod{Kind: gvk.Kind, Namespace: req.Namespace, Name: req.Name}
-	decode := func(v any, meta *metav1.ObjectMeta) error {
-		if err := json.Unmarshal(obj, v); err != nil {
-			return fmt.Errorf("%w: the %s object: %v", ErrBadReview, gvk.Kind, err)
-		}
-		if p.Name == "" {
-			p.Name = meta.Name
-		}
-		if p.Namespace == "" {
-			p.Namespace = meta.Namespace
-		}
-		return nil
+	if p.Name == "" {
+		p.Name = o.Metadata.Name
+	}
+	if p.Namespace == "" {
+		p.Namespace = o.Metadata.Namespace
 	}
 	switch {
-	case gvk.Group == "" && gvk.Kind == "Pod":
-		var o corev1.Pod
-		if err := decode(&o, &o.ObjectMeta); err != nil {
-			return Pod{}, err
-		}
-		p.Spec = &o.Spec
-		p.OwnerKind, p.OwnerName = owner(o.OwnerReferences)
+	case isPod:
+		p.containers = o.Spec.podSpec.containers()
+		p.OwnerKind, p.OwnerName = owner(o.Metadata.OwnerReferences)
 		// A Deployment's ReplicaSet is named after it and the template hash.
-		if h := o.Labels["pod-template-hash"]; p.OwnerKind == "ReplicaSet" && h != "" {
+		if h := o.Metadata.Labels["pod-template-hash"]; p.OwnerKind == "ReplicaSet" && h != "" {
 			if d, ok := strings.CutSuffix(p.OwnerName, "-"+h); ok && d != "" {
 				p.OwnerKind, p.OwnerName = "Deployment", d
 			}
 		}
-	case gvk.Group == "apps" && gvk.Kind == "Deployment":
-		var o appsv1.Deployment
-		if err := decode(&o, &o.ObjectMeta); err != nil {
-			return Pod{}, err
-		}
-		p.Spec = &o.Spec.Template.Spec
-	case gvk.Group == "apps" && gvk.Kind == "ReplicaSet":
-		var o appsv1.ReplicaSet
-		if err := decode(&o, &o.ObjectMeta); err != nil {
-			return Pod{}, err
-		}
-		p.Spec = &o.Spec.Template.Spec
-	case gvk.Group == "apps" && gvk.Kind == "StatefulSet":
-		var o appsv1.StatefulSet
-		if err := decode(&o, &o.ObjectMeta); err != nil {
-			return Pod{}, err
-		}
-		p.Spec = &o.Spec.Template.Spec
-	case gvk.Group == "apps" && gvk.Kind == "DaemonSet":
-		var o appsv1.DaemonSet
-		if err := decode(&o, &o.ObjectMeta); err != nil {
-			return Pod{}, err
-		}
-		p.Spec = &o.Spec.Template.Spec
-	case gvk.Group == "batch" && gvk.Kind == "Job":
-		var o batchv1.Job
-		if err := decode(&o, &o.ObjectMeta); err != nil {
-			return Pod{}, err
-		}
-		p.Spec = &o.Spec.Template.Spec
-	case gvk.Group == "batch" && gvk.Kind == "CronJob":
-		var o batchv1.CronJob
-		if err := decode(&o, &o.ObjectMeta); err != nil {
-			return Pod{}, err
-		}
-		p.Spec = &o.Spec.JobTemplate.Spec.Template.Spec
+	case gvk.Kind == "CronJob":
+		p.containers = o.Spec.JobTemplate.Spec.Template.Spec.containers()
 	default:
-		return Pod{}, fmt.Errorf("%w: %s", errUnknownKind, kindName(gvk))
+		p.containers = o.Spec.Template.Spec.containers()
 	}
 	return p, nil
 }

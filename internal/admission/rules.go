@@ -75,7 +75,11 @@ func nonNil(s []string) []string {
 type Rule struct {
 	config.AdmissionRule
 	prg cel.Program
+	// id tells compilations apart, for cached verdicts.
+	id *ruleID
 }
+
+type ruleID struct{ _ byte }
 
 // costLimit bounds one evaluation, so no expression can stall admission.
 const costLimit = 1_000_000
@@ -123,7 +127,7 @@ func Compile(key string, rules []config.AdmissionRule) ([]Rule, error) {
 			errs = append(errs, fmt.Errorf("%w: %s (%s): %v", config.ErrInvalid, rk, r.Name, err))
 			continue
 		}
-		out = append(out, Rule{AdmissionRule: r, prg: prg})
+		out = append(out, Rule{AdmissionRule: r, prg: prg, id: new(ruleID)})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
