@@ -5,12 +5,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -285,6 +289,40 @@ spec:
 		t.Errorf("image details: %+v", details)
 	}
 
+	// The reporter run from the command line, outside the cluster.
+	client.Run(bin, "inventory", "report", "--once", "--insecure", "--registry", s.Addr, "--cluster", "e2e-cli", "--kubeconfig", kc.Kubeconfig)
+	if cli := placesOf(t, s, "/api/v1/inventory?cluster=e2e-cli"); len(cli) != 1 || cli[0].Pod != "web-2" ||
+		cli[0].Repository != "prod/vuln" || !strings.HasPrefix(cli[0].Digest, "sha256:") {
+		t.Errorf("moat inventory report: %+v", cli)
+	}
+	// An ECS task state change, running and then stopped.
+	task := map[string]any{"clusterArn": "arn:aws:ecs:eu-west-1:111122223333:cluster/prod", "taskArn": "arn:aws:ecs:eu-west-1:111122223333:task/prod/0123",
+		"group": "service:api", "lastStatus": "RUNNING", "containers": []map[string]string{{"name": "api", "image": vuln}}}
+	s.API(t, "POST", "/api/v1/inventory/ecs", task, nil)
+	if ps := placesOf(t, s, "/api/v1/vulnerabilities/CVE-2021-44906/running"); len(ps) != 3 || !slices.ContainsFunc(ps, func(p place) bool {
+		return p.Pod == task["taskArn"] && p.WorkloadKind == "service" && p.WorkloadName == "api" && strings.HasPrefix(p.Digest, "sha256:")
+	}) {
+		t.Errorf("running with the ECS task: %+v", ps)
+	}
+	task["lastStatus"] = "STOPPED"
+	s.API(t, "POST", "/api/v1/inventory/ecs", task, nil)
+	if ps := placesOf(t, s, "/api/v1/inventory?cluster="+url.QueryEscape(task["clusterArn"].(string))); len(ps) != 0 {
+		t.Errorf("a stopped task stays: %+v", ps)
+	}
+
+	// Rules managed through the API apply at once; a bad one is refused.
+	young := map[string]any{"rules": []map[string]any{{"name": "young", "expression": "image.ageDays < 0", "namespaces": []string{"staging"}}}}
+	s.API(t, "PUT", "/api/v1/admission/rules", young, nil)
+	if _, err := kc.TryApply(t, pod("web-3")); err == nil || !strings.Contains(err.Error(), "rule young") {
+		t.Errorf("a rule added through the API: %v", err)
+	}
+	if code, body := adminCall(t, s, "PUT", "/api/v1/admission/rules", `{"rules":[{"name":"typo","expression":"image.signd"}]}`); code != 400 ||
+		!strings.Contains(body, "undefined field 'signd'") {
+		t.Errorf("a rule that does not compile: %d %s", code, body)
+	}
+	s.API(t, "PUT", "/api/v1/admission/rules", map[string]any{"rules": []any{}}, nil)
+	kc.Apply(t, pod("web-3"))
+
 	// Bad input on the webhook itself: a clear 400, nothing admitted.
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ca.PEM())
@@ -297,6 +335,31 @@ spec:
 	if resp.StatusCode != 400 {
 		t.Errorf("a malformed review: %d", resp.StatusCode)
 	}
+	// A pod of 10,000 containers of one image is judged once, quickly.
+	var cs []string
+	for i := range 10000 {
+		cs = append(cs, fmt.Sprintf(`{"name":"c%d","image":%q}`, i, vuln))
+	}
+	big := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"big","kind":{"group":"","version":"v1","kind":"Pod"},` +
+		`"operation":"CREATE","namespace":"prod","dryRun":true,"object":{"metadata":{"name":"big"},"spec":{"containers":[` + strings.Join(cs, ",") + `]}}}}`
+	start := time.Now()
+	resp, err = hc.Post("https://"+webhookAddr+"/admission/v1/validate", "application/json", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct {
+		Response struct {
+			UID     string
+			Allowed bool
+			Status  struct{ Message string }
+		}
+	}
+	err = json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	if err != nil || answer.Response.UID != "big" || answer.Response.Allowed || !strings.Contains(answer.Response.Status.Message, "rule no-critical") {
+		t.Errorf("10,000 containers: %v %+v", err, answer)
+	}
+	t.Logf("a review of 10,000 containers (%d KiB) answered in %s", len(big)>>10, time.Since(start).Round(time.Millisecond))
 
 	// The shipped manifests are valid for this API server.
 	kc.Kubectl(t, "create", "namespace", "moat")
@@ -321,4 +384,21 @@ func applyCombined(t *testing.T, kc *kubeproc.Cluster, yaml string) (string, err
 	writeFile(t, f, yaml)
 	out, err := exec.Command(moatproc.RequireTool(t, "kubectl"), "--kubeconfig", kc.Kubeconfig, "apply", "-f", f).CombinedOutput()
 	return string(out), err
+}
+
+// adminCall sends body as the admin and returns the status and body.
+func adminCall(t *testing.T, s *moatproc.Server, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(s.Admin.Username, s.Admin.Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
