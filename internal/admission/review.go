@@ -10,6 +10,8 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/moat-dev/moat/internal/kube"
 )
 
 // ErrBadReview: the body is not an AdmissionReview moat can answer.
@@ -127,7 +129,7 @@ func PodOf(req *admissionv1.AdmissionRequest) (Pod, error) {
 	switch {
 	case isPod:
 		p.containers = o.Spec.podSpec.containers()
-		p.OwnerKind, p.OwnerName = owner(o.Metadata.OwnerReferences)
+		p.OwnerKind, p.OwnerName = kube.ControllerOf(o.Metadata.OwnerReferences)
 		// A Deployment's ReplicaSet is named after it and the template hash.
 		if h := o.Metadata.Labels["pod-template-hash"]; p.OwnerKind == "ReplicaSet" && h != "" {
 			if d, ok := strings.CutSuffix(p.OwnerName, "-"+h); ok && d != "" {
@@ -147,19 +149,6 @@ func kindName(gvk metav1.GroupVersionKind) string {
 		return gvk.Version + "/" + gvk.Kind
 	}
 	return gvk.Group + "/" + gvk.Version + "/" + gvk.Kind
-}
-
-// owner returns the controller among refs (else the first).
-func owner(refs []metav1.OwnerReference) (kind, name string) {
-	for _, r := range refs {
-		if r.Controller != nil && *r.Controller {
-			return r.Kind, r.Name
-		}
-	}
-	if len(refs) > 0 {
-		return refs[0].Kind, refs[0].Name
-	}
-	return "", ""
 }
 
 // Admitted is told of every pod admitted for real (not a dry run), with

@@ -360,7 +360,7 @@ func (c *Client) ReplicaSetOwner(ctx context.Context, namespace, name string) (k
 		}
 		return "", "", err
 	}
-	kind, ownerName = controllerOf(rs.OwnerReferences)
+	kind, ownerName = ControllerOf(rs.OwnerReferences)
 	return kind, ownerName, nil
 }
 
@@ -375,10 +375,12 @@ func validSegment(s string) bool {
 // reference marked controller: true, else the first one; ("", "") for a
 // pod without owners.
 func Owner(pod corev1.Pod) (kind, name string) {
-	return controllerOf(pod.OwnerReferences)
+	return ControllerOf(pod.OwnerReferences)
 }
 
-func controllerOf(refs []metav1.OwnerReference) (kind, name string) {
+// ControllerOf returns the owner reference marked controller: true among
+// refs, else the first one; ("", "") without any.
+func ControllerOf(refs []metav1.OwnerReference) (kind, name string) {
 	for _, r := range refs {
 		if r.Controller != nil && *r.Controller {
 			return r.Kind, r.Name
