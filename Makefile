@@ -15,7 +15,8 @@ RACE_DIRS := cmd internal/server internal/distribution internal/registry \
 	internal/blob internal/meta internal/sqldb internal/auth internal/events internal/jobs \
 	internal/findings internal/scanning internal/webhooks internal/app internal/audit \
 	internal/lifecycle internal/replication internal/proxy internal/scan/catalog \
-	internal/scan/vulndb internal/scan/match internal/gunzip
+	internal/scan/vulndb internal/scan/match internal/gunzip internal/admission internal/inventory \
+	internal/kube internal/sign internal/signing
 RACE_PATTERNS := $(foreach d,$(RACE_DIRS),$(if $(wildcard $(d)),./$(d)/...))
 
 # The process-level tests (everything under test/) build and start moat
