@@ -236,6 +236,19 @@ func (d *DB) ForUpdate() string {
 	return ""
 }
 
+// LockTx serialises the write transactions that take the same key, until
+// tx ends: for work that reads, then writes depending on what it read (a
+// first-use creation) where no row exists yet to lock. PostgreSQL takes a
+// transaction advisory lock; SQLite's write transactions already exclude
+// each other.
+func (d *DB) LockTx(ctx context.Context, tx *sql.Tx, key int64) error {
+	if d.engine != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, key)
+	return err
+}
+
 // Placeholders returns "?,?,...,?" with n marks, for IN lists.
 func Placeholders(n int) string {
 	if n <= 0 {

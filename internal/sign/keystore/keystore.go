@@ -37,6 +37,9 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// keysLockKey serialises changes of the active key ("moatkeys").
+const keysLockKey int64 = 0x6d6f61746b657973
+
 // migrationLockKey is the advisory lock held while migrating ("moatskey").
 const migrationLockKey int64 = 0x6d6f6174736b6579
 
@@ -181,6 +184,9 @@ func (s *Store) Import(ctx context.Context, keyPEM, chainPEM []byte) (Key, error
 		return Key{}, err
 	}
 	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+		if err := s.db.LockTx(ctx, tx, keysLockKey); err != nil {
+			return err
+		}
 		if err := s.retireTx(ctx, tx); err != nil {
 			return err
 		}
@@ -266,6 +272,10 @@ func scanKey(r scanner, sealed *[]byte) (Key, error) {
 // issueTx makes a signing key under the registry CA (making the CA when
 // there is none). Unless rotate, it does nothing when a key is active.
 func (s *Store) issueTx(ctx context.Context, tx *sql.Tx, rotate bool) error {
+	// Replicas starting together must agree on one key.
+	if err := s.db.LockTx(ctx, tx, keysLockKey); err != nil {
+		return err
+	}
 	var n int
 	if err := tx.QueryRowContext(ctx, s.db.Q(`SELECT COUNT(*) FROM signing_keys WHERE status = ?`), Active).Scan(&n); err != nil {
 		return err
