@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/moat-dev/moat/internal/kube"
 	"github.com/moat-dev/moat/internal/meta/sqlstore"
 	"github.com/moat-dev/moat/internal/registry"
+	"github.com/moat-dev/moat/internal/server"
 	"github.com/moat-dev/moat/internal/signing"
 	"github.com/moat-dev/moat/internal/sqldb"
 )
@@ -120,11 +122,19 @@ func registryHosts(specs []listenerSpec, socks []net.Listener) []string {
 	return hosts
 }
 
-// webhook serves /admission/v1/validate; admitted pods are recorded in
-// the inventory.
-func (a *admissionStack) webhook() http.Handler {
+// webhook serves /admission/v1/validate on the listeners admission names
+// (with access control off, on all); admitted pods are recorded in the
+// inventory.
+func (a *admissionStack) webhook(listeners []string, open bool) http.Handler {
+	h := admission.Handler(a.service, a.record, a.log)
 	mux := http.NewServeMux()
-	mux.Handle("/admission/v1/validate", admission.Handler(a.service, a.record, a.log))
+	mux.Handle("/admission/v1/validate", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if name, _ := server.ListenerName(r.Context()); !open && !slices.Contains(listeners, name) {
+			http.Error(w, "the admission webhook is not served on this listener (admission.listeners)", http.StatusNotFound)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	return mux
 }
 

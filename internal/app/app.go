@@ -199,7 +199,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	}
 	services := api.Config{Scans: sc.service, Webhooks: hooks, Signing: sig,
 		Admission: adm.service, Details: adm.details, Inventory: inv}
-	srvOpts = append(srvOpts, server.WithHandler("/admission/", adm.webhook(), func(string) string { return "/admission/v1/validate" }))
+	srvOpts = append(srvOpts, server.WithHandler("/admission/", adm.webhook(cfg.Admission.Listeners, !cfg.Auth.Enabled), func(string) string { return "/admission/v1/validate" }))
 	if ac != nil {
 		mgmt, err := ac.management(log, services)
 		if err != nil {

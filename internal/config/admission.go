@@ -14,6 +14,7 @@ import (
 // where the registry learns what runs.
 //
 //	admission:
+//	  listeners: [webhook]               # where the webhook answers (required with access control on)
 //	  cluster: prod-eu-1                 # the name the inventory records
 //	  registryHosts: ["registry.example.com"]   # default: the listeners' addresses
 //	  otherRegistries: deny              # deny | allow | a list of allowed hosts
@@ -29,6 +30,12 @@ import (
 //	    kubeconfig: /etc/moat/kubeconfig # or inCluster: true; lists running pods
 //	    interval: 1m
 type Admission struct {
+	// Listeners names the listeners the webhook answers on. The webhook
+	// has no login (the API server calls it), and its answers tell what
+	// images hold: with access control on it answers nowhere unless
+	// listed, and the listener should require the API server's client
+	// certificate. Without access control it answers everywhere.
+	Listeners       []string        `yaml:"listeners"`
 	Cluster         string          `yaml:"cluster"`
 	RegistryHosts   []string        `yaml:"registryHosts"`
 	OtherRegistries OtherRegistries `yaml:"otherRegistries"`
@@ -156,6 +163,15 @@ func (c *Config) validateAdmission() []error {
 	for _, h := range append(slices.Clone(a.RegistryHosts), a.OtherRegistries.Hosts...) {
 		if h == "" || strings.ContainsAny(h, "/ @") {
 			errs = append(errs, fmt.Errorf("%w: admission: registry host %q: want HOST or HOST:PORT", ErrInvalid, h))
+		}
+	}
+	known := map[string]bool{c.Auth.Listener: true}
+	for _, l := range c.Listeners {
+		known[l.Name] = true
+	}
+	for _, l := range a.Listeners {
+		if !known[l] {
+			errs = append(errs, fmt.Errorf("%w: admission.listeners: no listener is named %q", ErrInvalid, l))
 		}
 	}
 	if a.Inventory.Kubeconfig != "" && a.Inventory.InCluster {

@@ -50,6 +50,7 @@ listeners:
     addr: %s
     tls: {certFile: %s, keyFile: %s}
 admission:
+  listeners: [webhook]
   rules:
     - name: no-critical
       expression: 'image.findings.critical == 0'

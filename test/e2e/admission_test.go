@@ -93,6 +93,7 @@ signing:
   rules:
     - repositories: ["prod/clean"]
 admission:
+  listeners: [webhook]
   cluster: e2e
   rules:
     - name: no-critical
@@ -334,6 +335,10 @@ spec:
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
 		t.Errorf("a malformed review: %d", resp.StatusCode)
+	}
+	// The webhook has no login: it answers on its listener only.
+	if code, body := adminCall(t, s, "POST", "/admission/v1/validate", "{}"); code != 404 || !strings.Contains(body, "admission.listeners") {
+		t.Errorf("the webhook on the registry's listener: %d %s", code, body)
 	}
 	// A pod of 10,000 containers of one image is judged once, quickly.
 	var cs []string
