@@ -69,9 +69,10 @@ func (f Facts) AgeDays(now time.Time) int64 {
 	return int64(now.Sub(f.PushedAt) / (24 * time.Hour))
 }
 
-// Registry reads manifests.
+// Registry reads manifests; reading facts is not a pull, so it must not
+// record one.
 type Registry interface {
-	GetManifest(ctx context.Context, repo, ref string) (*meta.Manifest, error)
+	StatManifest(ctx context.Context, repo, ref string) (*meta.Manifest, error)
 }
 
 // Scans reads scan results.
@@ -116,7 +117,7 @@ const maxIDs = 5000
 // with any error reading a fact: a rule is never judged on half the
 // facts.
 func (s *Source) Facts(ctx context.Context, repo, ref, trustPolicy string) (Facts, error) {
-	m, err := s.d.Registry.GetManifest(ctx, repo, ref)
+	m, err := s.d.Registry.StatManifest(ctx, repo, ref)
 	if err != nil {
 		return Facts{}, err
 	}
