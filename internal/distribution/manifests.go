@@ -19,11 +19,7 @@ import (
 // the answer is 404 MANIFEST_UNKNOWN, as the reference registry does:
 // moat never converts manifests, so the client gets nothing it can parse.
 func (h *handler) getManifest(w http.ResponseWriter, req *http.Request, rt route) error {
-	get := h.reg.GetManifest
-	if req.Method == http.MethodHead {
-		get = h.reg.StatManifest
-	}
-	m, err := get(req.Context(), rt.name, rt.arg)
+	m, err := h.reg.ServeManifest(req.Context(), rt.name, rt.arg, req.Method == http.MethodGet)
 	for _, gate := range h.gates {
 		if err != nil {
 			break

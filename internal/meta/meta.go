@@ -177,6 +177,10 @@ type Store interface {
 	GetManifest(ctx context.Context, repo string, d digest.Digest) (*Manifest, error)
 	// ResolveTag returns the digest a tag points to.
 	ResolveTag(ctx context.Context, repo, tag string) (digest.Digest, error)
+	// FetchManifest returns the manifest tag points to (d empty) or the
+	// manifest d, in one read and without its references (Blobs,
+	// Children and External stay empty): what serving a pull needs.
+	FetchManifest(ctx context.Context, repo, tag string, d digest.Digest) (*Manifest, error)
 	// DeleteManifest removes a manifest and every tag pointing to it.
 	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
 	// DeleteTag removes one tag, leaving the manifest.

@@ -142,14 +142,45 @@ func (r *Registry) GetManifest(ctx context.Context, repo, ref string) (*meta.Man
 	if err != nil {
 		return nil, err
 	}
+	r.recordPull(ctx, repo, m)
+	return m, nil
+}
+
+// recordPull marks m pulled now, unless it was recently enough.
+func (r *Registry) recordPull(ctx context.Context, repo string, m *meta.Manifest) {
 	now := r.now()
 	if now.Sub(m.PulledAt) < pullResolution {
 		// Recorded recently enough: spare the database a write per pull.
-		return m, nil
+		return
 	}
 	if err := r.md.MarkPulled(ctx, repo, m.Digest, now); err != nil {
 		// Bookkeeping only: a pull must not fail because of it.
 		r.log.Warn("record pull", "repository", repo, "digest", m.Digest, "err", err)
+	}
+}
+
+// ServeManifest returns the manifest ref of repo as a pull serves it: in
+// one read, without its references (Blobs, Children, External). With
+// pull, the pull is recorded as GetManifest records it.
+func (r *Registry) ServeManifest(ctx context.Context, repo, ref string, pull bool) (*meta.Manifest, error) {
+	if err := validRepo(repo); err != nil {
+		return nil, err
+	}
+	rf, err := parseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.md.FetchManifest(ctx, repo, rf.Tag, rf.Digest)
+	switch {
+	case errors.Is(err, meta.ErrNotFound) && rf.IsDigest():
+		return nil, fmt.Errorf("%w: %s@%s", ErrManifestUnknown, repo, rf.Digest)
+	case errors.Is(err, meta.ErrNotFound):
+		return nil, fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repo, rf.Tag)
+	case err != nil:
+		return nil, err
+	}
+	if pull {
+		r.recordPull(ctx, repo, m)
 	}
 	return m, nil
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"ListRepositoriesPagination", testListRepositoriesPagination},
 		{"Referrers", testReferrers},
 		{"MarkPulled", testMarkPulled},
+		{"FetchManifest", testFetchManifest},
 		{"Uploads", testUploads},
 		{"StaleUploads", testStaleUploads},
 		{"UploadLimitPerOwner", testUploadLimitPerOwner},
@@ -721,6 +722,33 @@ func testMarkPulled(t *testing.T, s meta.Store) {
 	wantErr(t, "MarkPulled unknown manifest", s.MarkPulled(ctx, "app", digest.FromString("x"), at), meta.ErrNotFound)
 	wantErr(t, "MarkPulled unknown repo", s.MarkPulled(ctx, "zzz", m.Digest, at), meta.ErrNotFound)
 }
+
+func testFetchManifest(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	m := push(t, s, "app", "v1", 2)
+	at := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	noErr(t, "MarkPulled", s.MarkPulled(ctx, "app", m.Digest, at))
+	full, err := s.GetManifest(ctx, "app", m.Digest)
+	noErr(t, "GetManifest", err)
+	for _, by := range []struct {
+		tag string
+		d   digest.Digest
+	}{{"v1", ""}, {"", m.Digest}} {
+		got, err := s.FetchManifest(ctx, "app", by.tag, by.d)
+		noErr(t, "FetchManifest", err)
+		if got.Digest != m.Digest || got.MediaType != full.MediaType || string(got.Content) != string(full.Content) ||
+			got.Size != full.Size || !got.PushedAt.Equal(full.PushedAt) || !got.PulledAt.Equal(at) || len(got.Blobs) != 0 {
+			t.Fatalf("FetchManifest(%q, %q) = %+v, want %+v without references", by.tag, by.d, got, full)
+		}
+	}
+	wantErr(t, "FetchManifest unknown tag", errOnly(s.FetchManifest(ctx, "app", "v2", "")), meta.ErrNotFound)
+	wantErr(t, "FetchManifest unknown digest", errOnly(s.FetchManifest(ctx, "app", "", digest.FromString("x"))), meta.ErrNotFound)
+	wantErr(t, "FetchManifest unknown repo", errOnly(s.FetchManifest(ctx, "zzz", "v1", "")), meta.ErrNotFound)
+	noErr(t, "DeleteManifest", s.DeleteManifest(ctx, "app", m.Digest))
+	wantErr(t, "FetchManifest deleted", errOnly(s.FetchManifest(ctx, "app", "", m.Digest)), meta.ErrNotFound)
+}
+
+func errOnly(_ *meta.Manifest, err error) error { return err }
 
 func testUploads(t *testing.T, s meta.Store) {
 	ctx := t.Context()

@@ -577,6 +577,44 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 	return out, nil
 }
 
+// FetchManifest implements meta.Store: one statement, where GetManifest
+// and ResolveTag take a transaction and three.
+func (s *Store) FetchManifest(ctx context.Context, repo, tag string, d digest.Digest) (*meta.Manifest, error) {
+	const cols = `SELECT m.digest, m.media_type, m.artifact_type, m.size, m.content, m.subject, m.annotations,
+		m.pushed_at, m.pushed_by, m.pulled_at `
+	var row *sql.Row
+	if d != "" {
+		row = s.db.R.QueryRowContext(ctx, s.db.Q(cols+`FROM manifests m JOIN repositories r ON r.id = m.repository_id
+			WHERE r.name = ? AND m.digest = ?`), repo, string(d))
+	} else {
+		row = s.db.R.QueryRowContext(ctx, s.db.Q(cols+`FROM tags t JOIN repositories r ON r.id = t.repository_id
+			JOIN manifests m ON m.id = t.manifest_id WHERE r.name = ? AND t.name = ?`), repo, tag)
+	}
+	m := &meta.Manifest{Repository: repo}
+	var (
+		dg                   string
+		subject, annotations sql.NullString
+		pushedAt             int64
+		pulledAt             sql.NullInt64
+	)
+	err := row.Scan(&dg, &m.MediaType, &m.ArtifactType, &m.Size, &m.Content, &subject, &annotations, &pushedAt, &m.PushedBy, &pulledAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("manifest %s %s%s: %w", repo, tag, d, meta.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch manifest %s %s%s: %w", repo, tag, d, err)
+	}
+	m.Digest, m.Subject = digest.Digest(dg), digest.Digest(subject.String)
+	if m.Annotations, err = decodeAnnotations(annotations); err != nil {
+		return nil, err
+	}
+	m.PushedAt = fromNS(pushedAt)
+	if pulledAt.Valid {
+		m.PulledAt = fromNS(pulledAt.Int64)
+	}
+	return m, nil
+}
+
 // MarkPulled records a pull; the pull time never moves backwards.
 func (s *Store) MarkPulled(ctx context.Context, repo string, d digest.Digest, at time.Time) error {
 	ns := timeOr(at, s.nowNS())
