@@ -124,6 +124,8 @@ type Config struct {
 	Admission Admission
 	Details   Details
 	Inventory Inventory
+	// Repositories serves /api/v1/repositories/{name} settings; optional.
+	Repositories Repositories
 }
 
 // Option configures New.
@@ -282,6 +284,7 @@ var errorKinds = []struct {
 	{signing.ErrNoTrustPolicy, "NOT_FOUND", http.StatusNotFound},
 	{config.ErrInvalid, "INVALID", http.StatusBadRequest},
 	{inventory.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{meta.ErrInvalid, "INVALID", http.StatusBadRequest},
 	{admission.ErrNoRuleStore, "CONFLICT", http.StatusConflict},
 }
 

@@ -40,8 +40,11 @@ const (
 func (h *handler) scanRoutes() {
 	// Repository names hold slashes, so the image routes are parsed by
 	// hand: /api/v1/repositories/{name}/manifests/{reference}/{scan|sbom|signatures}.
-	if h.Scans != nil || h.Signing != nil {
+	if h.Scans != nil || h.Signing != nil || h.Repositories != nil {
 		h.handle("GET /api/v1/repositories/", op{"", h.imageGet})
+	}
+	if h.Repositories != nil {
+		h.handle("PUT /api/v1/repositories/", op{policy.ActionAdminRegistry, h.putRepository})
 	}
 	if h.Scans == nil {
 		return
@@ -80,6 +83,9 @@ func (h *handler) imageGet(w http.ResponseWriter, r *http.Request) error {
 	}
 	if ok && what == "" && h.Details != nil {
 		return h.imageDetails(w, r, repo, ref)
+	}
+	if !ok && h.Repositories != nil {
+		return h.getRepository(w, r)
 	}
 	if !ok || (what != "scan" && what != "sbom") || h.Scans == nil {
 		return errNoRoute

@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	md, err := sqlstore.New(ctx, db, sqlstore.WithOutbox(outbox))
+	md, err := sqlstore.New(ctx, db, sqlstore.WithOutbox(outbox), sqlstore.WithDefaultTagMutability(cfg.Repositories.TagMutability()))
 	if err != nil {
 		return fmt.Errorf("metadata store %s: %w", cfg.DatabaseForLog(), err)
 	}
@@ -198,7 +198,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		return err
 	}
 	services := api.Config{Scans: sc.service, Webhooks: hooks, Signing: sig,
-		Admission: adm.service, Details: adm.details, Inventory: inv}
+		Admission: adm.service, Details: adm.details, Inventory: inv, Repositories: md}
 	srvOpts = append(srvOpts, server.WithHandler("/admission/", adm.webhook(cfg.Admission.Listeners, !cfg.Auth.Enabled), func(string) string { return "/admission/v1/validate" }))
 	if ac != nil {
 		mgmt, err := ac.management(log, services)

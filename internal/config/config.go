@@ -68,6 +68,8 @@ type Config struct {
 	// (signing keys) in the database, unless MOAT_MASTER_KEY is set;
 	// replicas must share it. Default <dataDir>/master.key.
 	MasterKeyFile string `yaml:"masterKeyFile"`
+	// Repositories holds the defaults of every repository's settings.
+	Repositories RepositoryDefaults `yaml:"repositories"`
 	// Admission holds the rules images must pass to run in a cluster and
 	// the inventory of where they run (admission.go).
 	Admission Admission `yaml:"admission"`
@@ -580,6 +582,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateWebhooks()...)
 	errs = append(errs, c.validateSigning()...)
 	errs = append(errs, c.validateAdmission()...)
+	if err := c.Repositories.TagMutability().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: repositories: %v", ErrInvalid, err))
+	}
 	return errors.Join(errs...)
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/registry"
 )
 
@@ -50,6 +51,7 @@ var errorKinds = []errorKind{
 	{registry.ErrRangeInvalid, "RANGE_INVALID", http.StatusRequestedRangeNotSatisfiable, "requested range not satisfiable"},
 	{registry.ErrTooManyRequests, "TOOMANYREQUESTS", http.StatusTooManyRequests, "too many requests"},
 	{registry.ErrDenied, "DENIED", http.StatusForbidden, "requested access to the resource is denied"},
+	{meta.ErrTagImmutable, "DENIED", http.StatusForbidden, "the tag is immutable"},
 	{registry.ErrUnauthorized, "UNAUTHORIZED", http.StatusUnauthorized, "authentication required"},
 }
 

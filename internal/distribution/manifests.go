@@ -1,6 +1,7 @@
 package distribution
 
 import (
+	"context"
 	"fmt"
 	"mime"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/manifest"
+	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/registry"
 )
 
@@ -49,6 +51,28 @@ func (h *handler) getManifest(w http.ResponseWriter, req *http.Request, rt route
 		_, _ = w.Write(m.Content)
 	}
 	return nil
+}
+
+// mayDeleteFixed refuses a delete that would remove an immutable tag,
+// unless a policy grants registry:DeleteImmutable (without access
+// control, no one may: make the repository mutable first).
+func (h *handler) mayDeleteFixed(ctx context.Context, rt route) error {
+	fixed, err := h.reg.FixedTags(ctx, rt.name, rt.arg)
+	if err != nil || len(fixed) == 0 {
+		return err
+	}
+	// No token scope names registry:DeleteImmutable: the caller's
+	// policies decide, the request's delete scope having been checked.
+	if p, ok := h.authz.(principalAuthorizer); ok && p.Exempt(ctx, policy.ActionDeleteImmutable, rt.name) {
+		return nil
+	}
+	return &meta.TagImmutableError{Repository: rt.name, Tag: strings.Join(fixed, ", ")}
+}
+
+// principalAuthorizer decides by the caller's policies alone, whatever its
+// token's scopes (auth.Guard).
+type principalAuthorizer interface {
+	Exempt(ctx context.Context, action policy.Action, repo string) bool
 }
 
 // accepts reports whether an Accept header (possibly repeated) admits
@@ -116,7 +140,10 @@ func (h *handler) putManifest(w http.ResponseWriter, req *http.Request, rt route
 // deleteManifest deletes a manifest by digest, or only the tag when the
 // reference is a tag.
 func (h *handler) deleteManifest(w http.ResponseWriter, req *http.Request, rt route) error {
-	err := h.reg.DeleteManifest(req.Context(), rt.name, rt.arg)
+	err := h.mayDeleteFixed(req.Context(), rt)
+	if err == nil {
+		err = h.reg.DeleteManifest(req.Context(), rt.name, rt.arg)
+	}
 	h.notify(req.Context(), Event{Action: policy.ActionDelete, Repository: rt.name, Reference: rt.arg, Manifest: true, Err: err})
 	if err != nil {
 		return err

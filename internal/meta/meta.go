@@ -177,6 +177,15 @@ type Store interface {
 	GetManifest(ctx context.Context, repo string, d digest.Digest) (*Manifest, error)
 	// ResolveTag returns the digest a tag points to.
 	ResolveTag(ctx context.Context, repo, tag string) (digest.Digest, error)
+	// TagMutability returns repo's own tag mutability (Mode "" when it
+	// follows the default) and the one in force; SetTagMutability sets it,
+	// creating the repository. PutManifest refuses to move a tag that is
+	// immutable with a *TagImmutableError.
+	TagMutability(ctx context.Context, repo string) (own, effective TagMutability, err error)
+	SetTagMutability(ctx context.Context, repo string, t TagMutability) error
+	// FixedTags lists the immutable tags deleting tag (or, tag empty, the
+	// manifest d) would remove.
+	FixedTags(ctx context.Context, repo, tag string, d digest.Digest) ([]string, error)
 	// FetchManifest returns the manifest tag points to (d empty) or the
 	// manifest d, in one read and without its references (Blobs,
 	// Children and External stay empty): what serving a pull needs.

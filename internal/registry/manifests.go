@@ -213,6 +213,19 @@ func (r *Registry) StatManifest(ctx context.Context, repo, ref string) (*meta.Ma
 	return m, nil
 }
 
+// FixedTags lists the immutable tags deleting ref (a tag, or a digest and
+// every tag on it) would remove.
+func (r *Registry) FixedTags(ctx context.Context, repo, ref string) ([]string, error) {
+	if err := validRepo(repo); err != nil {
+		return nil, err
+	}
+	rf, err := parseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	return r.md.FixedTags(ctx, repo, rf.Tag, rf.Digest)
+}
+
 // DeleteManifest deletes a manifest by digest (with every tag pointing at
 // it) or, given a tag, only that tag.
 func (r *Registry) DeleteManifest(ctx context.Context, repo, ref string) error {

@@ -307,23 +307,29 @@ func TestSigningReplicas(t *testing.T) {
 }
 
 // pullOnlyRobot creates a robot allowed registry:Pull on repositories
-// matching pattern, made with the moat CLI, and waits until the server
-// has its policy. It returns the robot's "username:secret".
+// matching pattern and returns its "username:secret".
 func pullOnlyRobot(t *testing.T, s *moatproc.Server, moat func(...string) string, pattern string) string {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^secret: (moat_rbt_\S+)$`).FindStringSubmatch(moat("robot", "create", "puller"))
+	return "robot+puller:" + robotWith(t, s, moat, "puller", `["registry:Pull"]`, pattern)
+}
+
+// robotWith creates robot name with the moat CLI, allowed actions (a JSON
+// list) on repositories matching pattern, waits until the server has its
+// policy (a token for pull is granted) and returns its secret.
+func robotWith(t *testing.T, s *moatproc.Server, moat func(...string) string, name, actions, pattern string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^secret: (moat_rbt_\S+)$`).FindStringSubmatch(moat("robot", "create", name))
 	if m == nil {
 		t.Fatal("moat robot create printed no secret")
 	}
-	doc := filepath.Join(t.TempDir(), "puller.json")
-	writeFile(t, doc, `{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":["registry:Pull"],"Resource":"repository/`+pattern+`"}]}`)
-	moat("policy", "put", "pull-only", "--kind", "identity", "--file", doc)
-	moat("policy", "attach", "pull-only", "robot:puller")
-	creds := moatproc.Credentials{Username: "robot+puller", Password: m[1]}
+	doc := filepath.Join(t.TempDir(), name+".json")
+	writeFile(t, doc, `{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":`+actions+`,"Resource":"repository/`+pattern+`"}]}`)
+	moat("policy", "put", name+"-policy", "--kind", "identity", "--file", doc)
+	moat("policy", "attach", name+"-policy", "robot:"+name)
 	repo := strings.TrimSuffix(pattern, "*") + "probe"
-	waitFor(t, "the puller's policy", 15*time.Second, func() (bool, string) {
+	waitFor(t, "the policy of robot "+name, 15*time.Second, func() (bool, string) {
 		req, _ := http.NewRequest("GET", s.URL+"/auth/token?service=moat&scope=repository:"+repo+":pull", nil)
-		req.SetBasicAuth(creds.Username, creds.Password)
+		req.SetBasicAuth("robot+"+name, m[1])
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false, err.Error()
@@ -336,5 +342,5 @@ func pullOnlyRobot(t *testing.T, s *moatproc.Server, moat func(...string) string
 		claims, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok.Token, ".")[1])
 		return strings.Contains(string(claims), `"actions":["pull"]`), string(claims)
 	})
-	return creds.Pair()
+	return m[1]
 }

@@ -48,6 +48,9 @@ const (
 	// (moat inventory report, an ECS hook) say what runs.
 	ActionInventoryRead   Action = "inventory:Read"
 	ActionInventoryReport Action = "inventory:Report"
+	// ActionDeleteImmutable deletes a tag that is immutable (or a manifest
+	// carrying one); registry:Delete alone does not.
+	ActionDeleteImmutable Action = "registry:DeleteImmutable"
 )
 
 // knownActions lists every known action in a fixed order; an action's position
@@ -57,7 +60,7 @@ var knownActions = [...]Action{
 	ActionScanRead, ActionScanWrite, ActionScanBypassPullGate,
 	ActionAdminIdentities, ActionAdminPolicies, ActionAdminAudit, ActionAdminRegistry,
 	ActionManageTokens, ActionWebhooksRead, ActionWebhooksWrite, ActionSigningRead,
-	ActionAdmissionCheck, ActionInventoryRead, ActionInventoryReport,
+	ActionAdmissionCheck, ActionInventoryRead, ActionInventoryReport, ActionDeleteImmutable,
 }
 
 // Actions returns the known actions.

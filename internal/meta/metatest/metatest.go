@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"Referrers", testReferrers},
 		{"MarkPulled", testMarkPulled},
 		{"FetchManifest", testFetchManifest},
+		{"TagMutability", testTagMutability},
 		{"Uploads", testUploads},
 		{"StaleUploads", testStaleUploads},
 		{"UploadLimitPerOwner", testUploadLimitPerOwner},
@@ -749,6 +751,47 @@ func testFetchManifest(t *testing.T, s meta.Store) {
 }
 
 func errOnly(_ *meta.Manifest, err error) error { return err }
+
+func testTagMutability(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	one := push(t, s, "app", "v1", 1)
+	noErr(t, "SetTagMutability", s.SetTagMutability(ctx, "app", meta.TagMutability{Mode: meta.ImmutableWithExclusion, Exclusions: []string{"dev-*"}}))
+	two := manifest(t, "app", putBlobs(t, s, "app", 2))
+	var immutable *meta.TagImmutableError
+	if err := errOf(s.PutManifest(ctx, two, "v1")); !errors.As(err, &immutable) || immutable.Current != one.Digest.String() {
+		t.Fatalf("moving an immutable tag: %v", err)
+	}
+	if d, err := s.ResolveTag(ctx, "app", "v1"); err != nil || d != one.Digest {
+		t.Fatalf("v1 moved to %s (%v)", d, err)
+	}
+	noErr(t, "the same image again", errOf(s.PutManifest(ctx, one, "v1")))
+	noErr(t, "a new tag", errOf(s.PutManifest(ctx, two, "v2")))
+	noErr(t, "an excluded tag", errOf(s.PutManifest(ctx, one, "dev-1")))
+	noErr(t, "an excluded tag moves", errOf(s.PutManifest(ctx, two, "dev-1")))
+	fixed, err := s.FixedTags(ctx, "app", "", two.Digest)
+	noErr(t, "FixedTags", err)
+	if strings.Join(fixed, ",") != "v2" {
+		t.Errorf("fixed tags of the second image: %v", fixed)
+	}
+	if fixed, _ := s.FixedTags(ctx, "app", "dev-1", ""); len(fixed) != 0 {
+		t.Errorf("an excluded tag is fixed: %v", fixed)
+	}
+	own, eff, err := s.TagMutability(ctx, "app")
+	noErr(t, "TagMutability", err)
+	if own.Mode != meta.ImmutableWithExclusion || eff.Mode != meta.ImmutableWithExclusion || len(own.Exclusions) != 1 {
+		t.Errorf("settings: %+v %+v", own, eff)
+	}
+	noErr(t, "SetTagMutability new repository", s.SetTagMutability(ctx, "fresh", meta.TagMutability{Mode: meta.Immutable}))
+	if _, eff, err := s.TagMutability(ctx, "fresh"); err != nil || eff.Mode != meta.Immutable {
+		t.Errorf("a repository created by its settings: %+v %v", eff, err)
+	}
+	for _, bad := range []meta.TagMutability{{Mode: "FROZEN"}, {Mode: meta.Immutable, Exclusions: []string{"x"}},
+		{Mode: meta.ImmutableWithExclusion}, {Mode: meta.ImmutableWithExclusion, Exclusions: []string{"a", "b", "c", "d", "e", "f"}}} {
+		wantErr(t, "bad setting", s.SetTagMutability(ctx, "app", bad), meta.ErrInvalid)
+	}
+	noErr(t, "back to the default", s.SetTagMutability(ctx, "app", meta.TagMutability{}))
+	noErr(t, "a mutable tag moves", errOf(s.PutManifest(ctx, two, "v1")))
+}
 
 func testUploads(t *testing.T, s meta.Store) {
 	ctx := t.Context()

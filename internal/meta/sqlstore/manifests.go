@@ -75,6 +75,15 @@ func (s *Store) PutManifest(ctx context.Context, m *meta.Manifest, tag string) (
 			if previous, err = s.tagTarget(ctx, tx, repoID, tag); err != nil {
 				return err
 			}
+			if previous != "" && previous != m.Digest {
+				mut, err := s.mutabilityTx(ctx, tx, repoID)
+				if err != nil {
+					return err
+				}
+				if mut.Fixed(tag) {
+					return &meta.TagImmutableError{Repository: m.Repository, Tag: tag, Current: previous.String()}
+				}
+			}
 			if _, err := tx.ExecContext(ctx, s.db.Q(`
 				INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
 				ON CONFLICT (repository_id, name) DO UPDATE

@@ -32,16 +32,30 @@ const (
 
 // Store implements meta.Store over SQLite or PostgreSQL.
 type Store struct {
-	db     *sqldb.DB
-	now    func() time.Time
-	outbox *events.Outbox // nil: no events
+	db         *sqldb.DB
+	now        func() time.Time
+	outbox     *events.Outbox // nil: no events
+	mutability meta.TagMutability
 }
 
 var _ meta.Store = (*Store)(nil)
 
 type options struct {
-	now    func() time.Time
-	outbox *events.Outbox
+	now        func() time.Time
+	outbox     *events.Outbox
+	mutability meta.TagMutability
+}
+
+// WithDefaultTagMutability sets the tag mutability of repositories that
+// have none of their own. Default: mutable.
+func WithDefaultTagMutability(t meta.TagMutability) Option {
+	return func(o *options) error {
+		if err := t.Validate(); err != nil {
+			return err
+		}
+		o.mutability = t
+		return nil
+	}
 }
 
 // Option configures New.
@@ -94,7 +108,7 @@ func New(ctx context.Context, db *sqldb.DB, opts ...Option) (*Store, error) {
 	if err := db.Migrate(ctx, migrations, "migrations", migrationTable, migrationLockKey); err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
-	return &Store{db: db, now: o.now, outbox: o.outbox}, nil
+	return &Store{db: db, now: o.now, outbox: o.outbox, mutability: o.mutability}, nil
 }
 
 // Close releases nothing: the database belongs to New's caller, who
