@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/moat-dev/moat/internal/imagefacts"
 	"github.com/moat-dev/moat/internal/inventory"
 	"github.com/moat-dev/moat/internal/inventory/kubereport"
+	"github.com/moat-dev/moat/internal/jobs"
 	"github.com/moat-dev/moat/internal/kube"
 	"github.com/moat-dev/moat/internal/meta/sqlstore"
 	"github.com/moat-dev/moat/internal/registry"
@@ -101,6 +103,28 @@ func openAdmission(ctx context.Context, cfg config.Config, d admissionDeps) (*ad
 			Resolve: svc.Resolve, Log: d.log}
 	}
 	return st, nil
+}
+
+// inventoryJob is the job kind of the pod listing.
+const inventoryJob = "inventory-report"
+
+// register schedules the pod listing through the jobs runner, so that it
+// runs once per interval across all replicas.
+func (a *admissionStack) register(r *jobs.Runner) error {
+	if a.reporter == nil {
+		return nil
+	}
+	if err := r.Handle(inventoryJob, jobs.Kind{Handler: func(ctx context.Context, _ *jobs.Job) error {
+		_, _, err := a.reporter.Once(ctx)
+		return err
+	}, Lease: 2 * time.Minute}); err != nil {
+		return err
+	}
+	every := a.reporter.Interval
+	if every <= 0 {
+		every = time.Minute
+	}
+	return r.Every(inventoryJob, every, jobs.Job{Kind: inventoryJob, MaxAttempts: 1})
 }
 
 // registryHosts are the names pods may give this registry by default:

@@ -197,6 +197,9 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := adm.register(runner); err != nil {
+		return err
+	}
 	services := api.Config{Scans: sc.service, Webhooks: hooks, Signing: sig,
 		Admission: adm.service, Details: adm.details, Inventory: inv, Repositories: md}
 	srvOpts = append(srvOpts, server.WithHandler("/admission/", adm.webhook(cfg.Admission.Listeners, !cfg.Auth.Enabled), func(string) string { return "/admission/v1/validate" }))
@@ -275,9 +278,6 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	wg.Go(func() { sc.service.Run(bg) })
 	wg.Go(func() { sig.Run(bg) })
 	wg.Go(func() { adm.service.Run(bg, outbox) })
-	if adm.reporter != nil {
-		wg.Go(func() { adm.reporter.Run(bg) })
-	}
 	consumers := []events.Consumer{sc.service.Consumer(), hooks.Consumer(), sig.Consumer()}
 	if ac != nil {
 		consumers = append(consumers, ac.outboxConsumer())
