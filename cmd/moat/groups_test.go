@@ -60,7 +60,7 @@ func TestUnknownSubcommand(t *testing.T) {
 	}{
 		{[]string{"robot", "lst"}, "did you mean list?"},
 		{[]string{"polcy", "list"}, "did you mean policy?"},
-		{[]string{"frob"}, "moat takes audit, check, completion, db,"},
+		{[]string{"frob"}, "moat takes audit, check, completion, db, inventory, lifecycle,"},
 		{[]string{"help", "frob"}, `unknown command "frob" for "moat"`},
 		{[]string{"help", "robot", "lst"}, "did you mean list?"},
 		{[]string{"serve", "--adr", ":5000"}, "unknown flag: --adr"},

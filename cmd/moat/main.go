@@ -56,7 +56,7 @@ func newRootCmd() *cobra.Command {
 		newScanCmd(), newDBCmd(),
 		newLintCmd(),
 		newUserCmd(), newRobotCmd(), newPolicyCmd(), newAuditCmd(),
-		newSigningCmd(), newTrustCmd(), newVerifyCmd(), newCheckCmd(), newInventoryCmd(),
+		newSigningCmd(), newTrustCmd(), newVerifyCmd(), newCheckCmd(), newInventoryCmd(), newLifecycleCmd(),
 		newVersionCmd(),
 	)
 	root.SetHelpCommand(newHelpCmd())

@@ -18,8 +18,10 @@ import (
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/auth/policystore"
 	"github.com/moat-dev/moat/internal/config"
+	"github.com/moat-dev/moat/internal/expiry"
 	"github.com/moat-dev/moat/internal/findings"
 	"github.com/moat-dev/moat/internal/inventory"
+	"github.com/moat-dev/moat/internal/lifecycle"
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/registry"
 	"github.com/moat-dev/moat/internal/scanning"
@@ -124,8 +126,10 @@ type Config struct {
 	Admission Admission
 	Details   Details
 	Inventory Inventory
-	// Repositories serves /api/v1/repositories/{name} settings; optional.
+	// Repositories serves /api/v1/repositories/{name} settings, Lifecycle
+	// their lifecycle policies; optional.
 	Repositories Repositories
+	Lifecycle    Lifecycle
 }
 
 // Option configures New.
@@ -285,6 +289,8 @@ var errorKinds = []struct {
 	{config.ErrInvalid, "INVALID", http.StatusBadRequest},
 	{inventory.ErrInvalid, "INVALID", http.StatusBadRequest},
 	{meta.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{lifecycle.ErrInvalid, "INVALID", http.StatusBadRequest},
+	{expiry.ErrNoPolicy, "NOT_FOUND", http.StatusNotFound},
 	{admission.ErrNoRuleStore, "CONFLICT", http.StatusConflict},
 }
 

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
 	"github.com/moat-dev/moat/internal/auth/policy"
+	"github.com/moat-dev/moat/internal/lifecycle"
 	"github.com/moat-dev/moat/internal/meta"
 	"github.com/moat-dev/moat/internal/reference"
 )
@@ -17,13 +20,40 @@ type Repositories interface {
 	SetTagMutability(ctx context.Context, repo string, t meta.TagMutability) error
 }
 
+// Lifecycle serves repositories' lifecycle policies; *expiry.Service is
+// one.
+type Lifecycle interface {
+	Put(ctx context.Context, repo string, doc []byte) error
+	Get(ctx context.Context, repo string) ([]byte, error)
+	Delete(ctx context.Context, repo string) error
+	Preview(ctx context.Context, repo string, doc []byte) ([]lifecycle.Verdict, error)
+	Run(ctx context.Context, repo string) ([]lifecycle.Verdict, error)
+}
+
+// repositoryPath splits /api/v1/repositories/{name}[/lifecycle-policy[/{op}]]:
+// what is "", "lifecycle-policy", "lifecycle-policy/preview" or
+// "lifecycle-policy/run".
+func repositoryPath(r *http.Request) (name, what string, err error) {
+	name = strings.TrimPrefix(r.URL.Path, "/api/v1/repositories/")
+	for _, suffix := range []string{"/lifecycle-policy/preview", "/lifecycle-policy/run", "/lifecycle-policy"} {
+		if n, ok := strings.CutSuffix(name, suffix); ok {
+			name, what = n, suffix[1:]
+			break
+		}
+	}
+	if err := reference.ValidRepository(name); err != nil {
+		return "", "", fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return name, what, nil
+}
+
 // repositoryName reads {name} of /api/v1/repositories/{name}.
 func repositoryName(r *http.Request) (string, error) {
-	name := strings.TrimPrefix(r.URL.Path, "/api/v1/repositories/")
-	if err := reference.ValidRepository(name); err != nil {
-		return "", fmt.Errorf("%w: %v", errBadRequest, err)
+	name, what, err := repositoryPath(r)
+	if err == nil && what != "" {
+		err = errNoRoute
 	}
-	return name, nil
+	return name, err
 }
 
 type repositoryJSON struct {
@@ -34,11 +64,22 @@ type repositoryJSON struct {
 	Effective meta.TagMutability `json:"effective"`
 }
 
-// getRepository answers GET /api/v1/repositories/{name}: its settings.
+// getRepository answers GET /api/v1/repositories/{name}: its settings,
+// and GET …/lifecycle-policy.
 func (h *handler) getRepository(w http.ResponseWriter, r *http.Request) error {
-	name, err := repositoryName(r)
-	if err != nil {
+	name, what, err := repositoryPath(r)
+	if err != nil || (what != "" && (what != "lifecycle-policy" || h.Lifecycle == nil)) {
 		return errNoRoute
+	}
+	if what != "" {
+		if err := h.Authorizer.Authorize(r.Context(), policy.ActionPull, name); err != nil {
+			return err
+		}
+		doc, err := h.Lifecycle.Get(r.Context(), name)
+		if err != nil {
+			return err
+		}
+		return writeRaw(w, "application/json", doc)
 	}
 	if err := h.Authorizer.Authorize(r.Context(), policy.ActionPull, name); err != nil {
 		return err
@@ -54,9 +95,24 @@ func (h *handler) getRepository(w http.ResponseWriter, r *http.Request) error {
 // putRepository answers PUT /api/v1/repositories/{name}: it sets the
 // repository's settings, creating it when it does not exist yet.
 func (h *handler) putRepository(w http.ResponseWriter, r *http.Request) error {
-	name, err := repositoryName(r)
+	name, what, err := repositoryPath(r)
 	if err != nil {
 		return err
+	}
+	if what == "lifecycle-policy" && h.Lifecycle != nil {
+		doc, err := io.ReadAll(r.Body)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		err = h.Lifecycle.Put(r.Context(), name, doc)
+		h.record(r.Context(), "admin:PutLifecyclePolicy", policy.RepositoryResource(name), map[string]any{"document": string(doc)}, err)
+		if err != nil {
+			return err
+		}
+		return writeRaw(w, "application/json", doc)
+	}
+	if what != "" {
+		return errNoRoute
 	}
 	var body meta.TagMutability
 	if err := decode(r, &body); err != nil {
@@ -69,4 +125,75 @@ func (h *handler) putRepository(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return h.getRepository(w, r)
+}
+
+// deleteLifecyclePolicy answers DELETE …/{name}/lifecycle-policy.
+func (h *handler) deleteLifecyclePolicy(w http.ResponseWriter, r *http.Request) error {
+	name, what, err := repositoryPath(r)
+	if err != nil || what != "lifecycle-policy" {
+		return errNoRoute
+	}
+	err = h.Lifecycle.Delete(r.Context(), name)
+	h.record(r.Context(), "admin:DeleteLifecyclePolicy", policy.RepositoryResource(name), nil, err)
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type verdictJSON struct {
+	Digest       string   `json:"digest"`
+	Tags         []string `json:"tags"`
+	Expire       bool     `json:"expire"`
+	RulePriority int      `json:"rulePriority,omitempty"`
+	Reason       string   `json:"reason,omitempty"`
+}
+
+func verdictsJSON(vs []lifecycle.Verdict) []verdictJSON {
+	out := make([]verdictJSON, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, verdictJSON{Digest: v.Digest, Tags: nonNilStrings(v.Tags), Expire: v.Expire, RulePriority: v.RulePriority, Reason: v.Reason})
+	}
+	return out
+}
+
+// lifecyclePost answers POST …/lifecycle-policy/preview (the stored policy,
+// or the one in the body, changing nothing) and …/lifecycle-policy/run.
+func (h *handler) lifecyclePost(w http.ResponseWriter, r *http.Request, name, what string) error {
+	ctx := r.Context()
+	if what == "lifecycle-policy/run" {
+		if err := h.authorize(ctx, policy.ActionAdminRegistry); err != nil {
+			return err
+		}
+		expired, err := h.Lifecycle.Run(ctx, name)
+		h.record(ctx, "admin:RunLifecyclePolicy", policy.RepositoryResource(name), map[string]any{"expired": len(expired)}, err)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"expired": verdictsJSON(expired)})
+		return nil
+	}
+	if err := h.Authorizer.Authorize(ctx, policy.ActionPull, name); err != nil {
+		return err
+	}
+	doc, err := io.ReadAll(r.Body)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if len(bytes.TrimSpace(doc)) == 0 {
+		doc = nil
+	}
+	vs, err := h.Lifecycle.Preview(ctx, name, doc)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, v := range vs {
+		if v.Expire {
+			n++
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"expiring": n, "images": verdictsJSON(vs)})
+	return nil
 }

@@ -46,10 +46,15 @@ func (h *handler) scanRoutes() {
 	if h.Repositories != nil {
 		h.handle("PUT /api/v1/repositories/", op{policy.ActionAdminRegistry, h.putRepository})
 	}
+	if h.Lifecycle != nil {
+		h.handle("DELETE /api/v1/repositories/", op{policy.ActionAdminRegistry, h.deleteLifecyclePolicy})
+	}
+	if h.Scans != nil || h.Lifecycle != nil {
+		h.handle("POST /api/v1/repositories/", op{"", h.imagePost})
+	}
 	if h.Scans == nil {
 		return
 	}
-	h.handle("POST /api/v1/repositories/", op{"", h.imagePost})
 	reg := policy.ActionAdminRegistry
 	h.handle("GET /api/v1/scanning/configuration", op{reg, h.getScanConfig})
 	h.handle("PUT /api/v1/scanning/configuration", op{reg, h.putScanConfig})
@@ -140,8 +145,11 @@ func (h *handler) imageGet(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) imagePost(w http.ResponseWriter, r *http.Request) error {
+	if name, what, err := repositoryPath(r); err == nil && strings.HasPrefix(what, "lifecycle-policy/") && h.Lifecycle != nil {
+		return h.lifecyclePost(w, r, name, what)
+	}
 	repo, ref, what, ok := imagePath(r.URL.Path)
-	if !ok || what != "scan" {
+	if !ok || what != "scan" || h.Scans == nil {
 		return errNoRoute
 	}
 	if err := h.Authorizer.Authorize(r.Context(), policy.ActionScanWrite, repo); err != nil {

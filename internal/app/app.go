@@ -200,8 +200,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err := adm.register(runner); err != nil {
 		return err
 	}
+	lc, err := openLifecycle(cfg, md, reg, outbox, inv, sig, runner, log)
+	if err != nil {
+		return err
+	}
 	services := api.Config{Scans: sc.service, Webhooks: hooks, Signing: sig,
-		Admission: adm.service, Details: adm.details, Inventory: inv, Repositories: md}
+		Admission: adm.service, Details: adm.details, Inventory: inv, Repositories: md, Lifecycle: lc}
 	srvOpts = append(srvOpts, server.WithHandler("/admission/", adm.webhook(cfg.Admission.Listeners, !cfg.Auth.Enabled), func(string) string { return "/admission/v1/validate" }))
 	if ac != nil {
 		mgmt, err := ac.management(log, services)

@@ -585,6 +585,9 @@ func (c *Config) Validate() error {
 	if err := c.Repositories.TagMutability().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: repositories: %v", ErrInvalid, err))
 	}
+	if i := c.Repositories.LifecycleInterval; i != 0 && i < time.Second {
+		errs = append(errs, fmt.Errorf("%w: repositories.lifecycleInterval %s: want 1s or more", ErrInvalid, i))
+	}
 	return errors.Join(errs...)
 }
 

@@ -34,6 +34,7 @@ const (
 	FindingNew      = "dev.moat.finding.new"
 	FindingResolved = "dev.moat.finding.resolved"
 	ImageSigned     = "dev.moat.image.signed"
+	ImageExpired    = "dev.moat.image.expired"
 )
 
 // ImageData is the data of image.pushed and image.deleted events: the

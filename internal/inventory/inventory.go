@@ -247,6 +247,24 @@ func (s *Store) Usage(ctx context.Context, digest string) (int, time.Time, error
 	return n, t, nil
 }
 
+// RunningDigests returns the digests of repository's images that run.
+func (s *Store) RunningDigests(ctx context.Context, repository string) (map[string]bool, error) {
+	rows, err := s.db.R.QueryContext(ctx, s.db.Q(`SELECT DISTINCT digest FROM inventory WHERE repository = ? AND digest <> ''`), repository)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: what runs of %s: %w", repository, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out[d] = true
+	}
+	return out, rows.Err()
+}
+
 // viaIndex extends a "digest = ?" condition to the indexes holding the
 // digest (pods name a multi-platform image by its index), read from the
 // registry's manifest_children table.
