@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moat-dev/moat/internal/auth/policy"
 	"github.com/moat-dev/moat/internal/lifecycle"
 	"github.com/moat-dev/moat/internal/meta"
+	"github.com/moat-dev/moat/internal/meta/sqlstore"
 	"github.com/moat-dev/moat/internal/reference"
 )
 
@@ -18,6 +21,68 @@ import (
 type Repositories interface {
 	TagMutability(ctx context.Context, repo string) (own, effective meta.TagMutability, err error)
 	SetTagMutability(ctx context.Context, repo string, t meta.TagMutability) error
+	RepositoryInfos(ctx context.Context, after string, n int) ([]sqlstore.RepositoryInfo, error)
+}
+
+type repositoryInfoJSON struct {
+	Name          string     `json:"name"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	ImageCount    int        `json:"imageCount"`
+	SizeBytes     int64      `json:"sizeBytes"`
+	LastPushedAt  *time.Time `json:"lastPushedAt,omitempty"`
+	LastPulledAt  *time.Time `json:"lastPulledAt,omitempty"`
+	TagMutability string     `json:"tagMutability,omitempty"`
+	Lifecycle     bool       `json:"lifecyclePolicy"`
+}
+
+// listRepositories answers GET /api/v1/repositories?last=&n=: the
+// repositories the caller may pull from, by name, with their size, image
+// count and last push and pull.
+func (h *handler) listRepositories(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	n := 100
+	if v := q.Get("n"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("%w: n %q: want 1-1000", errBadRequest, v)
+		}
+	}
+	after := q.Get("last")
+	var out []repositoryInfoJSON
+	for len(out) < n {
+		page, err := h.Repositories.RepositoryInfos(r.Context(), after, n)
+		if err != nil {
+			return err
+		}
+		for _, ri := range page {
+			after = ri.Name
+			if len(out) == n || h.Authorizer.Authorize(r.Context(), policy.ActionPull, ri.Name) != nil {
+				continue
+			}
+			j := repositoryInfoJSON{Name: ri.Name, CreatedAt: ri.CreatedAt, ImageCount: ri.Images, SizeBytes: ri.Size,
+				TagMutability: ri.Mutability, Lifecycle: ri.Lifecycle}
+			if !ri.LastPushed.IsZero() {
+				j.LastPushedAt = &ri.LastPushed
+			}
+			if !ri.LastPulled.IsZero() {
+				j.LastPulledAt = &ri.LastPulled
+			}
+			out = append(out, j)
+		}
+		if len(page) < n {
+			after = ""
+			break
+		}
+	}
+	if out == nil {
+		out = []repositoryInfoJSON{}
+	}
+	resp := map[string]any{"repositories": out}
+	if after != "" && len(out) == n {
+		resp["last"] = out[len(out)-1].Name
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // Lifecycle serves repositories' lifecycle policies; *expiry.Service is

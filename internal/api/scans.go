@@ -44,6 +44,7 @@ func (h *handler) scanRoutes() {
 		h.handle("GET /api/v1/repositories/", op{"", h.imageGet})
 	}
 	if h.Repositories != nil {
+		h.handle("GET /api/v1/repositories", op{"", h.listRepositories})
 		h.handle("PUT /api/v1/repositories/", op{policy.ActionAdminRegistry, h.putRepository})
 	}
 	if h.Lifecycle != nil {

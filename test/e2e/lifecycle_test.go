@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moat-dev/moat/internal/testutil/moatproc"
 )
@@ -90,6 +91,20 @@ func testLifecycle(t *testing.T, crane string, s *moatproc.Server) {
 		if _, err := r.Try(crane, "manifest", "--insecure", ref+"@"+m.Digest); err == nil {
 			t.Errorf("referrer %s of an expired image stays", m.Digest)
 		}
+	}
+	var repos struct {
+		Repositories []struct {
+			Name            string
+			ImageCount      int
+			SizeBytes       int64
+			LastPushedAt    *time.Time
+			LifecyclePolicy bool
+		}
+	}
+	s.API(t, "GET", "/api/v1/repositories", nil, &repos)
+	if len(repos.Repositories) != 1 || repos.Repositories[0].Name != "lc/app" || repos.Repositories[0].ImageCount != 3 ||
+		repos.Repositories[0].SizeBytes == 0 || repos.Repositories[0].LastPushedAt == nil || !repos.Repositories[0].LifecyclePolicy {
+		t.Errorf("repositories: %+v", repos)
 	}
 	for tag, gone := range map[string]bool{"v1": false, "v2": true, "v3": true, "v4": false, "v5": false} {
 		_, err := r.Try(crane, "manifest", "--insecure", ref+"@"+digests[tag])

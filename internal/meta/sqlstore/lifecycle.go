@@ -114,3 +114,50 @@ func (s *Store) LifecycleImages(ctx context.Context, repo string) ([]LifecycleIm
 	}
 	return out, rows.Err()
 }
+
+// RepositoryInfo is a repository as the repositories listing shows it.
+type RepositoryInfo struct {
+	Name       string
+	CreatedAt  time.Time
+	Images     int   // manifests but referrers
+	Size       int64 // bytes of the blobs linked to it, each once
+	LastPushed time.Time
+	LastPulled time.Time // zero: never pulled
+	Mutability string    // own tag mutability, "" for the default
+	Lifecycle  bool      // has a lifecycle policy
+}
+
+// RepositoryInfos lists repositories after name after, at most n, by name.
+func (s *Store) RepositoryInfos(ctx context.Context, after string, n int) ([]RepositoryInfo, error) {
+	rows, err := s.db.R.QueryContext(ctx, s.db.Q(`
+		SELECT r.name, r.created_at, r.tag_mutability, r.lifecycle_policy IS NOT NULL,
+			(SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id AND m.subject IS NULL),
+			(SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository_id = r.id),
+			(SELECT MAX(m.pushed_at) FROM manifests m WHERE m.repository_id = r.id),
+			(SELECT MAX(m.pulled_at) FROM manifests m WHERE m.repository_id = r.id)
+		FROM repositories r WHERE r.name > ? ORDER BY r.name LIMIT ?`), after, n)
+	if err != nil {
+		return nil, fmt.Errorf("list repositories: %w", err)
+	}
+	defer rows.Close()
+	var out []RepositoryInfo
+	for rows.Next() {
+		var (
+			ri             RepositoryInfo
+			created        int64
+			pushed, pulled sql.NullInt64
+		)
+		if err := rows.Scan(&ri.Name, &created, &ri.Mutability, &ri.Lifecycle, &ri.Images, &ri.Size, &pushed, &pulled); err != nil {
+			return nil, fmt.Errorf("list repositories: %w", err)
+		}
+		ri.CreatedAt = fromNS(created)
+		if pushed.Valid {
+			ri.LastPushed = fromNS(pushed.Int64)
+		}
+		if pulled.Valid {
+			ri.LastPulled = fromNS(pulled.Int64)
+		}
+		out = append(out, ri)
+	}
+	return out, rows.Err()
+}
