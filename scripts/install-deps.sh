@@ -29,7 +29,7 @@ CONFORMANCE_MODULE=github.com/opencontainers/distribution-spec/conformance
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 KUBERNETES_VERSION=v1.34.2
 
-APT_PACKAGES=(skopeo podman containerd umoci curl etcd-server)
+APT_PACKAGES=(skopeo podman containerd umoci curl etcd-server sqlite3)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
