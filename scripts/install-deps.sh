@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything `make test` needs on a Debian machine, idempotently:
-#   - apt: skopeo, podman, containerd, umoci and curl (the real clients of
+#   - apt: skopeo, podman, containerd, umoci, curl, etcd and sqlite3 (the real clients of
 #     the e2e and README tests) and PostgreSQL when no initdb is found;
 #   - go install: crane and oras at pinned versions into ./.tools/bin;
 #   - cosign, which takes minutes to build, built once per version into a
