@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/moat-dev/moat/internal/jobs"
 	"github.com/moat-dev/moat/internal/meta/sqlstore"
 	"github.com/moat-dev/moat/internal/registry"
+	"github.com/moat-dev/moat/internal/sign"
 	"github.com/moat-dev/moat/internal/signing"
 )
 
@@ -70,6 +72,13 @@ func expireManifest(ctx context.Context, md *sqlstore.Store, reg *registry.Regis
 	var follow []digest.Digest
 	for _, r := range refs {
 		follow = append(follow, r.Digest)
+	}
+	// cosign's tag-scheme artifacts about dg.
+	for _, suffix := range []string{".sig", ".att", ".sbom"} {
+		tag := strings.TrimSuffix(sign.CosignTag(dg), ".sig") + suffix
+		if a, err := reg.StatManifest(ctx, repo, tag); err == nil {
+			follow = append(follow, a.Digest)
+		}
 	}
 	for _, c := range m.Children {
 		parents, err := md.Parents(ctx, repo, c)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -16,6 +17,7 @@ import (
 	"github.com/moat-dev/moat/internal/lifecycle"
 	"github.com/moat-dev/moat/internal/meta/sqlstore"
 	"github.com/moat-dev/moat/internal/registry"
+	"github.com/moat-dev/moat/internal/sign"
 )
 
 // Store keeps the policies and lists the images; *sqlstore.Store is one.
@@ -102,6 +104,11 @@ func (s *Service) evaluate(ctx context.Context, repo string, p *lifecycle.Policy
 	if err != nil {
 		return nil, err
 	}
+	// cosign's tag-scheme artifacts (sha256-<hex>.sig, .att, .sbom) are
+	// about an image, like referrers: they go with it, not on their own.
+	recs = slices.DeleteFunc(recs, func(r sqlstore.LifecycleImage) bool {
+		return len(r.Tags) > 0 && !slices.ContainsFunc(r.Tags, func(t string) bool { return !sign.IsCosignTag(t) })
+	})
 	images := make([]lifecycle.Image, len(recs))
 	for i, r := range recs {
 		images[i] = lifecycle.Image{Digest: r.Digest.String(), Tags: r.Tags, PushedAt: r.PushedAt, PulledAt: r.PulledAt}

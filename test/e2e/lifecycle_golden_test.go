@@ -14,14 +14,23 @@ import (
 
 // TestLifecycleGolden: 30 images with push and pull times set in the
 // database (10 prod-N, 10 dev-N, 9 untagged and one scratch), a policy of
-// three rules protecting what runs: the preview expires exactly the golden
-// set, the run removes those images, garbage collection then takes their
-// layers, and everything else still pulls.
+// three rules protecting what runs and what a trusted key signed: the
+// preview expires exactly the golden set, the run removes those images,
+// garbage collection then takes their layers, and everything else still
+// pulls.
 func TestLifecycleGolden(t *testing.T) {
 	crane := moatproc.RequireTool(t, "crane")
 	sqlite := moatproc.RequireTool(t, "sqlite3")
+	cosign := moatproc.RequireTool(t, "cosign")
 	cfgFile := filepath.Join(t.TempDir(), "moat.yaml")
-	writeFile(t, cfgFile, "version: 1\ngc:\n  interval: 1s\n  grace: 1m\n")
+	// "signed" means signed by a key of trust policy ci, golden/*'s gate.
+	writeFile(t, cfgFile, `version: 1
+gc: {interval: 1s, grace: 1m}
+signing:
+  requireSignature:
+    - repositories: ["golden/*"]
+      trustPolicy: ci
+`)
 	s := moatproc.Start(t, moatproc.WithArgs("--config", cfgFile))
 	r := craneLogin(t, crane, s)
 	rnd := seededRand(t, "golden")
@@ -75,6 +84,19 @@ func TestLifecycleGolden(t *testing.T) {
 		t.Fatalf("no image %s", name)
 		return nil
 	}
+	// prod-4 is signed with a key trust policy ci trusts.
+	work := t.TempDir()
+	r.Dir = work
+	r.Env = append(r.Env, "COSIGN_PASSWORD=")
+	r.Run(cosign, "generate-key-pair", "--output-key-prefix", "ci")
+	bin := moatproc.Binary(t)
+	moat := func(args ...string) { t.Helper(); moatproc.NewRunner(t).Run(bin, append(args, s.StoreArgs()...)...) }
+	moat("trust", "store", "add", "--type", "cosign", "ci", filepath.Join(work, "ci.pub"))
+	writeFile(t, filepath.Join(work, "policy.json"), `{"version":"1.0","trustPolicies":[{"name":"ci","registryScopes":["*"],
+		"signatureVerification":{"level":"strict"},"trustStores":["cosign:ci"],"trustedIdentities":["*"]}]}`)
+	moat("trust", "policy", "put", "ci", "--file", filepath.Join(work, "policy.json"))
+	r.Run(cosign, "sign", "--key", filepath.Join(work, "ci.key"), "--tlog-upload=false", "-y", "--allow-insecure-registry",
+		"--allow-http-registry", ref+"@"+byName("prod-4").digest)
 	// prod-1 runs.
 	s.API(t, "POST", "/api/v1/inventory/ecs", map[string]any{"clusterArn": "c", "taskArn": "t", "lastStatus": "RUNNING",
 		"containers": []map[string]string{{"name": "app", "image": ref + "@" + byName("prod-1").digest}}}, nil)
@@ -86,12 +108,13 @@ func TestLifecycleGolden(t *testing.T) {
 			"countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7}, "action": map[string]string{"type": "expire"}},
 		{"rulePriority": 3, "selection": map[string]any{"tagStatus": "untagged",
 			"countType": "sinceImagePulled", "countUnit": "days", "countNumber": 14}, "action": map[string]string{"type": "expire"}},
-	}, "protect": map[string]bool{"running": true}}
+	}, "protect": map[string]bool{"running": true, "signed": true}}
 	s.API(t, "PUT", "/api/v1/repositories/golden/app/lifecycle-policy", policy, nil)
 
-	// The golden set: the 5 oldest prod but prod-1, which runs; dev older
-	// than 7 days; untagged pulled more than 14 days ago.
-	golden := []string{"prod-2", "prod-3", "prod-4", "prod-5", "dev-8", "dev-9", "dev-10",
+	// The golden set: the 5 oldest prod but prod-1, which runs, and
+	// prod-4, signed; dev older than 7 days; untagged pulled more than 14
+	// days ago.
+	golden := []string{"prod-2", "prod-3", "prod-5", "dev-8", "dev-9", "dev-10",
 		"untagged-5", "untagged-6", "untagged-7", "untagged-8", "untagged-9"}
 	var preview struct {
 		Expiring int
@@ -113,6 +136,7 @@ func TestLifecycleGolden(t *testing.T) {
 	slices.Sort(got)
 	want := slices.Clone(golden)
 	slices.Sort(want)
+	// (cosign's signature, under its sha256-….sig tag, is not judged)
 	if !slices.Equal(got, want) || preview.Expiring != len(golden) || len(preview.Images) != 30 {
 		t.Fatalf("preview expires %v (%d of %d), want %v", got, preview.Expiring, len(preview.Images), want)
 	}
