@@ -442,7 +442,7 @@ func readInventory(path string) (*catalog.Inventory, error) {
 // noRegistry stands in for the registry, which re-matching never reads.
 type noRegistry struct{}
 
-func (noRegistry) GetManifest(context.Context, string, string) (*meta.Manifest, error) {
+func (noRegistry) StatManifest(context.Context, string, string) (*meta.Manifest, error) {
 	return nil, meta.ErrNotFound
 }
 

@@ -38,7 +38,7 @@ type Child struct {
 // Lookup resolves repo@ref (a tag or digest) and returns its scan state;
 // for an index, each child's.
 func (s *Service) Lookup(ctx context.Context, repo, ref string) (*Image, error) {
-	m, err := s.Registry.GetManifest(ctx, repo, ref)
+	m, err := s.Registry.StatManifest(ctx, repo, ref)
 	if err != nil {
 		return nil, err
 	}

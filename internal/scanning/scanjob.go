@@ -113,7 +113,7 @@ func (s *Service) failed(ctx context.Context, j *jobs.Job, d string, cause error
 // findManifest reads the manifest from repo, or from another repository
 // holding it when it left repo.
 func (s *Service) findManifest(ctx context.Context, repo, d string) (*meta.Manifest, string, error) {
-	m, err := s.Registry.GetManifest(ctx, repo, d)
+	m, err := s.Registry.StatManifest(ctx, repo, d)
 	if err == nil || !(errors.Is(err, meta.ErrNotFound) || errors.Is(err, registry.ErrManifestUnknown) || errors.Is(err, registry.ErrNameUnknown)) {
 		return m, repo, err
 	}
@@ -122,7 +122,7 @@ func (s *Service) findManifest(ctx context.Context, repo, d string) (*meta.Manif
 		return nil, "", lerr
 	}
 	for _, l := range locs {
-		if m, err := s.Registry.GetManifest(ctx, l.Repository, d); err == nil {
+		if m, err := s.Registry.StatManifest(ctx, l.Repository, d); err == nil {
 			return m, l.Repository, nil
 		}
 	}
@@ -168,7 +168,7 @@ func (s *Service) sbomJob(ctx context.Context, j *jobs.Job) error {
 	}
 	ctx = registry.WithActor(ctx, Actor)
 	for _, l := range locs {
-		m, err := s.Registry.GetManifest(ctx, l.Repository, p.Digest)
+		m, err := s.Registry.StatManifest(ctx, l.Repository, p.Digest)
 		if err != nil {
 			continue // gone from this repository meanwhile
 		}

@@ -43,7 +43,7 @@ var (
 // Registry is what scanning reads from and writes to the registry;
 // *registry.Registry is one.
 type Registry interface {
-	GetManifest(ctx context.Context, repo, ref string) (*meta.Manifest, error)
+	StatManifest(ctx context.Context, repo, ref string) (*meta.Manifest, error)
 	OpenBlob(ctx context.Context, repo string, d digest.Digest, offset int64) (io.ReadCloser, int64, error)
 	PutBlob(ctx context.Context, repo string, d digest.Digest, size int64, body io.Reader) (int64, error)
 	PutManifest(ctx context.Context, req registry.PutManifestRequest) (*registry.PutManifestResult, error)

@@ -115,7 +115,7 @@ func (s *Service) enqueueScans(ctx context.Context, ps []scanPayload) error {
 // with every scanner. It returns the digest; ErrNotAnImage for indexes
 // and artifacts.
 func (s *Service) StartScan(ctx context.Context, repo, ref string) (string, error) {
-	m, err := s.Registry.GetManifest(ctx, repo, ref)
+	m, err := s.Registry.StatManifest(ctx, repo, ref)
 	if err != nil {
 		return "", err
 	}

@@ -68,7 +68,7 @@ func (s *Service) PullGate(ctx context.Context, repo string, m *meta.Manifest) e
 // judge returns why m fails the gate, or "".
 func (s *Service) judge(ctx context.Context, repo string, m *meta.Manifest, policy string) (string, error) {
 	if len(m.Content) == 0 { // a HEAD: the gate needs the manifest itself
-		full, err := s.Registry.GetManifest(ctx, repo, m.Digest.String())
+		full, err := s.Registry.StatManifest(ctx, repo, m.Digest.String())
 		if err != nil {
 			return "", err
 		}
@@ -103,7 +103,7 @@ func (s *Service) VerifyImage(ctx context.Context, repo string, m *meta.Manifest
 		return v, err
 	}
 	for _, p := range parents {
-		pm, err := s.Registry.GetManifest(ctx, repo, p.String())
+		pm, err := s.Registry.StatManifest(ctx, repo, p.String())
 		if err != nil {
 			continue
 		}
@@ -179,13 +179,13 @@ func (s *Service) collect(ctx context.Context, repo string, d digest.Digest) ([]
 			continue
 		}
 		seen[r.Digest] = true
-		m, err := s.Registry.GetManifest(ctx, repo, r.Digest.String())
+		m, err := s.Registry.StatManifest(ctx, repo, r.Digest.String())
 		if err != nil {
 			continue // deleted meanwhile
 		}
 		out = append(out, sign.ParseSignature(ctx, m.Content, blob)...)
 	}
-	m, err := s.Registry.GetManifest(ctx, repo, sign.CosignTag(d))
+	m, err := s.Registry.StatManifest(ctx, repo, sign.CosignTag(d))
 	switch {
 	case err == nil && !seen[m.Digest]:
 		out = append(out, sign.ParseSignature(ctx, m.Content, blob)...)

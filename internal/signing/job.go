@@ -107,7 +107,7 @@ func (s *Service) signJob(ctx context.Context, j *jobs.Job) error {
 	if r == nil {
 		return nil // the rule went away
 	}
-	m, err := s.Registry.GetManifest(ctx, p.Repository, p.Digest)
+	m, err := s.Registry.StatManifest(ctx, p.Repository, p.Digest)
 	if errors.Is(err, meta.ErrNotFound) || errors.Is(err, registry.ErrManifestUnknown) || errors.Is(err, registry.ErrNameUnknown) {
 		return nil // deleted meanwhile
 	}
@@ -155,7 +155,7 @@ func (s *Service) targets(ctx context.Context, repo string, m *meta.Manifest) ([
 		return out, nil
 	}
 	for _, c := range m.Children {
-		cm, err := s.Registry.GetManifest(ctx, repo, c.String())
+		cm, err := s.Registry.StatManifest(ctx, repo, c.String())
 		if err != nil {
 			return nil, fmt.Errorf("child %s: %w", c, err)
 		}
@@ -260,7 +260,7 @@ func (s *Service) hasNotation(ctx context.Context, repo string, d digest.Digest,
 // cosignLayers returns the signatures under d's cosign tag in repo, and
 // whether key made one of them.
 func (s *Service) cosignLayers(ctx context.Context, repo string, d digest.Digest, keyID string) ([]v1.Descriptor, bool, error) {
-	m, err := s.Registry.GetManifest(ctx, repo, sign.CosignTag(d))
+	m, err := s.Registry.StatManifest(ctx, repo, sign.CosignTag(d))
 	if errors.Is(err, meta.ErrNotFound) || errors.Is(err, registry.ErrManifestUnknown) || errors.Is(err, registry.ErrNameUnknown) {
 		return nil, false, nil
 	}

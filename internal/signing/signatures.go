@@ -28,7 +28,7 @@ type ImageSignatures struct {
 // policy named policy: by default the one of the repository's signature
 // gate, else the built-in "moat".
 func (s *Service) Signatures(ctx context.Context, repo, ref, policy string) (*ImageSignatures, error) {
-	m, err := s.Registry.GetManifest(ctx, repo, ref)
+	m, err := s.Registry.StatManifest(ctx, repo, ref)
 	if err != nil {
 		return nil, err
 	}
