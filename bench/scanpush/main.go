@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -41,6 +40,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/moat-dev/moat/bench/internal/moatserve"
 )
 
 func main() {
@@ -69,28 +69,19 @@ func main() {
 		}
 	}
 	run(*moat, imports...)
-	cfg := filepath.Join(work, "moat.yaml")
-	check(os.WriteFile(cfg, []byte(`version: 1
+	logf, err := os.Create(filepath.Join(work, "moat.log"))
+	check(err)
+	url, stop, err := moatserve.Start(*moat, work, `version: 1
 scanning:
   rules:
     - repositories: ["manual/*"]
       frequency: manual
     - repositories: ["*"]
       frequency: continuous
-`), 0o600))
-
-	addr := freeAddr()
-	srv := exec.Command(*moat, "serve", "--auth=false", "--addr", addr, "--data-dir", filepath.Join(work, "data"), "--config", cfg)
-	srv.Env = append(os.Environ(), "MOAT_SCANNING_DB="+vulndb)
-	logf, err := os.Create(filepath.Join(work, "moat.log"))
+`, []string{"MOAT_SCANNING_DB=" + vulndb}, logf)
 	check(err)
-	srv.Stdout, srv.Stderr = logf, logf
-	check(srv.Start())
-	defer func() {
-		srv.Process.Kill()
-		srv.Wait()
-	}()
-	waitUp("http://" + addr)
+	defer stop()
+	addr := strings.TrimPrefix(url, "http://")
 
 	archive, tag, _ := strings.Cut(*image, ":")
 	dir := filepath.Join(work, "layout")
@@ -292,24 +283,6 @@ func scansCompleted(base string) int {
 		}
 	}
 	return 0
-}
-
-func waitUp(base string) {
-	for range 400 {
-		if resp, err := http.Get(base + "/v2/"); err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log.Fatal("moat did not come up")
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func run(name string, args ...string) {

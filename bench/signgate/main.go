@@ -16,14 +16,12 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/moat-dev/moat/bench/internal/moatserve"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -40,26 +38,16 @@ func main() {
 	work, err := os.MkdirTemp("", "moat-bench-signgate-")
 	check(err)
 	defer os.RemoveAll(work)
-	cfg := filepath.Join(work, "moat.yaml")
-	check(os.WriteFile(cfg, []byte(`version: 1
+	base, stop, err := moatserve.Start(*moat, work, `version: 1
 signing:
   rules:
     - repositories: ["signed/*"]
   requireSignature:
     - repositories: ["signed/*"]
       trustPolicy: moat
-`), 0o600))
-	addr := freeAddr()
-	srv := exec.Command(*moat, "serve", "--auth=false", "--addr", addr, "--data-dir", filepath.Join(work, "data"), "--config", cfg)
-	srv.Env = append(os.Environ(), "MOAT_LOG_LEVEL=warn")
-	srv.Stdout, srv.Stderr = os.Stderr, os.Stderr
-	check(srv.Start())
-	defer func() {
-		srv.Process.Kill()
-		srv.Wait()
-	}()
-	base := "http://" + addr
-	waitUp(base)
+`, []string{"MOAT_LOG_LEVEL=warn"}, os.Stderr)
+	check(err)
+	defer stop()
 
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	manifest := pushImage(c, base, "signed/app")
@@ -150,24 +138,6 @@ func pct(ds []time.Duration, p float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func waitUp(base string) {
-	for range 400 {
-		if resp, err := http.Get(base + "/v2/"); err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log.Fatal("moat did not come up")
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer l.Close()
-	return l.Addr().String()
-}
 
 func check(err error) {
 	if err != nil {
