@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -217,12 +216,7 @@ func TestTLSSelfSigned(t *testing.T) {
 // plain-HTTP listener with a listener policy of its own.
 func TestTLSClientCertificatesAndListeners(t *testing.T) {
 	ca := testpki.NewCA(t, "test clients CA")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	privateAddr := ln.Addr().String()
-	ln.Close()
+	privateAddr := moatproc.FreeAddr(t)
 	conf := filepath.Join(t.TempDir(), "moat.yaml")
 	if err := os.WriteFile(conf, fmt.Appendf(nil, `version: 1
 tls:

@@ -150,17 +150,6 @@ func (s *server) ready(t *testing.T, url string) {
 	t.Fatalf("moat serve not ready within a minute:\n%s", moatproc.Clip(s.out.String()))
 }
 
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // occupy listens on a free loopback address until the test ends.
 func occupy(t *testing.T) string {
 	t.Helper()

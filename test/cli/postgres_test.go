@@ -36,7 +36,7 @@ func TestPostgresScriptAfterServe(t *testing.T) {
 		inRepo  bool // the cluster stays in ./.tmp/pg
 	}{
 		{"moat made .tmp", func(t *testing.T, repo string) {
-			addr := freeAddr(t)
+			addr := moatproc.FreeAddr(t)
 			s := serve(t, "--addr", addr, "--data-dir", filepath.Join(repo, ".tmp", "data"), "--auth")
 			s.ready(t, "http://"+addr)
 		}, true},
@@ -59,7 +59,7 @@ func TestPostgresScriptAfterServe(t *testing.T) {
 			must(t, os.WriteFile(filepath.Join(repo, "scripts", "postgres.sh"), b, 0o755))
 			tc.prepare(t, repo)
 
-			_, port, _ := strings.Cut(freeAddr(t), ":")
+			_, port, _ := strings.Cut(moatproc.FreeAddr(t), ":")
 			r := moatproc.NewRunner(t, "MOAT_PG_PORT="+port, "MOAT_PG_DIR=")
 			pg := filepath.Join(repo, "scripts", "postgres.sh")
 			dir := strings.TrimSpace(r.Run(pg, "dir"))

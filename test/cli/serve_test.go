@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/moat-dev/moat/internal/testutil/moatproc"
 )
 
 // generated matches the once-only admin password line of the first start.
@@ -30,7 +32,7 @@ func testBindFailure(t *testing.T, database, taken string) {
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	busy := occupy(t)
-	main, extra := freeAddr(t), freeAddr(t)
+	main, extra := moatproc.FreeAddr(t), moatproc.FreeAddr(t)
 	if taken == "main" {
 		main = busy
 	} else {
@@ -63,7 +65,7 @@ func testBindFailure(t *testing.T, database, taken string) {
 
 	// Now a start that binds: the admin appears, with its password shown
 	// once, and that password works.
-	main, extra = freeAddr(t), freeAddr(t)
+	main, extra = moatproc.FreeAddr(t), moatproc.FreeAddr(t)
 	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf("version: 1\nlisteners:\n  - name: extra\n    addr: %s\n", extra)), 0o644))
 	args = append([]string{"--addr", main, "--config", cfg, "--auth"}, storeArgs(dataDir, database)...)
 	s := serve(t, args...)

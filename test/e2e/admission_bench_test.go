@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,12 +36,7 @@ func BenchmarkAdmission(b *testing.B) {
 	kc := kubeproc.Start(b)
 	ca := testpki.NewCA(b, "webhook CA")
 	certFile, keyFile := testpki.WriteKeyPair(b, ca.IssueServer(b, "127.0.0.1"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	webhookAddr := ln.Addr().String()
-	ln.Close()
+	webhookAddr := moatproc.FreeAddr(b)
 	cfgFile := filepath.Join(b.TempDir(), "moat.yaml")
 	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, `version: 1
 listeners:

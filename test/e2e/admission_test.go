@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moat-dev/moat/internal/scan/catalog/catalogtest"
 	"github.com/moat-dev/moat/internal/testutil/kubeproc"
 	"github.com/moat-dev/moat/internal/testutil/moatproc"
 	"github.com/moat-dev/moat/internal/testutil/testpki"
@@ -72,12 +70,7 @@ func TestAdmission(t *testing.T) {
 
 	ca := testpki.NewCA(t, "webhook CA")
 	certFile, keyFile := testpki.WriteKeyPair(t, ca.IssueServer(t, "127.0.0.1"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	webhookAddr := ln.Addr().String()
-	ln.Close()
+	webhookAddr := moatproc.FreeAddr(t)
 	hooks := newReceiver(t)
 	cfgFile := filepath.Join(t.TempDir(), "moat.yaml")
 	writeFile(t, cfgFile, fmt.Sprintf(`version: 1
@@ -119,14 +112,7 @@ webhooks:
 
 	// A vulnerable image (the fixture: critical findings) and a clean one
 	// the registry signs.
-	layout := filepath.Join(t.TempDir(), "fixture")
-	layers, err := catalogtest.FixtureLayers(fixtureSrc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := catalogtest.WriteLayout(layout, "fixture", layers); err != nil {
-		t.Fatal(err)
-	}
+	layout := fixtureLayout(t)
 	r.Run(skopeo, "copy", "--dest-tls-verify=false", "--dest-creds="+s.Robot.Pair(), "oci:"+layout+":fixture", "docker://"+s.Addr+"/prod/vuln:1")
 	clean := filepath.Join(t.TempDir(), "clean")
 	writeLayout(t, clean, "v1", newImage(t, seededRand(t, "admission"), linuxAMD64, 1, 4096))

@@ -231,14 +231,7 @@ webhooks:
 `, hooks.srv.URL, hookSecret))
 		s := moatproc.Start(t, db, moatproc.WithArgs("--config", cfgFile), moatproc.WithEnv("MOAT_SCANNING_DB="+vulndb))
 
-		layout := filepath.Join(t.TempDir(), "fixture")
-		layers, err := catalogtest.FixtureLayers(fixtureSrc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := catalogtest.WriteLayout(layout, "fixture", layers); err != nil {
-			t.Fatal(err)
-		}
+		layout := fixtureLayout(t)
 		push := func(repo string) {
 			r.Run(skopeo, "copy", "--dest-tls-verify=false", "--dest-creds="+s.Robot.Pair(), "oci:"+layout+":fixture", "docker://"+s.Addr+"/"+repo+":v1")
 		}
@@ -348,7 +341,7 @@ webhooks:
 		})
 		podman := moatproc.NewPodman(t, s)
 		podman.Run("login", "-u", s.Robot.Username, "-p", s.Robot.Password, s.Addr)
-		_, err = podman.Runner.Try(podman.Bin, podman.Args("pull", s.Addr+"/gated/app:v1")...)
+		_, err := podman.Runner.Try(podman.Bin, podman.Args("pull", s.Addr+"/gated/app:v1")...)
 		if err == nil || !strings.Contains(err.Error(), "CVE-2021-23369") || !strings.Contains(err.Error(), "critical") {
 			t.Fatalf("podman pull of a critical image under preventPull: %v", err)
 		}
@@ -418,4 +411,20 @@ func breakDiffIDs(t *testing.T, img *content) {
 	img.Blobs[m.Config.Digest] = b
 	img.RootBytes = mustJSON(t, m)
 	img.Root.Digest, img.Root.Size = godigest.FromBytes(img.RootBytes), int64(len(img.RootBytes))
+}
+
+// fixtureLayout writes the multi-layer test image (Debian, Go, npm and
+// loose files: findings in every ecosystem) as an OCI layout tagged
+// "fixture" and returns its directory.
+func fixtureLayout(t *testing.T) string {
+	t.Helper()
+	layout := filepath.Join(t.TempDir(), "fixture")
+	layers, err := catalogtest.FixtureLayers(fixtureSrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalogtest.WriteLayout(layout, "fixture", layers); err != nil {
+		t.Fatal(err)
+	}
+	return layout
 }

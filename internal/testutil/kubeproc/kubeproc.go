@@ -310,12 +310,9 @@ func (c *Cluster) Log() string {
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(moatproc.FreeAddr(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // writeServiceAccountKey writes the key pair the apiserver insists on for

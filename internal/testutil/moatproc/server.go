@@ -275,6 +275,18 @@ func waitReady(client *http.Client, url string, exited <-chan struct{}) error {
 	return fmt.Errorf("moat serve not ready within %s", readyTimeout)
 }
 
+// FreeAddr returns a loopback address (127.0.0.1:port) nothing listened
+// on a moment ago, for a listener a test configures itself.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
