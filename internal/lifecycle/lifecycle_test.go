@@ -668,33 +668,6 @@ func TestMatchesReference(t *testing.T) {
 	}
 }
 
-// The compiled glob agrees with moat's wildcard matching (the semantics of
-// ECR's filters) on every short pattern and name over a small alphabet.
-func TestGlobMatchesWildcard(t *testing.T) {
-	var words []string
-	var grow func(prefix string, n int)
-	grow = func(prefix string, n int) {
-		words = append(words, prefix)
-		if n > 0 {
-			for _, c := range []string{"a", "b", "*"} {
-				grow(prefix+c, n-1)
-			}
-		}
-	}
-	grow("", 5)
-	for _, pattern := range words {
-		g := newSelector(Selection{TagPatternList: []string{pattern}}).patterns[0]
-		for _, name := range words {
-			if strings.Contains(name, "*") {
-				continue
-			}
-			if got, want := g.match(name), wildcard.Match(pattern, name); got != want {
-				t.Fatalf("glob %q on %q = %v, wildcard.Match = %v", pattern, name, got, want)
-			}
-		}
-	}
-}
-
 func TestValidation(t *testing.T) {
 	rule := func(prio int, selection string) string {
 		return fmt.Sprintf(`{"rulePriority": %d, "selection": {%s}, "action": {"type": "expire"}}`, prio, selection)

@@ -1,19 +1,23 @@
 package lifecycle
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/moat-dev/moat/internal/wildcard"
+)
 
 // selector is a Selection's tag requirements, compiled once per
 // evaluation because they are matched against every image.
 type selector struct {
 	status   string
-	patterns []glob
+	patterns []wildcard.Pattern
 	prefixes []string
 }
 
 func newSelector(s Selection) selector {
 	sel := selector{status: s.TagStatus, prefixes: s.TagPrefixList}
 	for _, p := range s.TagPatternList {
-		sel.patterns = append(sel.patterns, strings.Split(p, "*"))
+		sel.patterns = append(sel.patterns, wildcard.Compile(p))
 	}
 	return sel
 }
@@ -33,7 +37,7 @@ func (s *selector) identifies(tags []string) bool {
 		return false
 	}
 	for _, g := range s.patterns {
-		if !anyTag(tags, g.match) {
+		if !anyTag(tags, g.Match) {
 			return false
 		}
 	}
@@ -52,31 +56,4 @@ func anyTag(tags []string, match func(string) bool) bool {
 		}
 	}
 	return false
-}
-
-// glob is a tagPatternList entry split at its wildcards: '*' matches any
-// run of characters, the empty run included, and everything else matches
-// itself. "prod*" matches "prod" and "production"; "*prod*" matches
-// "repo-production".
-type glob []string
-
-func (g glob) match(s string) bool {
-	if len(g) == 1 {
-		return s == g[0]
-	}
-	first, last := g[0], g[len(g)-1]
-	if !strings.HasPrefix(s, first) {
-		return false
-	}
-	s = s[len(first):]
-	// Taking each middle part at its leftmost place leaves the most room
-	// for the parts after it, so no backtracking is needed.
-	for _, mid := range g[1 : len(g)-1] {
-		i := strings.Index(s, mid)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(mid):]
-	}
-	return strings.HasSuffix(s, last)
 }

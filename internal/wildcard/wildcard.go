@@ -31,17 +31,28 @@ func Check(p string) error {
 }
 
 // Match reports whether name matches pattern.
-func Match(pattern, name string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == name
+func Match(pattern, name string) bool { return Compile(pattern).Match(name) }
+
+// Pattern is a pattern split at its wildcards, for matching many names
+// against one pattern without splitting it each time.
+type Pattern []string
+
+// Compile splits pattern for Pattern.Match.
+func Compile(pattern string) Pattern { return strings.Split(pattern, "*") }
+
+// Match reports whether name matches p.
+func (p Pattern) Match(name string) bool {
+	if len(p) == 1 {
+		return p[0] == name
 	}
-	if !strings.HasPrefix(name, parts[0]) {
+	first, last := p[0], p[len(p)-1]
+	if !strings.HasPrefix(name, first) {
 		return false
 	}
-	name = name[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, mid := range parts[1 : len(parts)-1] {
+	name = name[len(first):]
+	// Taking each middle part at its leftmost place leaves the most room
+	// for the parts after it, so no backtracking is needed.
+	for _, mid := range p[1 : len(p)-1] {
 		i := strings.Index(name, mid)
 		if i < 0 {
 			return false

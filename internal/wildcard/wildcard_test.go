@@ -2,6 +2,8 @@ package wildcard
 
 import (
 	"errors"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -69,4 +71,32 @@ func containsStar(s string) bool {
 		}
 	}
 	return false
+}
+
+// Pattern.Match agrees with a regular expression made from the pattern on
+// every short pattern and name over a small alphabet.
+func TestPatternMatchesRegexp(t *testing.T) {
+	var words []string
+	var grow func(prefix string, n int)
+	grow = func(prefix string, n int) {
+		words = append(words, prefix)
+		if n > 0 {
+			for _, c := range []string{"a", "b", "*"} {
+				grow(prefix+c, n-1)
+			}
+		}
+	}
+	grow("", 5)
+	for _, pattern := range words {
+		re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, ".*") + "$")
+		p := Compile(pattern)
+		for _, name := range words {
+			if strings.Contains(name, "*") {
+				continue
+			}
+			if got, want := p.Match(name), re.MatchString(name); got != want {
+				t.Fatalf("%q on %q = %v, the regexp says %v", pattern, name, got, want)
+			}
+		}
+	}
 }
